@@ -1,0 +1,90 @@
+//! The `prodstack` command line: one module per subcommand, each with its own clap `Args` and a
+//! `run` function. `run` below only dispatches.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use stack::Home;
+
+pub mod bench;
+pub mod data;
+pub mod telemetry;
+pub mod test_cmd;
+
+/// Run, validate and benchmark a Rust production stack (edge, authsvc, cache, server, Postgres)
+/// shaped like HttpArena's "production-stack" test.
+#[derive(Debug, Parser)]
+#[command(name = "prodstack", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate the dataset, Postgres seed, static files, token, request lists and TLS certs.
+    Data(data::DataArgs),
+    /// Benchmark the stack with HttpArena's production-stack load, or one component alone.
+    Bench(bench::BenchArgs),
+    /// Run every check: rustfmt, clippy and the whole test suite.
+    Test(test_cmd::TestArgs),
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let project = Project::from_env()?;
+    match cli.command {
+        Command::Data(args) => data::run(&project, args),
+        Command::Bench(args) => bench::run(&project, args),
+        Command::Test(args) => test_cmd::run(&project, args),
+    }
+}
+
+/// Where things are: the project checkout (for `cargo` and `deploy/`), the home folder, and the
+/// folder holding our release binaries.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub project_root: PathBuf,
+    pub home: Home,
+    pub bin_dir: PathBuf,
+}
+
+impl Project {
+    /// The launcher exports `PRODSTACK_ROOT`; without it, the project root is found by walking
+    /// up from the current directory to the workspace `Cargo.toml`.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let project_root = match std::env::var_os("PRODSTACK_ROOT") {
+            Some(root) if !root.is_empty() => PathBuf::from(root),
+            _ => find_project_root()?,
+        };
+        let bin_dir = std::env::current_exe()
+            .context("locating the prodstack binary")?
+            .parent()
+            .map(PathBuf::from)
+            .context("the prodstack binary has no parent folder")?;
+        Ok(Self {
+            home: Home::from_env(&project_root),
+            project_root,
+            bin_dir,
+        })
+    }
+}
+
+fn find_project_root() -> anyhow::Result<PathBuf> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    cwd.ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .map(|toml| toml.contains("[workspace]"))
+                .unwrap_or(false)
+        })
+        .map(PathBuf::from)
+        .with_context(|| {
+            format!(
+                "no prodstack checkout above {} (set PRODSTACK_ROOT or run ./prodstack from the checkout)",
+                cwd.display()
+            )
+        })
+}

@@ -1,0 +1,1 @@
+//! Strict HS256 JWT verification with a pre-keyed HMAC, and token minting.
