@@ -9,9 +9,11 @@ use clap::{Parser, Subcommand};
 use stack::Home;
 
 pub mod bench;
+pub mod curl;
 pub mod data;
 pub mod telemetry;
 pub mod test_cmd;
+pub mod validate;
 
 /// Run, validate and benchmark a Rust production stack (edge, authsvc, cache, server, Postgres)
 /// shaped like HttpArena's "production-stack" test.
@@ -28,6 +30,8 @@ pub enum Command {
     Data(data::DataArgs),
     /// Benchmark the stack with HttpArena's production-stack load, or one component alone.
     Bench(bench::BenchArgs),
+    /// Run HttpArena's 15 production-stack checks, then extended checks, against the edge.
+    Validate(validate::ValidateArgs),
     /// Run every check: rustfmt, clippy and the whole test suite.
     Test(test_cmd::TestArgs),
 }
@@ -38,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Data(args) => data::run(&project, args),
         Command::Bench(args) => bench::run(&project, args),
+        Command::Validate(args) => validate::run(&project, args),
         Command::Test(args) => test_cmd::run(&project, args),
     }
 }

@@ -8,6 +8,11 @@ use clap::{Args, Subcommand};
 use crate::Project;
 
 pub mod authsvc;
+pub mod h2load;
+pub mod metrics;
+pub mod procstat;
+pub mod report;
+pub mod results;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

@@ -1,0 +1,436 @@
+//! h2load: the two command lines HttpArena runs, and parsers for what h2load prints and for its
+//! `--log-file` (one line per request: start time in µs, status, µs until the response ended).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+
+/// One h2load process of the production-stack load.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub label: &'static str,
+    pub uri_file: PathBuf,
+    pub body_file: Option<PathBuf>,
+    pub headers: Vec<String>,
+    pub connections: u32,
+    pub streams: u32,
+    pub threads: u32,
+    pub duration_s: u32,
+    pub log_file: PathBuf,
+}
+
+impl Invocation {
+    /// HttpArena's reads: `-i reads -H "Accept-Encoding: br;q=1, gzip;q=0.8" -H "Authorization:
+    /// Bearer <token>" -c C -m 16 -t T -D D`.
+    pub fn reads(
+        requests: &Path,
+        token: &str,
+        connections: u32,
+        threads: u32,
+        duration_s: u32,
+        log_file: PathBuf,
+    ) -> Self {
+        Self {
+            label: "reads",
+            uri_file: requests.join("production-stack-reads.txt"),
+            body_file: None,
+            headers: vec![
+                "Accept-Encoding: br;q=1, gzip;q=0.8".into(),
+                format!("Authorization: Bearer {token}"),
+            ],
+            connections,
+            streams: 16,
+            threads: threads.min(connections).max(1),
+            duration_s,
+            log_file,
+        }
+    }
+
+    /// HttpArena's writes: `-i writes -d body -H "Content-Type: application/json" -H
+    /// "Authorization: Bearer <token>" -c max(C/8,8) -m 8 -t min(8,T) -D D`.
+    pub fn writes(
+        requests: &Path,
+        token: &str,
+        connections: u32,
+        threads: u32,
+        duration_s: u32,
+        log_file: PathBuf,
+    ) -> Self {
+        let write_connections = (connections / 8).max(8);
+        Self {
+            label: "writes",
+            uri_file: requests.join("production-stack-writes.txt"),
+            body_file: Some(requests.join("production-stack-write-body.json")),
+            headers: vec![
+                "Content-Type: application/json".into(),
+                format!("Authorization: Bearer {token}"),
+            ],
+            connections: write_connections,
+            streams: 8,
+            threads: threads.min(8).min(write_connections).max(1),
+            duration_s,
+            log_file,
+        }
+    }
+
+    /// The argument list after `h2load`.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec!["-i".to_string(), self.uri_file.display().to_string()];
+        if let Some(body) = &self.body_file {
+            args.push("-d".into());
+            args.push(body.display().to_string());
+        }
+        for header in &self.headers {
+            args.push("-H".into());
+            args.push(header.clone());
+        }
+        args.extend([
+            "-c".into(),
+            self.connections.to_string(),
+            "-m".into(),
+            self.streams.to_string(),
+            "-t".into(),
+            self.threads.to_string(),
+            "-D".into(),
+            format!("{}s", self.duration_s),
+            format!("--log-file={}", self.log_file.display()),
+        ]);
+        args
+    }
+
+    /// `[taskset -c CPUS] h2load ARGS`.
+    pub fn command(&self, cpus: Option<&str>) -> Command {
+        let mut cmd = match cpus {
+            Some(cpus) => {
+                let mut cmd = Command::new("taskset");
+                cmd.arg("-c").arg(cpus).arg("h2load");
+                cmd
+            }
+            None => Command::new("h2load"),
+        };
+        cmd.args(self.args());
+        cmd
+    }
+
+    /// The command line as text, for reports.
+    pub fn display(&self) -> String {
+        let quoted: Vec<String> = self
+            .args()
+            .into_iter()
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("\"{a}\"")
+                } else {
+                    a
+                }
+            })
+            .collect();
+        format!("h2load {}", quoted.join(" "))
+    }
+}
+
+/// The summary h2load prints at the end of a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// `finished in <X>s`.
+    pub duration_s: f64,
+    /// The `…req/s, <N>B/s` bandwidth figure as printed (e.g. `2.37GB/s`).
+    pub bandwidth: String,
+    pub bandwidth_bytes_per_s: f64,
+    pub requests_total: u64,
+    pub requests_succeeded: u64,
+    pub requests_failed: u64,
+    pub requests_errored: u64,
+    pub requests_timeout: u64,
+    pub status_2xx: u64,
+    pub status_3xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    /// Bytes of traffic in total.
+    pub traffic_bytes: u64,
+    /// `time for request` mean, in milliseconds (HttpArena reports it as both mean and "p99").
+    pub mean_request_ms: f64,
+    /// The line h2load printed when a TLS/ALPN session came up (`Application protocol: h2`).
+    pub application_protocol: Option<String>,
+}
+
+impl Summary {
+    /// Parses h2load's stdout. Fails when the output has no `finished in` line (h2load did not
+    /// run to the end).
+    pub fn parse(output: &str) -> anyhow::Result<Self> {
+        let mut summary = Summary::default();
+        let mut finished = false;
+        for line in output.lines() {
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("finished in ") {
+                finished = true;
+                let mut parts = rest.split(',').map(str::trim);
+                let duration = parts.next().unwrap_or("");
+                summary.duration_s = parse_duration_s(duration)
+                    .with_context(|| format!("bad duration in {line:?}"))?;
+                let _rps = parts.next();
+                if let Some(bw) = parts.next() {
+                    summary.bandwidth = bw.to_string();
+                    summary.bandwidth_bytes_per_s =
+                        parse_bytes(bw.trim_end_matches("/s")).unwrap_or(0.0);
+                }
+            } else if let Some(rest) = line.strip_prefix("requests:") {
+                for (count, label) in counted(rest) {
+                    match label {
+                        "total" => summary.requests_total = count,
+                        "succeeded" => summary.requests_succeeded = count,
+                        "failed" => summary.requests_failed = count,
+                        "errored" => summary.requests_errored = count,
+                        "timeout" => summary.requests_timeout = count,
+                        _ => {}
+                    }
+                }
+            } else if let Some(rest) = line.strip_prefix("status codes:") {
+                for (count, label) in counted(rest) {
+                    match label {
+                        "2xx" => summary.status_2xx = count,
+                        "3xx" => summary.status_3xx = count,
+                        "4xx" => summary.status_4xx = count,
+                        "5xx" => summary.status_5xx = count,
+                        _ => {}
+                    }
+                }
+            } else if let Some(rest) = line.strip_prefix("traffic:") {
+                // `traffic: 8.43MB (8837264) total, ...`
+                summary.traffic_bytes = rest
+                    .split(['(', ')'])
+                    .nth(1)
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0);
+            } else if let Some(rest) = line.strip_prefix("time for request:") {
+                let columns: Vec<&str> = rest.split_whitespace().collect();
+                if let Some(mean) = columns.get(2) {
+                    summary.mean_request_ms = parse_duration_s(mean).unwrap_or(0.0) * 1000.0;
+                }
+            } else if let Some(rest) = line.strip_prefix("Application protocol:") {
+                summary.application_protocol = Some(rest.trim().to_string());
+            }
+        }
+        if !finished {
+            bail!(
+                "h2load output has no `finished in` line:\n{}",
+                tail_lines(output, 15)
+            );
+        }
+        Ok(summary)
+    }
+
+    /// Requests that got no HTTP answer at all (connect failures, resets, timeouts).
+    pub fn unanswered(&self) -> u64 {
+        self.requests_total
+            .saturating_sub(self.status_2xx + self.status_3xx + self.status_4xx + self.status_5xx)
+    }
+}
+
+/// Pairs like `10 total, 0 started` → [(10, "total"), (0, "started")].
+fn counted(text: &str) -> impl Iterator<Item = (u64, &str)> {
+    text.split(',').filter_map(|part| {
+        let mut words = part.split_whitespace();
+        let count = words.next()?.parse().ok()?;
+        Some((count, words.next()?))
+    })
+}
+
+/// `5.00s`, `729us`, `8.23ms`, `1m3s`-free h2load durations → seconds.
+pub fn parse_duration_s(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+/// `4.21MB`, `254.88KB`, `0B`, `2.37GB` → bytes (h2load uses powers of 1024).
+pub fn parse_bytes(text: &str) -> Option<f64> {
+    let text = text.trim();
+    for (suffix, scale) in [
+        ("GB", 1024f64.powi(3)),
+        ("MB", 1024f64.powi(2)),
+        ("KB", 1024.0),
+        ("B", 1.0),
+    ] {
+        if let Some(n) = text.strip_suffix(suffix) {
+            return n.parse::<f64>().ok().map(|n| n * scale);
+        }
+    }
+    None
+}
+
+fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Latency distribution from a `--log-file`, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Latency {
+    pub count: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One request of the log: when it started (µs since the epoch), its status and how long it
+/// took (µs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub start_us: u64,
+    pub status: i32,
+    pub elapsed_us: u64,
+}
+
+/// Parses the tab-separated `--log-file` lines; malformed lines are skipped and counted.
+pub fn parse_log(text: &str) -> (Vec<LoggedRequest>, usize) {
+    let mut requests = Vec::new();
+    let mut malformed = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut fields = line.split('\t');
+        let parsed = (|| {
+            Some(LoggedRequest {
+                start_us: fields.next()?.trim().parse().ok()?,
+                status: fields.next()?.trim().parse().ok()?,
+                elapsed_us: fields.next()?.trim().parse().ok()?,
+            })
+        })();
+        match parsed {
+            Some(r) => requests.push(r),
+            None => malformed += 1,
+        }
+    }
+    (requests, malformed)
+}
+
+/// Nearest-rank percentiles of every logged request (whatever its status: a slow error is
+/// still a slow answer).
+pub fn latency(requests: &[LoggedRequest]) -> Latency {
+    if requests.is_empty() {
+        return Latency::default();
+    }
+    let mut micros: Vec<u64> = requests.iter().map(|r| r.elapsed_us).collect();
+    micros.sort_unstable();
+    let rank = |p: f64| {
+        let idx = ((p / 100.0) * micros.len() as f64).ceil() as usize;
+        micros[idx.clamp(1, micros.len()) - 1] as f64 / 1000.0
+    };
+    let sum: u128 = micros.iter().map(|&m| m as u128).sum();
+    Latency {
+        count: micros.len() as u64,
+        mean_ms: sum as f64 / micros.len() as f64 / 1000.0,
+        p50_ms: rank(50.0),
+        p90_ms: rank(90.0),
+        p99_ms: rank(99.0),
+        max_ms: *micros.last().unwrap_or(&0) as f64 / 1000.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIXED: &str = include_str!("../../tests/fixtures/h2load/mixed-4xx-5xx.txt");
+    const MIXED_LOG: &str = include_str!("../../tests/fixtures/h2load/mixed-4xx-5xx.log.tsv");
+    const CONNECT_FAILED: &str = include_str!("../../tests/fixtures/h2load/connect-failed.txt");
+
+    #[test]
+    fn parses_a_run_with_4xx_and_5xx() {
+        let s = Summary::parse(MIXED).unwrap();
+        assert_eq!(s.duration_s, 2.0);
+        assert_eq!(s.bandwidth, "4.21MB/s");
+        assert!((s.bandwidth_bytes_per_s - 4.21 * 1024.0 * 1024.0).abs() < 1.0);
+        assert_eq!(
+            (s.status_2xx, s.status_3xx, s.status_4xx, s.status_5xx),
+            (2000, 0, 1000, 1000)
+        );
+        assert_eq!(s.requests_total, 4005);
+        assert_eq!(s.requests_failed, 2005);
+        assert_eq!(s.requests_errored, 5);
+        assert_eq!(s.unanswered(), 5);
+        assert_eq!(s.traffic_bytes, 8_837_264);
+        assert!((s.mean_request_ms - 0.757).abs() < 1e-9);
+        assert_eq!(s.application_protocol.as_deref(), Some("h2"));
+    }
+
+    #[test]
+    fn parses_a_run_that_could_not_connect() {
+        let s = Summary::parse(CONNECT_FAILED).unwrap();
+        assert_eq!(s.status_2xx, 0);
+        assert_eq!(s.requests_errored, 10);
+        assert_eq!(s.unanswered(), 10);
+        assert_eq!(s.application_protocol, None);
+    }
+
+    #[test]
+    fn output_without_a_finish_line_is_an_error() {
+        let err = Summary::parse("starting benchmark...\nspawning thread #0\n").unwrap_err();
+        assert!(err.to_string().contains("no `finished in` line"));
+    }
+
+    #[test]
+    fn parses_the_log_and_computes_percentiles() {
+        let (requests, malformed) = parse_log(MIXED_LOG);
+        assert_eq!(requests.len(), 400);
+        assert_eq!(malformed, 0);
+        assert_eq!(
+            requests[0],
+            LoggedRequest {
+                start_us: 1_795_733_481_901_166,
+                status: 200,
+                elapsed_us: 4974
+            }
+        );
+        let l = latency(&requests);
+        assert_eq!(l.count, 400);
+        assert!(l.p50_ms <= l.p90_ms && l.p90_ms <= l.p99_ms && l.p99_ms <= l.max_ms);
+        assert!(l.mean_ms > 0.0);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let requests: Vec<LoggedRequest> = (1..=100)
+            .map(|i| LoggedRequest {
+                start_us: 0,
+                status: 200,
+                elapsed_us: i * 1000,
+            })
+            .collect();
+        let l = latency(&requests);
+        assert_eq!(
+            (l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            (50.0, 90.0, 99.0, 100.0)
+        );
+        assert_eq!(l.mean_ms, 50.5);
+        let (parsed, malformed) = parse_log("1\t200\t5\nnot a line\n2\t404\n");
+        assert_eq!((parsed.len(), malformed), (1, 2));
+    }
+
+    #[test]
+    fn invocations_match_httparena_flags() {
+        let dir = Path::new("/r");
+        let reads = Invocation::reads(dir, "TOK", 256, 64, 5, "/l".into());
+        let args = reads.args().join(" ");
+        assert!(args.starts_with("-i /r/production-stack-reads.txt -H Accept-Encoding: br;q=1, gzip;q=0.8 -H Authorization: Bearer TOK -c 256 -m 16 -t 64 -D 5s"), "{args}");
+        let writes = Invocation::writes(dir, "TOK", 256, 64, 5, "/l".into());
+        let args = writes.args().join(" ");
+        assert!(
+            args.contains("-d /r/production-stack-write-body.json"),
+            "{args}"
+        );
+        assert!(args.contains("-c 32 -m 8 -t 8 -D 5s"), "{args}");
+        let small = Invocation::writes(dir, "TOK", 16, 1, 2, "/l".into());
+        assert_eq!((small.connections, small.threads), (8, 1));
+    }
+}

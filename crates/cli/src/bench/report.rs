@@ -1,0 +1,729 @@
+//! Presenting benchmark results: terminal tables, HttpArena-format JSON, and a Markdown report
+//! with an SVG chart drawn by `plotters`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+
+use super::results::{RunResult, LOADGEN, POSTGRES, STACK_SERVICES};
+
+/// All runs of one variant at one connection count; the best by rps is what HttpArena keeps.
+#[derive(Debug, Clone)]
+pub struct Series<'a> {
+    pub variant: &'a str,
+    pub connections: u32,
+    pub runs: Vec<&'a RunResult>,
+}
+
+impl<'a> Series<'a> {
+    pub fn best(&self) -> Option<&'a RunResult> {
+        self.runs.iter().copied().max_by_key(|r| r.rps())
+    }
+}
+
+/// Groups runs by (variant, connections) in first-seen order.
+pub fn series(runs: &[RunResult]) -> Vec<Series<'_>> {
+    let mut out: Vec<Series<'_>> = Vec::new();
+    for run in runs {
+        match out
+            .iter_mut()
+            .find(|s| s.variant == run.variant && s.connections == run.connections)
+        {
+            Some(s) => s.runs.push(run),
+            None => out.push(Series {
+                variant: &run.variant,
+                connections: run.connections,
+                runs: vec![run],
+            }),
+        }
+    }
+    out
+}
+
+/// A plain text table with right-aligned columns after the first.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if i == 0 {
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad));
+            } else {
+                text.push_str("  ");
+                text.push_str(&" ".repeat(pad));
+                text.push_str(cell);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        &mut out,
+    );
+    for row in rows {
+        line(row.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// HttpArena's memory format: `19MiB`, `384MiB`, `1.5GiB`.
+pub fn memory(bytes: u64) -> String {
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    if mib >= 1024.0 {
+        format!("{:.1}GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.0}MiB")
+    }
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// The terminal report of every series.
+pub fn terminal(runs: &[RunResult]) -> String {
+    let mut out = String::new();
+    for s in series(runs) {
+        let Some(best) = s.best() else { continue };
+        let _ = writeln!(out, "\n== {} · {} connections ==", s.variant, s.connections);
+        let rows: Vec<Vec<String>> = s
+            .runs
+            .iter()
+            .map(|r| {
+                vec![
+                    format!(
+                        "{}{}",
+                        r.run,
+                        if std::ptr::eq(*r, best) { " *" } else { "" }
+                    ),
+                    thousands(r.rps()),
+                    thousands(r.status(2)),
+                    thousands(r.status(4)),
+                    thousands(r.status(5)),
+                    thousands(r.unanswered()),
+                    format!("{:.0}%", r.stack_cpu()),
+                    format!("{:.0}", r.rps_per_cpu()),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                "run",
+                "rps",
+                "2xx",
+                "4xx",
+                "5xx",
+                "no answer",
+                "stack cpu",
+                "rps/cpu",
+            ],
+            &rows,
+        ));
+        let _ = writeln!(out, "(* best run, kept as the score)\n");
+        out.push_str(&latency_table(best));
+        out.push('\n');
+        out.push_str(&usage_table(best));
+        out.push('\n');
+        out.push_str(&cache_table(best));
+        out.push('\n');
+        out.push_str(&template_table(best));
+        if !best.failures.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n!! non-2xx responses or errors in the best run; first failures:"
+            );
+            for f in best.failures.iter().take(10) {
+                let _ = writeln!(out, "   {f}");
+            }
+        }
+    }
+    out
+}
+
+pub fn latency_table(r: &RunResult) -> String {
+    let row = |name: &str, l: &super::results::LatencyReport| {
+        vec![
+            name.to_string(),
+            thousands(l.requests),
+            ms(l.mean_ms),
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+        ]
+    };
+    table(
+        &[
+            "latency (ms)",
+            "requests",
+            "mean",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+        ],
+        &[
+            row("reads", &r.reads_latency),
+            row("writes", &r.writes_latency),
+        ],
+    )
+}
+
+pub fn usage_table(r: &RunResult) -> String {
+    let mut rows: Vec<Vec<String>> = ordered_usage(r)
+        .map(|u| {
+            vec![
+                u.service.clone(),
+                format!("{:.1}%", u.cpu_percent),
+                memory(u.peak_rss_bytes),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "stack (4 services)".into(),
+        format!("{:.1}%", r.stack_cpu()),
+        memory(r.stack_memory()),
+    ]);
+    let mut text = table(&["service", "cpu (100% = 1 CPU)", "peak RSS"], &rows);
+    let _ = writeln!(
+        text,
+        "efficiency: {:.0} rps per CPU of the stack (4 services + postgres)",
+        r.rps_per_cpu()
+    );
+    text
+}
+
+fn ordered_usage(r: &RunResult) -> impl Iterator<Item = &super::results::UsageReport> {
+    STACK_SERVICES
+        .iter()
+        .chain([POSTGRES, LOADGEN].iter())
+        .filter_map(move |name| r.usage.iter().find(|u| u.service == *name))
+}
+
+pub fn cache_table(r: &RunResult) -> String {
+    let c = &r.cache;
+    let (l1, l2, db) = c.ratios();
+    let row = |name: &str, count: f64, share: Option<f64>| {
+        vec![
+            name.to_string(),
+            thousands(count as u64),
+            format!("{:.0}", c.per_second(count)),
+            share
+                .map(|s| format!("{:.1}%", s * 100.0))
+                .unwrap_or_default(),
+        ]
+    };
+    table(
+        &["cache hierarchy", "count", "per s", "share of reads"],
+        &[
+            row("L1 hits", c.l1_hits, Some(l1)),
+            row(
+                "L2 (Redis) hits + single-flight waiters",
+                c.l2_hits + c.singleflight_waiters,
+                Some(l2),
+            ),
+            row(
+                "  of which single-flight waiters",
+                c.singleflight_waiters,
+                None,
+            ),
+            row("DB queries", c.db_queries, Some(db)),
+            row("invalidations", c.invalidations, None),
+            row("Redis errors", c.redis_errors, None),
+            row("DB errors", c.db_errors, None),
+        ],
+    )
+}
+
+pub fn template_table(r: &RunResult) -> String {
+    let t = &r.templates;
+    let total = (t.static_files + t.baseline + t.items + t.me).max(1) as f64;
+    let row = |name: &str, n: u64| {
+        vec![
+            name.to_string(),
+            thousands(n),
+            format!("{:.1}%", n as f64 / total * 100.0),
+        ]
+    };
+    table(
+        &["template (measured 2xx)", "count", "share"],
+        &[
+            row("static", t.static_files),
+            row("baseline", t.baseline),
+            row("items (GET + POST)", t.items),
+            row("me", t.me),
+        ],
+    )
+}
+
+/// Ratios of each variant's best rps against the first variant's, per connection count.
+pub fn comparison(runs: &[RunResult]) -> Option<String> {
+    let all = series(runs);
+    let variants: Vec<&str> = all.iter().fold(Vec::new(), |mut v, s| {
+        if !v.contains(&s.variant) {
+            v.push(s.variant);
+        }
+        v
+    });
+    if variants.len() < 2 {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for s in &all {
+        let Some(best) = s.best() else { continue };
+        let base = all
+            .iter()
+            .find(|b| b.variant == variants[0] && b.connections == s.connections)
+            .and_then(|b| b.best());
+        let ratio = base
+            .filter(|b| b.rps() > 0)
+            .map(|b| format!("{:.2}×", best.rps() as f64 / b.rps() as f64))
+            .unwrap_or_else(|| "-".into());
+        let median = median_rps(&s.runs);
+        rows.push(vec![
+            s.variant.to_string(),
+            s.connections.to_string(),
+            thousands(best.rps()),
+            thousands(median),
+            ratio,
+            format!("{:.0}", best.rps_per_cpu()),
+        ]);
+    }
+    Some(table(
+        &[
+            "variant",
+            "conns",
+            "best rps",
+            "median rps",
+            &format!("vs {}", variants[0]),
+            "rps/cpu",
+        ],
+        &rows,
+    ))
+}
+
+fn median_rps(runs: &[&RunResult]) -> u64 {
+    let mut v: Vec<u64> = runs.iter().map(|r| r.rps()).collect();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// The best run of each series in HttpArena's result format (`results/production-stack/<conns>/
+/// <fw>.json`, §5.8 of the contract), with our own measurements in a nested `prodstack` object.
+pub fn httparena_json(runs: &[RunResult], framework: &str) -> Value {
+    let entries: Vec<Value> = series(runs)
+        .iter()
+        .filter_map(|s| {
+            let best = s.best()?;
+            let breakdown = STACK_SERVICES
+                .iter()
+                .filter_map(|name| best.usage.iter().find(|u| u.service == *name))
+                .map(|u| format!("{}: {:.0}% {}", u.service, u.cpu_percent, memory(u.peak_rss_bytes)))
+                .collect::<Vec<_>>()
+                .join(" | ");
+            let mean = format!("{:.2}ms", best.reads.mean_request_ms);
+            let mut entry = json!({
+                "framework": if s.variant == "production" { framework.to_string() } else { format!("{framework} ({})", s.variant) },
+                "language": "Rust",
+                "rps": best.rps(),
+                "avg_latency": mean,
+                "p99_latency": format!("{:.2}ms", best.reads_latency.p99_ms),
+                "cpu": format!("{:.1}%", best.stack_cpu()),
+                "memory": memory(best.stack_memory()),
+                "connections": s.connections,
+                "threads": best.threads,
+                "duration": format!("{}s", best.duration_s),
+                "pipeline": 1,
+                "bandwidth": best.reads.bandwidth,
+                "reconnects": 0,
+                "status_2xx": best.status(2),
+                "status_3xx": 0,
+                "status_4xx": best.status(4),
+                "status_5xx": best.status(5),
+            });
+            let map = entry.as_object_mut()?;
+            if best.status(2) > 0 {
+                map.insert("tpl_static".into(), json!(best.templates.static_files));
+                map.insert("tpl_baseline".into(), json!(best.templates.baseline));
+                map.insert("tpl_items".into(), json!(best.templates.items));
+                map.insert("tpl_me".into(), json!(best.templates.me));
+            }
+            map.insert("cpu_breakdown".into(), json!(breakdown));
+            map.insert(
+                "prodstack".into(),
+                json!({
+                    "variant": s.variant,
+                    "best_run": best.run,
+                    "rps_per_stack_cpu": best.rps_per_cpu(),
+                    "unanswered": best.unanswered(),
+                    "latency_note": "avg_latency is h2load's mean of the reads (as HttpArena reports it); p99_latency is the real 99th percentile of the reads from h2load's --log-file",
+                    "tpl_note": "tpl_* are measured per template (server route counters, edge request counter), not HttpArena's fixed 30/10/50/10 split",
+                    "runs": s.runs,
+                }),
+            );
+            Some(entry)
+        })
+        .collect();
+    Value::Array(entries)
+}
+
+/// Writes the Markdown report and its SVG chart (same folder, `<stem>.svg`).
+pub fn write_markdown(path: &Path, runs: &[RunResult], context: &str) -> anyhow::Result<()> {
+    let svg_path = path.with_extension("svg");
+    draw_chart(&svg_path, runs)?;
+    let mut md = String::new();
+    let _ = writeln!(md, "# prodstack bench — production-stack\n\n{context}\n");
+    let svg_name = svg_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("chart.svg");
+    let _ = writeln!(md, "![rps per run and CPU per service]({svg_name})\n");
+    if let Some(cmp) = comparison(runs) {
+        let _ = writeln!(md, "## Comparison\n\n```text\n{cmp}```\n");
+    }
+    let _ = writeln!(md, "## Results\n\n```text\n{}\n```", terminal(runs).trim());
+    std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Two panels: rps of every run (grouped by series), and CPU per service of each series' best
+/// run.
+pub fn draw_chart(path: &Path, runs: &[RunResult]) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+
+    let all = series(runs);
+    let labels: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{} {}c #{}", r.variant, r.connections, r.run))
+        .collect();
+    let services: Vec<&str> = STACK_SERVICES
+        .iter()
+        .chain([POSTGRES, LOADGEN].iter())
+        .copied()
+        .collect();
+    let root = SVGBackend::new(path, (960, 820)).into_drawing_area();
+    root.fill(&WHITE).map_err(chart_err)?;
+    let (top, bottom) = root.split_vertically(400);
+
+    let max_rps = runs.iter().map(|r| r.rps()).max().unwrap_or(1).max(1) as f64 * 1.15;
+    let mut rps_chart = ChartBuilder::on(&top)
+        .caption(
+            "rps per run (2xx of reads + writes ÷ reads duration)",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(70)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0..runs.len() as u32).into_segmented(), 0f64..max_rps)
+        .map_err(chart_err)?;
+    rps_chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc("requests / s")
+        .x_labels(runs.len().max(1))
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .draw()
+        .map_err(chart_err)?;
+    for (index, s) in all.iter().enumerate() {
+        let color = Palette99::pick(index).filled();
+        let data: Vec<(u32, f64)> = runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.variant == s.variant && r.connections == s.connections)
+            .map(|(i, r)| (i as u32, r.rps() as f64))
+            .collect();
+        rps_chart
+            .draw_series(
+                Histogram::vertical(&rps_chart)
+                    .style(color)
+                    .margin(6)
+                    .data(data),
+            )
+            .map_err(chart_err)?
+            .label(format!("{} · {}c", s.variant, s.connections))
+            .legend(move |(x, y)| {
+                Rectangle::new(
+                    [(x, y - 5), (x + 10, y + 5)],
+                    Palette99::pick(index).filled(),
+                )
+            });
+    }
+    rps_chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(chart_err)?;
+
+    let bests: Vec<&RunResult> = all.iter().filter_map(|s| s.best()).collect();
+    let max_cpu = bests
+        .iter()
+        .flat_map(|r| r.usage.iter().map(|u| u.cpu_percent))
+        .fold(1.0f64, f64::max)
+        * 1.15;
+    let slots = (services.len() * bests.len().max(1)) as u32;
+    let mut cpu_chart = ChartBuilder::on(&bottom)
+        .caption(
+            "CPU per service, best run of each series (100% = one CPU)",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0..slots).into_segmented(), 0f64..max_cpu)
+        .map_err(chart_err)?;
+    let per_group = bests.len().max(1) as u32;
+    cpu_chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc("CPU %")
+        .x_labels(slots as usize)
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) if i.is_multiple_of(per_group) => services
+                .get((i / per_group) as usize)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            _ => String::new(),
+        })
+        .draw()
+        .map_err(chart_err)?;
+    for (b, best) in bests.iter().enumerate() {
+        let data: Vec<(u32, f64)> = services
+            .iter()
+            .enumerate()
+            .map(|(si, name)| {
+                let cpu = best
+                    .usage
+                    .iter()
+                    .find(|u| u.service == *name)
+                    .map(|u| u.cpu_percent)
+                    .unwrap_or(0.0);
+                (si as u32 * per_group + b as u32, cpu)
+            })
+            .collect();
+        cpu_chart
+            .draw_series(
+                Histogram::vertical(&cpu_chart)
+                    .style(Palette99::pick(b).filled())
+                    .margin(3)
+                    .data(data),
+            )
+            .map_err(chart_err)?
+            .label(format!(
+                "{} · {}c (run {})",
+                best.variant, best.connections, best.run
+            ))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 10, y + 5)], Palette99::pick(b).filled())
+            });
+    }
+    cpu_chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(chart_err)?;
+    root.present().map_err(chart_err)?;
+    Ok(())
+}
+
+fn chart_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing the chart: {e:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::h2load::Summary;
+    use crate::bench::results::{CacheHierarchy, LatencyReport, TemplateCounts, UsageReport};
+
+    fn run(variant: &str, connections: u32, index: u32, ok: u64) -> RunResult {
+        let summary = |ok: u64| Summary {
+            status_2xx: ok,
+            status_4xx: 1,
+            duration_s: 2.0,
+            bandwidth: "1.5GB/s".into(),
+            mean_request_ms: 12.345,
+            ..Summary::default()
+        };
+        RunResult {
+            variant: variant.into(),
+            connections,
+            run: index,
+            threads: 1,
+            duration_s: 2,
+            reads: summary(ok),
+            writes: summary(ok / 10),
+            reads_latency: LatencyReport {
+                requests: ok,
+                mean_ms: 12.3,
+                p50_ms: 10.0,
+                p90_ms: 20.0,
+                p99_ms: 40.0,
+                max_ms: 90.0,
+            },
+            writes_latency: LatencyReport::default(),
+            usage: ["edge", "authsvc", "server", "cache", "postgres", "loadgen"]
+                .iter()
+                .map(|s| UsageReport {
+                    service: s.to_string(),
+                    cpu_percent: 25.0,
+                    peak_rss_bytes: 64 << 20,
+                })
+                .collect(),
+            cache: CacheHierarchy {
+                seconds: 2.0,
+                l1_hits: 100.0,
+                db_queries: 5.0,
+                ..CacheHierarchy::default()
+            },
+            templates: TemplateCounts {
+                static_files: 3,
+                baseline: 1,
+                items: 5,
+                me: 1,
+            },
+            failures: vec![],
+        }
+    }
+
+    #[test]
+    fn json_has_every_httparena_field_with_its_type() {
+        let runs = vec![
+            run("production", 256, 1, 1000),
+            run("production", 256, 2, 3000),
+            run("production", 1024, 1, 500),
+        ];
+        let doc = httparena_json(&runs, "prodstack");
+        let entries = doc.as_array().unwrap();
+        assert_eq!(entries.len(), 2, "one entry per connection count");
+        let e = &entries[0];
+        for (field, kind) in [
+            ("framework", "string"),
+            ("language", "string"),
+            ("rps", "number"),
+            ("avg_latency", "string"),
+            ("p99_latency", "string"),
+            ("cpu", "string"),
+            ("memory", "string"),
+            ("connections", "number"),
+            ("threads", "number"),
+            ("duration", "string"),
+            ("pipeline", "number"),
+            ("bandwidth", "string"),
+            ("reconnects", "number"),
+            ("status_2xx", "number"),
+            ("status_3xx", "number"),
+            ("status_4xx", "number"),
+            ("status_5xx", "number"),
+            ("tpl_static", "number"),
+            ("tpl_baseline", "number"),
+            ("tpl_items", "number"),
+            ("tpl_me", "number"),
+            ("cpu_breakdown", "string"),
+        ] {
+            let v = &e[field];
+            let ok = match kind {
+                "string" => v.is_string(),
+                _ => v.is_u64(),
+            };
+            assert!(ok, "{field} should be a {kind}: {v}");
+        }
+        // The best of the two 256 runs is kept: (3000 + 300) / 2 s.
+        assert_eq!(e["rps"], 1650);
+        assert_eq!(e["status_2xx"], 3300);
+        assert_eq!(e["status_4xx"], 2);
+        assert_eq!(e["avg_latency"], "12.35ms");
+        assert_eq!(e["p99_latency"], "40.00ms");
+        assert_eq!(e["cpu"], "100.0%");
+        assert_eq!(e["memory"], "256MiB");
+        assert_eq!(
+            e["cpu_breakdown"],
+            "edge: 25% 64MiB | authsvc: 25% 64MiB | server: 25% 64MiB | cache: 25% 64MiB"
+        );
+        assert_eq!(e["prodstack"]["best_run"], 2);
+        assert_eq!(e["prodstack"]["runs"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn terminal_report_marks_the_best_run_and_compares_variants() {
+        let runs = vec![
+            run("production", 256, 1, 1000),
+            run("tuned", 256, 1, 1500),
+            run("production", 256, 2, 1200),
+            run("tuned", 256, 2, 1300),
+        ];
+        let text = terminal(&runs);
+        assert!(
+            text.contains("== production · 256 connections =="),
+            "{text}"
+        );
+        assert!(text.contains("2 *"), "{text}");
+        let cmp = comparison(&runs).unwrap();
+        assert!(cmp.contains("1.25×"), "{cmp}");
+        assert!(comparison(&runs[..1]).is_none());
+    }
+
+    #[test]
+    fn markdown_report_comes_with_an_svg_chart() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("report.md");
+        write_markdown(
+            &md,
+            &[
+                run("production", 256, 1, 1000),
+                run("production", 1024, 1, 800),
+            ],
+            "two runs",
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&md).unwrap();
+        assert!(text.contains("![rps per run and CPU per service](report.svg)"));
+        let svg = std::fs::read_to_string(dir.path().join("report.svg")).unwrap();
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.contains("rps per run"));
+        assert!(svg.contains("production · 256c"));
+    }
+
+    #[test]
+    fn formats_like_httparena() {
+        assert_eq!(memory(19 << 20), "19MiB");
+        assert_eq!(memory(1536 << 20), "1.5GiB");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
+}

@@ -1,0 +1,338 @@
+//! What one benchmark run measured, and the figures derived from it.
+
+use serde::Serialize;
+
+use super::h2load::{Latency, Summary};
+use super::metrics::Scrape;
+use super::procstat::ServiceUsage;
+
+/// The four compose services, in HttpArena's breakdown order, then what runs beside them.
+pub const STACK_SERVICES: [&str; 4] = ["edge", "authsvc", "server", "cache"];
+pub const POSTGRES: &str = "postgres";
+pub const LOADGEN: &str = "loadgen";
+
+/// One run of the two h2load processes.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub variant: String,
+    pub connections: u32,
+    pub run: u32,
+    pub threads: u32,
+    pub duration_s: u32,
+    #[serde(skip)]
+    pub reads: Summary,
+    #[serde(skip)]
+    pub writes: Summary,
+    pub reads_latency: LatencyReport,
+    pub writes_latency: LatencyReport,
+    pub usage: Vec<UsageReport>,
+    pub cache: CacheHierarchy,
+    pub templates: TemplateCounts,
+    /// URLs of the first failing requests, from the h2load logs and the server's routes.
+    pub failures: Vec<String>,
+}
+
+impl RunResult {
+    /// HttpArena's score: 2xx of both instances divided by the reads duration (the writes
+    /// duration only when the reads one is zero), floored.
+    pub fn rps(&self) -> u64 {
+        let ok = self.reads.status_2xx + self.writes.status_2xx;
+        let duration = if self.reads.duration_s > 0.0 {
+            self.reads.duration_s
+        } else {
+            self.writes.duration_s
+        };
+        if duration <= 0.0 {
+            return 0;
+        }
+        (ok as f64 / duration).floor() as u64
+    }
+
+    pub fn status(&self, class: u32) -> u64 {
+        let pick = |s: &Summary| match class {
+            2 => s.status_2xx,
+            3 => s.status_3xx,
+            4 => s.status_4xx,
+            5 => s.status_5xx,
+            _ => 0,
+        };
+        pick(&self.reads) + pick(&self.writes)
+    }
+
+    pub fn unanswered(&self) -> u64 {
+        self.reads.unanswered() + self.writes.unanswered()
+    }
+
+    /// Summed CPU of the four services (what HttpArena's `cpu` field holds).
+    pub fn stack_cpu(&self) -> f64 {
+        self.usage
+            .iter()
+            .filter(|u| STACK_SERVICES.contains(&u.service.as_str()))
+            .map(|u| u.cpu_percent)
+            .sum()
+    }
+
+    /// Summed peak memory of the four services.
+    pub fn stack_memory(&self) -> u64 {
+        self.usage
+            .iter()
+            .filter(|u| STACK_SERVICES.contains(&u.service.as_str()))
+            .map(|u| u.peak_rss_bytes)
+            .sum()
+    }
+
+    /// rps per CPU of the four services plus Postgres: the figure that compares across
+    /// machine sizes.
+    pub fn rps_per_cpu(&self) -> f64 {
+        let cpus: f64 = self
+            .usage
+            .iter()
+            .filter(|u| u.service != LOADGEN)
+            .map(|u| u.cpu_percent / 100.0)
+            .sum();
+        if cpus > 0.0 {
+            self.rps() as f64 / cpus
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LatencyReport {
+    pub requests: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl From<&Latency> for LatencyReport {
+    fn from(l: &Latency) -> Self {
+        Self {
+            requests: l.count,
+            mean_ms: l.mean_ms,
+            p50_ms: l.p50_ms,
+            p90_ms: l.p90_ms,
+            p99_ms: l.p99_ms,
+            max_ms: l.max_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UsageReport {
+    pub service: String,
+    pub cpu_percent: f64,
+    pub peak_rss_bytes: u64,
+}
+
+impl From<&ServiceUsage> for UsageReport {
+    fn from(u: &ServiceUsage) -> Self {
+        Self {
+            service: u.name.clone(),
+            cpu_percent: u.cpu_percent,
+            peak_rss_bytes: u.peak_rss_bytes,
+        }
+    }
+}
+
+/// Metric names the server exposes (see `crates/server`'s metrics module).
+pub mod metric {
+    pub const REQUESTS: &str = "prodstack_http_requests_total";
+    pub const L1_HITS: &str = "prodstack_cache_l1_hits_total";
+    pub const L2_HITS: &str = "prodstack_cache_l2_hits_total";
+    pub const MISSES: &str = "prodstack_cache_misses_total";
+    pub const DB_QUERIES: &str = "prodstack_db_queries_total";
+    pub const WAITERS: &str = "prodstack_singleflight_waiters_total";
+    pub const INVALIDATIONS: &str = "prodstack_cache_invalidations_total";
+    pub const REDIS_ERRORS: &str = "prodstack_redis_errors_total";
+    pub const DB_ERRORS: &str = "prodstack_db_errors_total";
+    /// nginx `stub_status` "requests" counter, exposed by the edge's status listener.
+    pub const EDGE_REQUESTS: &str = "edge_requests_total";
+}
+
+/// The cache hierarchy under load, from the server's counters over the run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CacheHierarchy {
+    pub seconds: f64,
+    pub l1_hits: f64,
+    pub l2_hits: f64,
+    pub singleflight_waiters: f64,
+    pub db_queries: f64,
+    pub invalidations: f64,
+    pub redis_errors: f64,
+    pub db_errors: f64,
+}
+
+impl CacheHierarchy {
+    pub fn from_delta(delta: &Scrape, seconds: f64) -> Self {
+        Self {
+            seconds,
+            l1_hits: delta.sum(metric::L1_HITS, &[]),
+            l2_hits: delta.sum(metric::L2_HITS, &[]),
+            singleflight_waiters: delta.sum(metric::WAITERS, &[]),
+            db_queries: delta.sum(metric::DB_QUERIES, &[]),
+            invalidations: delta.sum(metric::INVALIDATIONS, &[]),
+            redis_errors: delta.sum(metric::REDIS_ERRORS, &[]),
+            db_errors: delta.sum(metric::DB_ERRORS, &[]),
+        }
+    }
+
+    /// Reads answered by each layer, as fractions of all cached reads: (L1, L2 + waiters, DB).
+    pub fn ratios(&self) -> (f64, f64, f64) {
+        let total = self.l1_hits + self.l2_hits + self.singleflight_waiters + self.db_queries;
+        if total <= 0.0 {
+            return (0.0, 0.0, 0.0);
+        }
+        (
+            self.l1_hits / total,
+            (self.l2_hits + self.singleflight_waiters) / total,
+            self.db_queries / total,
+        )
+    }
+
+    pub fn per_second(&self, count: f64) -> f64 {
+        if self.seconds > 0.0 {
+            count / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Requests per template, measured: the API templates from the server's per-route counters,
+/// static from the edge's request counter minus everything it forwarded.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TemplateCounts {
+    pub static_files: u64,
+    pub baseline: u64,
+    pub items: u64,
+    pub me: u64,
+}
+
+impl TemplateCounts {
+    /// `server` is the delta of the server's metrics, `edge_requests` the edge's request
+    /// delta (`None` when the edge exposes no counter).
+    pub fn measure(server: &Scrape, edge_requests: Option<f64>) -> Self {
+        let ok = |route: &str| {
+            server
+                .samples
+                .iter()
+                .filter(|(key, _)| {
+                    key.starts_with(metric::REQUESTS)
+                        && key.contains(&format!("route=\"{route}\""))
+                        && key.contains("status=\"2")
+                })
+                .map(|(_, v)| *v)
+                .sum::<f64>() as u64
+        };
+        let baseline = ok("/public/baseline");
+        let items = ok("/api/items/{id}");
+        let me = ok("/api/me");
+        let forwarded = server.sum(metric::REQUESTS, &[]);
+        let static_files = edge_requests
+            .map(|edge| (edge - forwarded).max(0.0) as u64)
+            .unwrap_or(0);
+        Self {
+            static_files,
+            baseline,
+            items,
+            me,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(ok: u64, duration_s: f64) -> Summary {
+        Summary {
+            status_2xx: ok,
+            duration_s,
+            ..Summary::default()
+        }
+    }
+
+    fn run(reads: Summary, writes: Summary, usage: Vec<UsageReport>) -> RunResult {
+        RunResult {
+            variant: "production".into(),
+            connections: 256,
+            run: 1,
+            threads: 1,
+            duration_s: 5,
+            reads,
+            writes,
+            reads_latency: LatencyReport::default(),
+            writes_latency: LatencyReport::default(),
+            usage,
+            cache: CacheHierarchy::default(),
+            templates: TemplateCounts::default(),
+            failures: vec![],
+        }
+    }
+
+    fn usage(service: &str, cpu: f64, rss: u64) -> UsageReport {
+        UsageReport {
+            service: service.into(),
+            cpu_percent: cpu,
+            peak_rss_bytes: rss,
+        }
+    }
+
+    #[test]
+    fn rps_is_both_2xx_over_the_reads_duration_floored() {
+        let r = run(summary(1000, 2.0), summary(301, 2.5), vec![]);
+        assert_eq!(r.rps(), 650);
+        let r = run(summary(0, 0.0), summary(300, 3.0), vec![]);
+        assert_eq!(r.rps(), 100);
+    }
+
+    #[test]
+    fn cpu_sums_the_four_services_and_efficiency_adds_postgres() {
+        let r = run(
+            summary(1000, 1.0),
+            summary(0, 1.0),
+            vec![
+                usage("edge", 50.0, 10),
+                usage("authsvc", 20.0, 1),
+                usage("server", 20.0, 2),
+                usage("cache", 10.0, 3),
+                usage("postgres", 100.0, 100),
+                usage("loadgen", 90.0, 5),
+            ],
+        );
+        assert_eq!(r.stack_cpu(), 100.0);
+        assert_eq!(r.stack_memory(), 16);
+        assert_eq!(r.rps_per_cpu(), 500.0);
+    }
+
+    #[test]
+    fn cache_ratios_and_template_counts_come_from_metrics() {
+        let after = Scrape::parse(
+            "prodstack_cache_l1_hits_total 90\nprodstack_cache_l2_hits_total 4\n\
+             prodstack_singleflight_waiters_total 2\nprodstack_db_queries_total{query=\"item\"} 4\n\
+             prodstack_http_requests_total{route=\"/api/items/{id}\",status=\"200\"} 50\n\
+             prodstack_http_requests_total{route=\"/api/items/{id}\",status=\"204\"} 10\n\
+             prodstack_http_requests_total{route=\"/api/items/{id}\",status=\"404\"} 3\n\
+             prodstack_http_requests_total{route=\"/public/baseline\",status=\"200\"} 20\n\
+             prodstack_http_requests_total{route=\"/api/me\",status=\"200\"} 20\n",
+        );
+        let delta = after.delta(&Scrape::default());
+        let cache = CacheHierarchy::from_delta(&delta, 2.0);
+        assert_eq!(cache.ratios(), (0.9, 0.06, 0.04));
+        assert_eq!(cache.per_second(cache.l1_hits), 45.0);
+        let t = TemplateCounts::measure(&delta, Some(163.0));
+        assert_eq!(
+            t,
+            TemplateCounts {
+                static_files: 60,
+                baseline: 20,
+                items: 60,
+                me: 20
+            }
+        );
+    }
+}
