@@ -1,0 +1,764 @@
+//! `prodstack bench server`: the app server alone under wrk (HTTP/1.1 keep-alive), pinned to
+//! one core with `wrk -t1` on another, over a private Postgres and Redis it starts itself and
+//! seeds from `datagen`.
+//!
+//! What it measures and prints:
+//! - **hot routes** — `/healthz` (the trivial route), `/public/baseline?a=13&b=42`,
+//!   `/api/items/1` (the L1-hit path: one miss per TTL second) and `/api/me` — for each server
+//!   variant: the axum front end on a multi-thread runtime and on a per-core runtime, and the
+//!   raw-hyper comparison front end (`SERVER_HTTP=raw-hyper`, same App and L1), and the
+//!   router behind `axum::serve` instead of our hyper accept loop (`axum-serve`). Runs are
+//!   interleaved; the table shows medians and each route's share of the trivial route (the
+//!   issue's target: ≥ 90 % for items and baseline).
+//! - **cold sweep** — ids 1..N (default 10,000), each requested `--cold-repeats` times in a
+//!   row by different connections of 256 (HttpArena's every-connection-walks-the-same-ids
+//!   pattern), then `/healthz` until the run ends. Pass: Postgres item queries (from the
+//!   server's metrics) = N, no non-2xx, no socket errors.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use stack::testing::{TestPostgres, TestRedis};
+
+use crate::Project;
+
+#[derive(Debug, Args)]
+pub struct ServerBenchArgs {
+    /// CPU the server is pinned to (`SERVER_WORKERS=1`).
+    #[arg(long, default_value_t = 1)]
+    pub server_cpu: usize,
+    /// CPU wrk (`-t1`) is pinned to.
+    #[arg(long, default_value_t = 0)]
+    pub load_cpu: usize,
+    /// wrk connections for the hot routes.
+    #[arg(long, default_value_t = 64)]
+    pub connections: u32,
+    /// Seconds per measured run.
+    #[arg(long, default_value_t = 4)]
+    pub seconds: u64,
+    /// Measured runs per route and variant (interleaved; medians reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Only these variants (comma-separated): axum-multi, axum-per-core, raw-hyper,
+    /// axum-serve.
+    #[arg(long, value_delimiter = ',')]
+    pub variants: Vec<String>,
+    /// Connections of the cold sweep.
+    #[arg(long, default_value_t = 256)]
+    pub cold_connections: u32,
+    /// Distinct ids in the cold sweep.
+    #[arg(long, default_value_t = 10_000)]
+    pub cold_ids: u32,
+    /// Consecutive requests per id in the cold sweep.
+    #[arg(long, default_value_t = 8)]
+    pub cold_repeats: u32,
+    /// Length of the cold-sweep run (it must cover the whole sweep).
+    #[arg(long, default_value_t = 12)]
+    pub cold_seconds: u64,
+    /// Run the cold sweep once per `DATABASE_POOL_SIZE` value listed (default: the server's
+    /// own default, which is the worker count clamped to 2–16).
+    #[arg(long, value_delimiter = ',')]
+    pub pool_sizes: Vec<u32>,
+    /// Skip the hot routes (cold sweep only).
+    #[arg(long)]
+    pub no_hot: bool,
+    /// Skip the cold sweep.
+    #[arg(long)]
+    pub no_cold: bool,
+    /// The server binary (default: `server` next to `prodstack`).
+    #[arg(long)]
+    pub server_bin: Option<PathBuf>,
+}
+
+/// One way of running the server.
+#[derive(Debug, Clone)]
+struct Variant {
+    name: &'static str,
+    env: Vec<(&'static str, String)>,
+}
+
+fn all_variants() -> Vec<Variant> {
+    let variant = |name, runtime: &str, http: &str| Variant {
+        name,
+        env: vec![
+            ("SERVER_RUNTIME", runtime.to_string()),
+            ("SERVER_HTTP", http.to_string()),
+        ],
+    };
+    vec![
+        variant("axum-multi", "multi-thread", "axum"),
+        variant("axum-per-core", "per-core", "axum"),
+        variant("raw-hyper", "multi-thread", "raw-hyper"),
+        variant("axum-serve", "multi-thread", "axum-serve"),
+    ]
+}
+
+/// The hot routes; the first is the trivial reference.
+const ROUTES: [(&str, &str, Option<&str>); 4] = [
+    ("trivial /healthz", "/healthz", None),
+    ("/public/baseline", "/public/baseline?a=13&b=42", None),
+    ("/api/items/1 (L1 hit)", "/api/items/1", None),
+    ("/api/me (L1 hit)", "/api/me", Some("X-User-Id: 42")),
+];
+
+/// Postgres, Redis and the dataset file the server runs against.
+struct Backends {
+    pg: TestPostgres,
+    redis: TestRedis,
+    dataset: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode> {
+    for tool in ["wrk", "taskset"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            bail!("`{tool}` is not installed (./prodstack installs wrk; taskset is in util-linux)");
+        }
+    }
+    let server_bin = match &args.server_bin {
+        Some(path) => path.clone(),
+        None => {
+            let path = project.bin_dir.join("server");
+            if !path.is_file() {
+                bail!(
+                    "no server binary at {} (build it: cargo build --release -p server)",
+                    path.display()
+                );
+            }
+            path
+        }
+    };
+    let variants: Vec<Variant> = if args.variants.is_empty() {
+        all_variants()
+    } else {
+        let all = all_variants();
+        args.variants
+            .iter()
+            .map(|name| {
+                all.iter()
+                    .find(|v| v.name == name)
+                    .cloned()
+                    .with_context(|| format!("unknown variant {name:?}"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+
+    eprintln!("bench server: generating the seed and starting Postgres and Redis");
+    let backends = start_backends()?;
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "prodstack bench server — server on CPU {} (SERVER_WORKERS=1), wrk -t1 on CPU {}, {} connections, {} s × {} runs, binary {}",
+        args.server_cpu, args.load_cpu, args.connections, args.seconds, args.runs, server_bin.display()
+    );
+
+    // results[variant][route] = requests/s of each run
+    let mut results: Vec<Vec<Vec<WrkRun>>> = vec![vec![Vec::new(); ROUTES.len()]; variants.len()];
+    let runs = if args.no_hot { 0 } else { args.runs };
+    for run in 0..runs {
+        for (v, variant) in variants.iter().enumerate() {
+            let server = ServerProcess::start(&server_bin, &args, &backends, variant)?;
+            for (r, (label, path, header)) in ROUTES.iter().enumerate() {
+                let url = format!("http://{}{path}", server.addr);
+                // A short warm-up so connections, the L1 entry and the allocator are settled.
+                wrk(&args, args.connections, 1, *header, &url, None)?;
+                let cpu_before = cpu_ns(server.pid());
+                let mut result = wrk(&args, args.connections, args.seconds, *header, &url, None)?;
+                result.server_cpu_us =
+                    (cpu_ns(server.pid()) - cpu_before) as f64 / 1e3 / result.requests as f64;
+                eprintln!(
+                    "  run {}/{} {:<14} {:<24} {:>10.0} req/s {:>6.2} µs server CPU/req{}",
+                    run + 1,
+                    args.runs,
+                    variant.name,
+                    label,
+                    result.requests_per_sec,
+                    result.server_cpu_us,
+                    errors_note(&result)
+                );
+                results[v][r].push(result);
+            }
+            server.stop();
+        }
+    }
+
+    let _ = writeln!(
+        report,
+        "\nHot routes: median req/s, and the share of the trivial route's req/s (median of per-run ratios; each run measures the routes back to back on one server)"
+    );
+    let header_line = variants
+        .iter()
+        .map(|v| format!("{:>28}", v.name))
+        .collect::<String>();
+    let _ = writeln!(report, "{:<24}{header_line}", "route");
+    let mut verdicts = Vec::new();
+    for (r, (label, _, _)) in ROUTES.iter().enumerate() {
+        let mut line = format!("{label:<24}");
+        for (v, variant) in variants.iter().enumerate() {
+            let rps = median_rps(&results[v][r]);
+            let share =
+                100.0 * median_ratio(&results[v][r], &results[v][0], |w| w.requests_per_sec);
+            let errors: u64 = results[v][r]
+                .iter()
+                .map(|w| w.non_2xx + w.socket_errors)
+                .sum();
+            let _ = write!(line, "{rps:>18.0} ({share:5.1} %)");
+            if errors > 0 {
+                let _ = write!(line, " [{errors} errors]");
+            }
+            if (r == 1 || r == 2)
+                && variant.name.starts_with("axum-")
+                && variant.name != "axum-serve"
+            {
+                let cpu_share =
+                    100.0 * median_ratio(&results[v][0], &results[v][r], |w| w.server_cpu_us);
+                verdicts.push((
+                    format!("{} {label}", variant.name),
+                    share,
+                    cpu_share,
+                    errors,
+                ));
+            }
+        }
+        let _ = writeln!(report, "{line}");
+    }
+    let _ = writeln!(report, "server CPU per request, µs (median of runs):");
+    for (r, (label, _, _)) in ROUTES.iter().enumerate() {
+        let mut line = format!("{label:<24}");
+        for runs in &results {
+            let mut cpu: Vec<f64> = runs[r].iter().map(|w| w.server_cpu_us).collect();
+            let _ = write!(line, "{:>28.2}", median(&mut cpu));
+        }
+        let _ = writeln!(report, "{line}");
+    }
+    let _ = writeln!(report, "mean latency, µs (median of runs):");
+    for (r, (label, _, _)) in ROUTES.iter().enumerate() {
+        let mut line = format!("{label:<24}");
+        for runs in &results {
+            let mut lat: Vec<f64> = runs[r].iter().map(|w| w.latency_avg_us).collect();
+            let _ = write!(line, "{:>28.1}", median(&mut lat));
+        }
+        let _ = writeln!(report, "{line}");
+    }
+    for other in ["raw-hyper", "axum-serve"] {
+        let (Some(axum), Some(raw)) = (
+            variants.iter().position(|v| v.name == "axum-multi"),
+            variants.iter().position(|v| v.name == other),
+        ) else {
+            continue;
+        };
+        let _ = writeln!(
+            report,
+            "axum-multi vs {other} (same runtime, same App and L1):"
+        );
+        for (r, (label, _, _)) in ROUTES.iter().enumerate() {
+            let a = median_rps(&results[axum][r]);
+            let h = median_rps(&results[raw][r]);
+            let mut ca: Vec<f64> = results[axum][r].iter().map(|w| w.server_cpu_us).collect();
+            let mut ch: Vec<f64> = results[raw][r].iter().map(|w| w.server_cpu_us).collect();
+            let _ = writeln!(
+                report,
+                "  {label:<24} {a:>8.0} req/s = {:5.1} % of {other}'s {h:.0}; CPU/req {:.2} vs {:.2} µs",
+                100.0 * a / h,
+                median(&mut ca),
+                median(&mut ch)
+            );
+        }
+    }
+    let mut ok = true;
+    for (what, share, cpu_share, errors) in &verdicts {
+        let pass = *share >= 90.0 && *errors == 0;
+        // Only the production layout (the server's defaults) decides the exit code; the
+        // per-core layout is reported for comparison.
+        let decides = what.starts_with("axum-multi");
+        if decides {
+            ok &= pass;
+        }
+        let _ = writeln!(
+            report,
+            "  {}{} {what}: {share:.1} % of trivial req/s (target ≥ 90 %); by server CPU per request {cpu_share:.1} %",
+            if pass { "PASS" } else { "FAIL" },
+            if decides { "" } else { " (info)" }
+        );
+    }
+
+    if !args.no_cold {
+        let pools: Vec<Option<u32>> = if args.pool_sizes.is_empty() {
+            vec![None]
+        } else {
+            args.pool_sizes.iter().copied().map(Some).collect()
+        };
+        for pool in pools {
+            let mut variant = all_variants().remove(0);
+            if let Some(pool) = pool {
+                variant.env.push(("DATABASE_POOL_SIZE", pool.to_string()));
+            }
+            ok &= cold_sweep(&server_bin, &args, &backends, &variant, pool, &mut report)?;
+        }
+    }
+
+    println!("{report}");
+    save_report(project, &report);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn errors_note(run: &WrkRun) -> String {
+    if run.non_2xx + run.socket_errors > 0 {
+        format!(
+            "  ({} non-2xx, {} socket errors)",
+            run.non_2xx, run.socket_errors
+        )
+    } else {
+        String::new()
+    }
+}
+
+fn start_backends() -> anyhow::Result<Backends> {
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let dataset = datagen::dataset::generate();
+    let dataset_path = dir.path().join("dataset.json");
+    std::fs::write(&dataset_path, datagen::dataset::to_json(&dataset))
+        .with_context(|| format!("writing {}", dataset_path.display()))?;
+    let seed_path = dir.path().join("pgdb-seed.sql");
+    let file = std::fs::File::create(&seed_path)
+        .with_context(|| format!("creating {}", seed_path.display()))?;
+    datagen::seed::write_sql(&dataset, std::io::BufWriter::new(file))
+        .with_context(|| format!("writing {}", seed_path.display()))?;
+    let pg = TestPostgres::start_seeded(&seed_path).context("starting Postgres")?;
+    let redis = TestRedis::start().context("starting Redis")?;
+    Ok(Backends {
+        pg,
+        redis,
+        dataset: dataset_path,
+        _dir: dir,
+    })
+}
+
+/// The server binary, pinned with taskset, stopped (SIGTERM) on drop.
+struct ServerProcess {
+    child: Option<Child>,
+    addr: SocketAddr,
+    admin: SocketAddr,
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
+    Ok(listener.local_addr()?)
+}
+
+impl ServerProcess {
+    fn start(
+        bin: &Path,
+        args: &ServerBenchArgs,
+        backends: &Backends,
+        variant: &Variant,
+    ) -> anyhow::Result<Self> {
+        let addr = free_addr()?;
+        let admin = free_addr()?;
+        let mut cmd = Command::new("taskset");
+        cmd.arg("-c")
+            .arg(args.server_cpu.to_string())
+            .arg(bin)
+            .env("LISTEN", addr.to_string())
+            .env("ADMIN_LISTEN", admin.to_string())
+            .env("DATABASE_URL", backends.pg.url())
+            .env("REDIS_URL", backends.redis.url())
+            .env("DATASET_PATH", &backends.dataset)
+            .env("SERVER_WORKERS", "1")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        for (name, value) in &variant.env {
+            cmd.env(name, value);
+        }
+        let child = stack::testing::spawn_tied_to_process(cmd, libc::SIGTERM)
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let server = Self {
+            child: Some(child),
+            addr,
+            admin,
+        };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if matches!(http_get(addr, "/readyz", None), Ok((200, _))) {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("the server ({}) was not ready within 20 s", variant.name)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    fn metrics(&self) -> anyhow::Result<HashMap<String, f64>> {
+        let (status, body) = http_get(self.admin, "/metrics", None)?;
+        if status != 200 {
+            bail!("/metrics answered {status}");
+        }
+        Ok(body
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_string(), value.parse().ok()?))
+            })
+            .collect())
+    }
+
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                // SAFETY: our own child, not yet reaped.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// One `GET` with `Connection: close`: (status, body).
+fn http_get(addr: SocketAddr, path: &str, header: Option<&str>) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let extra = header.map(|h| format!("{h}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
+    )?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status line")?;
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn cold_sweep(
+    bin: &Path,
+    args: &ServerBenchArgs,
+    backends: &Backends,
+    variant: &Variant,
+    pool: Option<u32>,
+    report: &mut String,
+) -> anyhow::Result<bool> {
+    // Everything cached by the hot runs has expired (TTL ≤ 1 s) and Redis is emptied, so
+    // every id starts cold.
+    std::thread::sleep(Duration::from_millis(1100));
+    let _ = Command::new("redis-cli")
+        .args(["-p", &backends.redis.port().to_string(), "FLUSHALL"])
+        .output();
+    let server = ServerProcess::start(bin, args, backends, variant)?;
+    let before = server.metrics()?;
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("sweep.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "local ids, repeats, n = {ids}, {repeats}, 0\n\
+             request = function()\n\
+               n = n + 1\n\
+               if n > ids * repeats then return wrk.format(\"GET\", \"/healthz\") end\n\
+               return wrk.format(\"GET\", \"/api/items/\" .. (math.floor((n - 1) / repeats) + 1))\n\
+             end\n",
+            ids = args.cold_ids,
+            repeats = args.cold_repeats
+        ),
+    )?;
+    let url = format!("http://{}/", server.addr);
+    let expected_requests = f64::from(args.cold_ids) * f64::from(args.cold_repeats);
+    // wrk runs in a thread; meanwhile /metrics is polled to time the sweep itself (the run
+    // goes on with /healthz requests afterwards).
+    let result = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            wrk(
+                args,
+                args.cold_connections,
+                args.cold_seconds,
+                None,
+                &url,
+                Some(&script),
+            )
+        });
+        let started = Instant::now();
+        let mut swept = None;
+        while !load.is_finished() {
+            std::thread::sleep(Duration::from_millis(20));
+            if swept.is_some() {
+                continue;
+            }
+            if let Ok(now) = server.metrics() {
+                let done = now
+                    .get("prodstack_http_requests_total{route=\"item_get\",status=\"200\"}")
+                    .copied()
+                    .unwrap_or(0.0);
+                if done >= expected_requests - f64::from(args.cold_repeats) {
+                    swept = Some(started.elapsed());
+                }
+            }
+        }
+        load.join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the wrk thread panicked")))
+            .map(|run| (run, swept))
+    });
+    let (result, swept) = result?;
+    let after = server.metrics()?;
+    server.stop();
+    let delta = |series: &str| {
+        after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
+    };
+    let answered = delta("prodstack_http_requests_total{route=\"item_get\",status=\"200\"}");
+    // Every item_get series (any status) minus the 200s: item requests that failed.
+    let failed: f64 = after
+        .keys()
+        .filter(|k| k.starts_with("prodstack_http_requests_total{route=\"item_get\""))
+        .map(|k| delta(k))
+        .sum::<f64>()
+        - answered;
+    let queries = delta("prodstack_db_queries_total{query=\"item\"}");
+    let waiters = delta("prodstack_singleflight_waiters_total");
+    let l1 = delta("prodstack_cache_l1_hits_total");
+    // wrk calls `request()` once before the run to build its first request, so the sweep
+    // sends one request fewer than ids × repeats; every id is still requested.
+    let pass = queries == f64::from(args.cold_ids)
+        && failed == 0.0
+        && answered >= expected_requests - f64::from(args.cold_repeats)
+        && result.non_2xx == 0
+        && result.socket_errors == 0;
+    let _ = writeln!(
+        report,
+        "\nCold sweep ({}, DATABASE_POOL_SIZE={}): ids 1–{} × {} consecutive requests, {} connections, {} s run",
+        variant.name,
+        pool.map_or("default".to_string(), |p| p.to_string()),
+        args.cold_ids,
+        args.cold_repeats,
+        args.cold_connections,
+        args.cold_seconds
+    );
+    match swept {
+        Some(took) => {
+            let _ = writeln!(
+                report,
+                "  sweep took {:.2} s: {:.0} item requests/s, {:.0} distinct ids (DB loads)/s",
+                took.as_secs_f64(),
+                expected_requests / took.as_secs_f64(),
+                f64::from(args.cold_ids) / took.as_secs_f64()
+            );
+        }
+        None => {
+            let _ = writeln!(report, "  the sweep did not finish within the run");
+        }
+    }
+    let _ = writeln!(
+        report,
+        "  item requests answered 200: {answered:.0} (sent ≈ {expected_requests:.0}), failed: {failed:.0}; Postgres item queries: {queries:.0} (distinct ids: {}); single-flight waiters: {waiters:.0}; L1 hits: {l1:.0}",
+        args.cold_ids
+    );
+    let _ = writeln!(
+        report,
+        "  wrk: {:.0} req/s overall (sweep + /healthz tail), mean latency {:.0} µs, non-2xx {}, socket errors {}",
+        result.requests_per_sec, result.latency_avg_us, result.non_2xx, result.socket_errors
+    );
+    let _ = writeln!(
+        report,
+        "  {} DB queries = distinct ids, all answered, zero errors",
+        if pass { "PASS" } else { "FAIL" }
+    );
+    Ok(pass)
+}
+
+/// What one wrk run reported.
+#[derive(Debug, Clone, PartialEq)]
+struct WrkRun {
+    requests_per_sec: f64,
+    requests: u64,
+    non_2xx: u64,
+    socket_errors: u64,
+    latency_avg_us: f64,
+    /// Server CPU time per request (all threads, from /proc/PID/task/*/schedstat), in µs.
+    /// Unlike req/s it barely moves when other work shares the machine.
+    server_cpu_us: f64,
+}
+
+/// CPU time consumed so far by every thread of `pid`, in ns.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn wrk(
+    args: &ServerBenchArgs,
+    connections: u32,
+    seconds: u64,
+    header: Option<&str>,
+    url: &str,
+    script: Option<&Path>,
+) -> anyhow::Result<WrkRun> {
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c")
+        .arg(args.load_cpu.to_string())
+        .arg("wrk")
+        .arg("-t1")
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("--timeout")
+        .arg("10s");
+    if let Some(header) = header {
+        cmd.arg("-H").arg(header);
+    }
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    let output = cmd.arg(url).output().context("running wrk")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "wrk failed ({}): {stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    parse_wrk(&stdout).with_context(|| format!("unexpected wrk output:\n{stdout}"))
+}
+
+fn parse_wrk(output: &str) -> anyhow::Result<WrkRun> {
+    let mut run = WrkRun {
+        requests_per_sec: f64::NAN,
+        requests: 0,
+        non_2xx: 0,
+        socket_errors: 0,
+        latency_avg_us: f64::NAN,
+        server_cpu_us: f64::NAN,
+    };
+    for line in output.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            ["Requests/sec:", value] => run.requests_per_sec = value.parse()?,
+            ["Latency", avg, _, _, _] => run.latency_avg_us = parse_duration_us(avg)?,
+            [count, "requests", "in", ..] => run.requests = count.parse()?,
+            ["Non-2xx", "or", "3xx", "responses:", count] => run.non_2xx = count.parse()?,
+            ["Socket", "errors:", rest @ ..] => {
+                run.socket_errors = rest
+                    .iter()
+                    .filter_map(|field| field.trim_end_matches(',').parse::<u64>().ok())
+                    .sum();
+            }
+            _ => {}
+        }
+    }
+    if run.requests_per_sec.is_nan() || run.requests == 0 {
+        bail!("no Requests/sec or request count");
+    }
+    Ok(run)
+}
+
+/// wrk prints durations as `123.45us`, `1.23ms`, `1.02s` or `1.5m`.
+fn parse_duration_us(text: &str) -> anyhow::Result<f64> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1_000.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60_000_000.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1_000_000.0)
+    } else {
+        bail!("unknown duration {text:?}")
+    };
+    Ok(number.parse::<f64>()? * scale)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// Median over runs of `metric(a[i]) / metric(b[i])`.
+fn median_ratio(a: &[WrkRun], b: &[WrkRun], metric: impl Fn(&WrkRun) -> f64) -> f64 {
+    let mut ratios: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| metric(x) / metric(y))
+        .collect();
+    median(&mut ratios)
+}
+
+fn median_rps(runs: &[WrkRun]) -> f64 {
+    let mut values: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
+    median(&mut values)
+}
+
+fn save_report(project: &Project, report: &str) {
+    let dir = project.home.results_dir();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let path = dir.join(format!("bench-server-{stamp}.txt"));
+    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, report)) {
+        Ok(()) => eprintln!("report saved to {}", path.display()),
+        Err(err) => eprintln!("could not save the report to {}: {err}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_output() {
+        let out = "Running 4s test @ http://127.0.0.1:1/healthz\n  1 threads and 64 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   512.00us  100.00us   2.00ms   90.00%\n    Req/Sec    60.00k     1.00k   62.00k    80.00%\n  240000 requests in 4.00s, 30.00MB read\n  Non-2xx or 3xx responses: 3\n  Socket errors: connect 0, read 1, write 0, timeout 2\nRequests/sec:  60000.00\nTransfer/sec:      7.50MB\n";
+        let run = parse_wrk(out).unwrap();
+        assert_eq!(run.requests, 240_000);
+        assert_eq!(run.non_2xx, 3);
+        assert_eq!(run.socket_errors, 3);
+        assert!((run.requests_per_sec - 60000.0).abs() < 1e-9);
+        assert!((run.latency_avg_us - 512.0).abs() < 1e-9);
+        assert!(parse_wrk("garbage").is_err());
+    }
+}
