@@ -1,10 +1,14 @@
-//! Loopback ports: finding free ones for tests, and checking the fixed ones `prodstack up`
-//! wants before it starts anything.
+//! Loopback ports: finding free ones for tests, the fixed ones of `prodstack up` (HttpArena's,
+//! optionally shifted by `--ports-offset`), and who holds a port that is taken.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::path::Path;
 use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
 
 /// Ports this process already handed out. The kernel may offer the same ephemeral port twice
 /// once the probing listener is closed; remembering them keeps parallel tests apart.
@@ -33,9 +37,206 @@ pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).is_ok()
 }
 
+/// The ports of one stack. The first five are HttpArena's; the two loopback-only monitoring
+/// ports (the server's admin/metrics port and the edge's `stub_status`) have no HttpArena
+/// counterpart and sit next to authsvc's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackPorts {
+    pub edge: u16,
+    pub authsvc: u16,
+    pub cache: u16,
+    pub server: u16,
+    pub postgres: u16,
+    pub admin: u16,
+    /// nginx `stub_status` at `http://127.0.0.1:<port>/nginx_status`.
+    pub edge_status: u16,
+}
+
+impl StackPorts {
+    pub const DEFAULT: StackPorts = StackPorts {
+        edge: 8443,
+        authsvc: 9090,
+        cache: 6379,
+        server: 8080,
+        postgres: 5432,
+        admin: 9091,
+        edge_status: 9092,
+    };
+
+    /// Every default port plus `offset` (`--ports-offset`), or an error naming the port that
+    /// would pass 65535.
+    pub fn with_offset(offset: u16) -> Result<Self, String> {
+        let shift = |port: u16| {
+            port.checked_add(offset).ok_or_else(|| {
+                format!(
+                    "--ports-offset {offset} moves port {port} past 65535 (max offset {})",
+                    u16::MAX - 9091
+                )
+            })
+        };
+        let d = Self::DEFAULT;
+        Ok(Self {
+            edge: shift(d.edge)?,
+            authsvc: shift(d.authsvc)?,
+            cache: shift(d.cache)?,
+            server: shift(d.server)?,
+            postgres: shift(d.postgres)?,
+            admin: shift(d.admin)?,
+            edge_status: shift(d.edge_status)?,
+        })
+    }
+
+    /// `(service, port)` for every port, the server's and the edge's two included.
+    pub fn all(&self) -> [(&'static str, u16); 7] {
+        [
+            ("postgres", self.postgres),
+            ("cache", self.cache),
+            ("authsvc", self.authsvc),
+            ("server", self.server),
+            ("server admin", self.admin),
+            ("edge", self.edge),
+            ("edge status", self.edge_status),
+        ]
+    }
+}
+
+/// A process that has a socket bound to a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    pub pid: u32,
+    /// The command line (or the short command name when the command line is unreadable).
+    pub command: String,
+}
+
+impl fmt::Display for PortHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {} ({})", self.pid, self.command)
+    }
+}
+
+/// Who holds TCP `port`: the socket is looked up in `/proc/net/tcp{,6}` (listening sockets
+/// first), then its inode among the open files of every process in `/proc/*/fd`. `None` when
+/// no socket uses the port, or its owner is invisible to us (another user's process when not
+/// root, another network namespace).
+pub fn holder(port: u16) -> Option<PortHolder> {
+    let inodes = socket_inodes(port);
+    if inodes.is_empty() {
+        return None;
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    let procs = std::fs::read_dir("/proc").ok()?;
+    let mut best: Option<(usize, u32)> = None;
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy();
+            if let Some(rank) = wanted.iter().position(|w| *w == target) {
+                // Lowest rank = a listening socket; among equals the lowest pid is the parent
+                // (an nginx master rather than its workers, a postmaster rather than a backend).
+                if best.is_none_or(|(r, p)| (rank, pid) < (r, p)) {
+                    best = Some((rank, pid));
+                }
+            }
+        }
+    }
+    best.map(|(_, pid)| PortHolder {
+        pid,
+        command: process_command(pid),
+    })
+}
+
+/// Inodes of the sockets bound to local `port`, listening ones first.
+fn socket_inodes(port: u16) -> Vec<u64> {
+    let mut listening = Vec::new();
+    let mut other = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 {
+                continue;
+            }
+            let local_port = fields[1]
+                .rsplit_once(':')
+                .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok());
+            let Ok(inode) = fields[9].parse::<u64>() else {
+                continue;
+            };
+            if local_port != Some(port) || inode == 0 {
+                continue;
+            }
+            // State 0A = TCP_LISTEN.
+            if fields[3] == "0A" {
+                listening.push(inode);
+            } else {
+                other.push(inode);
+            }
+        }
+    }
+    listening.extend(other);
+    listening
+}
+
+/// `/proc/<pid>/cmdline` with spaces, or `comm` when that is empty (kernel threads, zombies).
+pub fn process_command(pid: u32) -> String {
+    let dir = Path::new("/proc").join(pid.to_string());
+    let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+    let text = cmdline
+        .split(|b| *b == 0)
+        .filter(|part| !part.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !text.is_empty() {
+        return text;
+    }
+    std::fs::read_to_string(dir.join("comm"))
+        .map(|c| c.trim().to_string())
+        .unwrap_or_else(|_| "unknown command".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_shift_every_port_and_refuse_overflow() {
+        let ports = StackPorts::with_offset(100).unwrap();
+        assert_eq!(ports.edge, 8543);
+        assert_eq!(ports.postgres, 5532);
+        assert_eq!(ports.admin, 9191);
+        assert_eq!(ports.edge_status, 9192);
+        let err = StackPorts::with_offset(60000).unwrap_err();
+        assert!(err.contains("past 65535"), "{err}");
+    }
+
+    #[test]
+    fn holder_names_this_process_for_a_port_it_listens_on() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let holder = holder(port).expect("our own listener is visible in /proc");
+        assert_eq!(holder.pid, std::process::id());
+        assert!(holder
+            .to_string()
+            .starts_with(&format!("pid {} (", std::process::id())));
+        drop(listener);
+        let free = free_port().unwrap();
+        assert_eq!(super::holder(free), None);
+    }
 
     #[test]
     fn free_ports_are_distinct_and_bindable() {

@@ -1,13 +1,23 @@
 //! Small process utilities shared by `prodstack up` and the test harness: dropping root to a
-//! service's OS user, waiting for readiness with a deadline, and reading the tail of a log.
+//! service's OS user, waiting for readiness with a deadline, reading the tail of a log, and —
+//! for the detached services of `prodstack up` — starting a process in its own session and
+//! recognising it again later from another `prodstack` invocation.
+//!
+//! A pid alone does not identify a process: once it exits, the kernel may hand the number to
+//! an unrelated program. [`ProcessIdentity`] adds the executable and the start time (clock
+//! ticks after boot, `/proc/<pid>/stat` field 22), which together cannot be reused, so
+//! `prodstack down` never signals a stranger.
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
+use crate::cpus::CpuSet;
 use crate::error::{Error, IoContext, Result};
 
 /// An OS account to run a service as (Postgres refuses to run as root).
@@ -143,9 +153,297 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The fields of `/proc/<pid>/stat` we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// `R`, `S`, `D`, `Z` (zombie: exited, not yet reaped), ...
+    pub state: char,
+    pub ppid: u32,
+    pub session: u32,
+    /// Start time in clock ticks after boot.
+    pub start_ticks: u64,
+}
+
+/// Reads `/proc/<pid>/stat`; `None` when the process does not exist.
+pub fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may itself contain spaces or
+    // parentheses, so the fixed fields start after the LAST `)`.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state); field N is fields[N - 3].
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        session: fields.get(3)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Whether `pid` is a live process (exists and is not a zombie).
+pub fn is_running(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|stat| !matches!(stat.state, 'Z' | 'X'))
+}
+
+/// The executable of `pid` (`/proc/<pid>/exe`), without the ` (deleted)` suffix the kernel
+/// adds when the file was replaced since (e.g. by a rebuild).
+pub fn executable(pid: u32) -> Option<PathBuf> {
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let text = link.to_string_lossy();
+    Some(match text.strip_suffix(" (deleted)") {
+        Some(stripped) => PathBuf::from(stripped),
+        None => link,
+    })
+}
+
+/// One process instance: its pid, executable and start time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessIdentity {
+    pub pid: u32,
+    pub exe: PathBuf,
+    pub start_ticks: u64,
+}
+
+/// What became of a recorded process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// The very process that was recorded is running.
+    Running,
+    /// It exited (or is a zombie waiting to be reaped).
+    Gone,
+    /// The pid now belongs to another process (`now` describes it).
+    Reused { now: String },
+}
+
+impl ProcessIdentity {
+    /// The identity of the live process `pid`.
+    pub fn of(pid: u32) -> Option<Self> {
+        let stat = proc_stat(pid)?;
+        if matches!(stat.state, 'Z' | 'X') {
+            return None;
+        }
+        Some(Self {
+            pid,
+            exe: executable(pid)?,
+            start_ticks: stat.start_ticks,
+        })
+    }
+
+    pub fn liveness(&self) -> Liveness {
+        let Some(stat) = proc_stat(self.pid) else {
+            return Liveness::Gone;
+        };
+        if stat.start_ticks != self.start_ticks {
+            return Liveness::Reused {
+                now: crate::ports::process_command(self.pid),
+            };
+        }
+        if matches!(stat.state, 'Z' | 'X') {
+            return Liveness::Gone;
+        }
+        match executable(self.pid) {
+            Some(exe) if exe == self.exe => Liveness::Running,
+            // Same start time but unreadable exe: it exited between the two reads.
+            None => Liveness::Gone,
+            Some(exe) => Liveness::Reused {
+                now: exe.display().to_string(),
+            },
+        }
+    }
+}
+
+/// Live processes whose session id is `sid` (a detached service and everything it forked:
+/// nginx workers, Postgres backends). A session id is never reused while any member lives.
+pub fn session_members(sid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            proc_stat(pid).is_some_and(|s| s.session == sid && !matches!(s.state, 'Z' | 'X'))
+        })
+        .collect()
+}
+
+/// Sends `signal` to `pid`; `false` when the process no longer exists.
+pub fn send_signal(pid: u32, signal: libc::c_int) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill has no memory effects; callers verify the identity of `pid` first.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Starts `cmd` as a detached service: its own session (`setsid`, so it outlives the
+/// `prodstack` that started it and no terminal signal reaches it), stdin from `/dev/null`,
+/// stdout and stderr appended to `log` (after a header line), pinned to `cpus` when given.
+pub fn spawn_detached(mut cmd: Command, log: &Path, cpus: Option<&CpuSet>) -> Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let mut file = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .io_context(|| format!("opening {}", log.display()))?;
+    let _ = writeln!(
+        file,
+        "==== prodstack: starting {:?} at {} ====",
+        cmd.get_program(),
+        utc_now()
+    );
+    let copy = file
+        .try_clone()
+        .io_context(|| format!("duplicating {}", log.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(copy));
+    let mask = cpus.map(CpuSet::to_mask);
+    // SAFETY: only async-signal-safe system calls run between fork and exec; the affinity mask
+    // was built before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(mask) = &mask {
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), mask) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    cmd.spawn().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::Missing {
+                what: program.clone(),
+                hint: "install it (./prodstack installs the Debian packages it needs)".into(),
+            }
+        } else {
+            Error::Io {
+                what: format!("starting {program}"),
+                source,
+            }
+        }
+    })
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `2026-11-26 22:51:44 UTC` for log headers (no date crate needed for one format).
+pub fn utc_now() -> String {
+    format_utc(unix_ms() / 1000)
+}
+
+pub fn format_utc(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let secs = unix_secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(1_807_902_621), "2027-04-16 19:10:21 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn identifies_this_process_and_notices_exits_and_reuse() {
+        let me = ProcessIdentity::of(std::process::id()).unwrap();
+        assert_eq!(me.liveness(), Liveness::Running);
+        assert_eq!(me.exe, std::env::current_exe().unwrap());
+        let other_start = ProcessIdentity {
+            start_ticks: me.start_ticks + 1,
+            ..me.clone()
+        };
+        assert!(matches!(other_start.liveness(), Liveness::Reused { .. }));
+        let other_exe = ProcessIdentity {
+            exe: "/usr/bin/false".into(),
+            ..me.clone()
+        };
+        assert!(matches!(other_exe.liveness(), Liveness::Reused { .. }));
+
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let id = ProcessIdentity::of(child.id()).unwrap();
+        assert!(id.exe.ends_with("sleep"), "{id:?}");
+        child.kill().unwrap();
+        // Unreaped: a zombie counts as gone.
+        for _ in 0..100 {
+            if id.liveness() == Liveness::Gone {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(id.liveness(), Liveness::Gone);
+        child.wait().unwrap();
+        assert_eq!(id.liveness(), Liveness::Gone);
+    }
+
+    #[test]
+    fn detached_children_get_their_own_session_cpus_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("svc.log");
+        let cpus = CpuSet::parse("0").unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo out; echo err >&2; grep Cpus_allowed_list /proc/self/status; exec sleep 30",
+        ]);
+        let mut child = spawn_detached(cmd, &log, Some(&cpus)).unwrap();
+        let pid = child.id();
+        let mut stat = proc_stat(pid).unwrap();
+        for _ in 0..100 {
+            if std::fs::read_to_string(&log)
+                .unwrap()
+                .contains("Cpus_allowed_list")
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            stat = proc_stat(pid).unwrap();
+        }
+        assert_eq!(stat.session, pid, "not a session leader");
+        assert_eq!(session_members(pid), vec![pid]);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.starts_with("==== prodstack: starting \"sh\""),
+            "{text}"
+        );
+        assert!(text.contains("\nout\n"), "stdout not in the log: {text}");
+        assert!(text.contains("\nerr\n"), "stderr not in the log: {text}");
+        assert!(text.contains("Cpus_allowed_list:\t0\n"), "{text}");
+        assert!(send_signal(pid, libc::SIGKILL));
+        child.wait().unwrap();
+        assert!(!is_running(pid));
+    }
 
     #[test]
     fn tail_keeps_the_last_lines() {

@@ -1,0 +1,287 @@
+//! `prodstack up / down / status / logs`: the local stack as native processes. The work is in
+//! `stack::supervise`; this module maps flags to its options, generates missing data first
+//! (`prodstack data`), and prints progress (stderr) and the resulting tables (stdout).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use stack::cpus::{CpuSet, CpuSplit};
+use stack::nginx::Template;
+use stack::state::{Service, StackState};
+use stack::supervise::{self, UpOptions};
+use stack::Profile;
+
+use crate::Project;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// `production` (HttpArena's reference settings) or `tuned` (documented tuning of the
+    /// same four services).
+    #[arg(long, default_value = "production", value_parser = parse_profile)]
+    pub profile: Profile,
+    /// Pin services to CPUs, e.g. `edge=0-1,authsvc=1,server=0,cache=1`; services not named
+    /// keep the default split (printed on start-up). Postgres is never pinned.
+    #[arg(long, value_name = "SPEC")]
+    pub cpus: Option<String>,
+    /// Add N to every port (8443, 9090, 6379, 8080, 5432, 9091, 9092) to run beside other
+    /// services.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub ports_offset: u16,
+    /// Drop the benchmark database and load data/pgdb-seed.sql again.
+    #[arg(long)]
+    pub reseed: bool,
+    /// Run this authsvc binary instead of ours (same environment: JWT_SECRET,
+    /// AUTHSVC_LISTEN), e.g. HttpArena's shared sidecar.
+    #[arg(long, value_name = "PATH")]
+    pub authsvc_bin: Option<PathBuf>,
+    /// The nginx template to render (default: deploy/nginx/nginx.conf.template of the
+    /// checkout).
+    #[arg(long, value_name = "PATH")]
+    pub nginx_template: Option<PathBuf>,
+    /// Seconds one service may take to become healthy.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+fn parse_profile(text: &str) -> Result<Profile, String> {
+    text.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// postgres, cache, authsvc, server or edge.
+    pub service: String,
+    /// How many lines from the end.
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub lines: usize,
+}
+
+pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
+    let began = Instant::now();
+    let home = &project.home;
+    let mut opts = UpOptions::new(&project.project_root)?;
+    opts.profile = args.profile;
+    opts.ports_offset = args.ports_offset;
+    opts.reseed = args.reseed;
+    opts.authsvc_bin = args.authsvc_bin;
+    opts.start_timeout = Duration::from_secs(args.timeout.max(1));
+    if let Some(path) = &args.nginx_template {
+        opts.template = Template::load(path)?;
+    }
+    let available = CpuSet::available().context("reading this process' CPUs")?;
+    opts.cpus = match &args.cpus {
+        Some(spec) => CpuSplit::parse(spec, &available).map_err(anyhow::Error::msg)?,
+        None => CpuSplit::default_for(&available),
+    };
+    eprintln!("home: {}", home.root().display());
+    eprintln!(
+        "CPU split: {}{}",
+        opts.cpus,
+        if args.cpus.is_none() {
+            format!(
+                " (default for the {} CPUs available: {})",
+                available.len(),
+                if available.len() < 8 {
+                    "every service shares every CPU"
+                } else {
+                    "HttpArena's edge/cache/authsvc/server proportions"
+                }
+            )
+        } else {
+            String::new()
+        }
+    );
+
+    let missing = supervise::missing_data(home);
+    if !missing.is_empty() {
+        eprintln!(
+            "data missing ({}); generating it first (prodstack data)",
+            missing
+                .iter()
+                .map(|p| p
+                    .strip_prefix(home.root())
+                    .unwrap_or(p)
+                    .display()
+                    .to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut data = datagen::Options::new(home.root());
+        data.jwt_secret = opts.jwt_secret.clone();
+        data.progress = true;
+        let report = datagen::generate(&data).context("generating the stack's data")?;
+        eprintln!("{report}");
+    }
+
+    let report = supervise::up(home, &opts, &mut |line| eprintln!("  {line}"))?;
+    let rows: Vec<Vec<String>> = report
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.state.service.to_string(),
+                join_ports(&s.state.ports),
+                s.state.pid().to_string(),
+                s.state
+                    .cpus
+                    .as_ref()
+                    .map(CpuSet::to_string)
+                    .unwrap_or_else(|| "any".into()),
+                s.action.as_str().to_string(),
+                s.state.log.display().to_string(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(&["SERVICE", "PORTS", "PID", "CPUS", "STATE", "LOG"], &rows)
+    );
+    let started = report
+        .services
+        .iter()
+        .filter(|s| s.action != supervise::Action::AlreadyRunning)
+        .count();
+    println!(
+        "stack up ({} profile): {} started, {} already running; took {:.1}s",
+        report.state.profile,
+        started,
+        report.services.len() - started,
+        began.elapsed().as_secs_f64()
+    );
+    println!("edge: {}", report.state.edge_url());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn down(project: &Project, _args: DownArgs) -> anyhow::Result<ExitCode> {
+    let began = Instant::now();
+    let reports = supervise::down(&project.home, &mut |line| println!("{line}"))?;
+    if !reports.is_empty() {
+        println!(
+            "stack down: {} services handled in {:.1}s",
+            reports.len(),
+            began.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exit code 0 when every service runs and is healthy, 1 otherwise (scriptable).
+pub fn status(project: &Project, _args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let Some((state, rows)) = supervise::status(&project.home)? else {
+        println!(
+            "no stack is running from {} (start one with `prodstack up`)",
+            project.home.root().display()
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let all_healthy = rows
+        .iter()
+        .all(|r| r.running && matches!(r.health, Some(Ok(()))));
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.service.to_string(),
+                join_ports(&r.ports),
+                r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                if r.running { "yes" } else { "no" }.to_string(),
+                match &r.health {
+                    Some(Ok(())) => "yes".to_string(),
+                    Some(Err(reason)) => format!("no: {reason}"),
+                    None => "-".to_string(),
+                },
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &["SERVICE", "PORTS", "PID", "RUNNING", "HEALTHY"],
+            &table_rows
+        )
+    );
+    println!(
+        "profile {}, ports offset {}, up since {}; edge: {}",
+        state.profile,
+        state.ports_offset,
+        stack::process::format_utc(state.started_at_unix_ms / 1000),
+        state.edge_url()
+    );
+    Ok(if all_healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn logs(project: &Project, args: LogsArgs) -> anyhow::Result<ExitCode> {
+    let service = Service::parse(&args.service)?;
+    let path = StackState::load_if_present(&project.home)?
+        .and_then(|s| s.service(service).map(|e| e.log.clone()))
+        .unwrap_or_else(|| supervise::log_path(&project.home, service));
+    if !path.is_file() {
+        anyhow::bail!(
+            "no log for {service} at {} (has the stack been started from this home?)",
+            path.display()
+        );
+    }
+    println!("{}", stack::process::tail(&path, args.lines));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn join_ports(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A left-aligned text table.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(header.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let text = table(
+            &["A", "BB"],
+            &[vec!["xxx".into(), "y".into()], vec!["z".into(), "".into()]],
+        );
+        assert_eq!(text, "A    BB\nxxx  y\nz");
+    }
+}

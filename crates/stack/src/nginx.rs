@@ -1,0 +1,685 @@
+//! The nginx edge: rendering `deploy/nginx/nginx.conf.template` and checking the result with
+//! `nginx -t`.
+//!
+//! One template serves both targets: [`EdgeParams::local`] for `prodstack up` (native nginx,
+//! paths under the home folder, ports possibly offset) and [`EdgeParams::docker`] for the
+//! `edge` container of the compose files (HttpArena's mounts `/certs` and `/data/static`,
+//! upstreams on `127.0.0.1:8080` / `:9090`, port 8443). Only paths, ports, the worker user and
+//! the worker count differ between the two renderings; everything that shapes behaviour is in
+//! the template once.
+//!
+//! The renderer is deliberately tiny and strict (no template engine): `{{name}}` is replaced
+//! by the parameter `name`; a placeholder without a parameter, a parameter without a
+//! placeholder, an unclosed `{{`, or a value that could change the config's structure (`;`,
+//! braces, quotes, `#`, line breaks) is an error. A typo in the template or in the code
+//! therefore fails loudly at render time instead of producing a config that silently lacks a
+//! setting.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, IoContext, Result};
+use crate::home::Home;
+use crate::ports::StackPorts;
+use crate::process::run_checked;
+use crate::profile::Profile;
+
+/// Where the template lives in the checkout.
+pub const TEMPLATE_PATH: &str = "deploy/nginx/nginx.conf.template";
+
+/// The template as compiled into this binary (the same file as [`TEMPLATE_PATH`]; cargo
+/// rebuilds when it changes). Used when no checkout is around, e.g. by `export-httparena`.
+pub const BUNDLED_TEMPLATE: &str = include_str!("../../../deploy/nginx/nginx.conf.template");
+
+/// A template and where it came from (for error messages).
+#[derive(Debug, Clone)]
+pub struct Template {
+    origin: String,
+    text: String,
+}
+
+impl Template {
+    pub fn bundled() -> Self {
+        Self {
+            origin: format!("{TEMPLATE_PATH} (bundled)"),
+            text: BUNDLED_TEMPLATE.to_string(),
+        }
+    }
+
+    /// The template of the checkout at `project_root`.
+    pub fn from_checkout(project_root: &Path) -> Result<Self> {
+        Self::load(&project_root.join(TEMPLATE_PATH))
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .io_context(|| format!("reading the nginx template {}", path.display()))?;
+        Ok(Self {
+            origin: path.display().to_string(),
+            text,
+        })
+    }
+
+    pub fn from_text(origin: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            origin: origin.into(),
+            text: text.into(),
+        }
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Renders the edge config for `params`.
+    pub fn render_edge(&self, params: &EdgeParams) -> Result<String> {
+        let vars = params.variables().map_err(|problems| Error::Template {
+            origin: self.origin.clone(),
+            problems,
+        })?;
+        render(&self.text, &vars).map_err(|problems| Error::Template {
+            origin: self.origin.clone(),
+            problems,
+        })
+    }
+}
+
+/// Everything wrong with one rendering, one problem per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError(pub Vec<Problem>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    UnknownPlaceholder {
+        name: String,
+        line: usize,
+    },
+    Unterminated {
+        line: usize,
+    },
+    BadName {
+        text: String,
+        line: usize,
+    },
+    UnusedParameter {
+        name: String,
+    },
+    BadValue {
+        name: String,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::UnknownPlaceholder { name, line } => {
+                write!(f, "line {line}: unknown placeholder {{{{{name}}}}} (no such parameter)")
+            }
+            Problem::Unterminated { line } => write!(f, "line {line}: `{{{{` without a closing `}}}}`"),
+            Problem::BadName { text, line } => write!(
+                f,
+                "line {line}: {{{{{text}}}}} is not a placeholder (names are lowercase letters, digits and `_`)"
+            ),
+            Problem::UnusedParameter { name } => {
+                write!(f, "parameter `{name}` is not used by the template")
+            }
+            Problem::BadValue {
+                name,
+                value,
+                reason,
+            } => write!(f, "parameter `{name}` = {value:?}: {reason}"),
+        }
+    }
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// Replaces every `{{name}}` of `template` with `vars[name]`, strictly (see the module docs).
+pub fn render(
+    template: &str,
+    vars: &BTreeMap<&str, String>,
+) -> std::result::Result<String, RenderError> {
+    let mut problems = Vec::new();
+    for (name, value) in vars {
+        if let Some(reason) = unsafe_value_reason(value) {
+            problems.push(Problem::BadValue {
+                name: name.to_string(),
+                value: value.clone(),
+                reason,
+            });
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    let mut out = String::with_capacity(template.len() + 1024);
+    for (index, line) in template.split_inclusive('\n').enumerate() {
+        let line_no = index + 1;
+        let mut rest = line;
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else {
+                problems.push(Problem::Unterminated { line: line_no });
+                rest = after;
+                break;
+            };
+            let name = &after[..end];
+            if !is_placeholder_name(name) {
+                problems.push(Problem::BadName {
+                    text: name.to_string(),
+                    line: line_no,
+                });
+            } else if let Some(value) = vars.get(name) {
+                used.insert(name);
+                out.push_str(value);
+            } else {
+                problems.push(Problem::UnknownPlaceholder {
+                    name: name.to_string(),
+                    line: line_no,
+                });
+            }
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+    }
+    for name in vars.keys() {
+        if !used.contains(name) {
+            problems.push(Problem::UnusedParameter {
+                name: name.to_string(),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(RenderError(problems))
+    }
+}
+
+fn is_placeholder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Why `value` could change the structure of the config around it, if it could.
+fn unsafe_value_reason(value: &str) -> Option<&'static str> {
+    if value.chars().any(char::is_control) {
+        return Some("line breaks and control characters are not allowed");
+    }
+    if value.contains([';', '{', '}', '#', '"', '\'', '$', '\\']) {
+        return Some("nginx syntax characters (; { } # quotes $ \\) are not allowed");
+    }
+    None
+}
+
+/// How many worker processes nginx starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// `auto`: nginx counts the CPUs itself (used in containers sized by their cpuset).
+    Auto,
+    Count(usize),
+}
+
+impl fmt::Display for Workers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Workers::Auto => f.write_str("auto"),
+            Workers::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The knobs that differ between the profiles (documented in the template's header comment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileKnobs {
+    pub worker_rlimit_nofile: u64,
+    pub worker_connections: u64,
+    pub listen_reuseport: bool,
+    pub ssl_buffer_size: &'static str,
+    pub http2_max_concurrent_streams: u32,
+    pub server_keepalive: u32,
+    pub authsvc_keepalive: u32,
+    pub open_file_cache: &'static str,
+}
+
+impl ProfileKnobs {
+    pub fn of(profile: Profile) -> Self {
+        match profile {
+            // HttpArena's reference edge (aspnet-minimal_nginx/nginx.conf), with nginx's
+            // defaults where the reference sets nothing.
+            Profile::Production => Self {
+                worker_rlimit_nofile: 65535,
+                worker_connections: 65535,
+                listen_reuseport: false,
+                ssl_buffer_size: "16k",
+                http2_max_concurrent_streams: 128,
+                server_keepalive: 2048,
+                authsvc_keepalive: 256,
+                open_file_cache: "off",
+            },
+            Profile::Tuned => Self {
+                worker_rlimit_nofile: 1_048_576,
+                worker_connections: 131_072,
+                listen_reuseport: true,
+                ssl_buffer_size: "4k",
+                http2_max_concurrent_streams: 256,
+                server_keepalive: 2048,
+                authsvc_keepalive: 1024,
+                open_file_cache: "max=1024 inactive=60s",
+            },
+        }
+    }
+}
+
+/// The parameters of one rendering of the edge template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeParams {
+    pub profile: Profile,
+    pub listen_port: u16,
+    /// Loopback-only port of `stub_status` (`/nginx_status`).
+    pub status_port: u16,
+    /// `host:port` of the app server.
+    pub server_upstream: String,
+    /// `host:port` of authsvc.
+    pub authsvc_upstream: String,
+    /// Folder holding `server.crt` and `server.key`.
+    pub certs_dir: PathBuf,
+    /// Folder served as `/static/`.
+    pub static_dir: PathBuf,
+    pub workers: Workers,
+    /// `user` directive: the account workers run as when the master runs as root (nginx
+    /// ignores it, with a warning, otherwise).
+    pub worker_user: String,
+    /// The most descriptors nginx may ask for (the hard `RLIMIT_NOFILE` it will get); the
+    /// profile's `worker_rlimit_nofile` and `worker_connections` are capped to it.
+    pub nofile_cap: Option<u64>,
+    pub pid_path: PathBuf,
+    /// `stderr` or a file.
+    pub error_log: String,
+    /// Parent of nginx's client-body/proxy/... temporary folders.
+    pub temp_dir: PathBuf,
+}
+
+impl EdgeParams {
+    /// `prodstack up`'s edge: files from the home folder, everything nginx writes under its run
+    /// folder, errors on stderr (which the supervisor sends to `logs/edge.log`).
+    pub fn local(home: &Home, ports: &StackPorts, profile: Profile, workers: usize) -> Self {
+        let run = home.run_dir();
+        Self {
+            profile,
+            listen_port: ports.edge,
+            status_port: ports.edge_status,
+            server_upstream: format!("127.0.0.1:{}", ports.server),
+            authsvc_upstream: format!("127.0.0.1:{}", ports.authsvc),
+            certs_dir: home.certs_dir(),
+            static_dir: home.static_dir(),
+            workers: Workers::Count(workers.max(1)),
+            worker_user: unprivileged_worker_user(),
+            nofile_cap: hard_nofile_limit(),
+            pid_path: run.join("nginx.pid"),
+            error_log: "stderr".into(),
+            temp_dir: run.join("nginx-temp"),
+        }
+    }
+
+    /// The `edge` container of the compose files (official `nginx` image): HttpArena's mounts
+    /// (`${CERTS_DIR}:/certs`, `${DATA_DIR}/static:/data/static`), host networking with the
+    /// upstreams on loopback at their HttpArena ports, the image's `nginx` user and paths.
+    /// `workers` should be the size of the edge's cpuset (or [`Workers::Auto`]).
+    pub fn docker(profile: Profile, workers: Workers) -> Self {
+        let ports = StackPorts::DEFAULT;
+        Self {
+            profile,
+            listen_port: ports.edge,
+            status_port: ports.edge_status,
+            server_upstream: format!("127.0.0.1:{}", ports.server),
+            authsvc_upstream: format!("127.0.0.1:{}", ports.authsvc),
+            certs_dir: "/certs".into(),
+            static_dir: "/data/static".into(),
+            workers,
+            worker_user: "nginx".into(),
+            // compose sets `ulimits: nofile: 1048576`.
+            nofile_cap: None,
+            pid_path: "/var/run/nginx.pid".into(),
+            error_log: "stderr".into(),
+            temp_dir: "/var/cache/nginx".into(),
+        }
+    }
+
+    /// Creates the folders nginx writes into but does not create itself: the temp folder's
+    /// parent (nginx creates only the last level) and the pid file's folder.
+    pub fn create_dirs(&self) -> Result<()> {
+        for dir in [Some(self.temp_dir.as_path()), self.pid_path.parent()]
+            .into_iter()
+            .flatten()
+        {
+            std::fs::create_dir_all(dir).io_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The template's parameters.
+    pub fn variables(&self) -> std::result::Result<BTreeMap<&'static str, String>, RenderError> {
+        let knobs = ProfileKnobs::of(self.profile);
+        let nofile = match self.nofile_cap {
+            Some(cap) => knobs.worker_rlimit_nofile.min(cap),
+            None => knobs.worker_rlimit_nofile,
+        };
+        let mut problems = Vec::new();
+        let mut path = |name: &'static str, p: &Path| -> String {
+            let text = p.display().to_string();
+            if text.chars().any(char::is_whitespace) {
+                problems.push(Problem::BadValue {
+                    name: name.into(),
+                    value: text.clone(),
+                    reason: "paths with whitespace are not supported in the nginx config",
+                });
+            }
+            text
+        };
+        let vars = BTreeMap::from([
+            ("profile", self.profile.to_string()),
+            ("listen_port", self.listen_port.to_string()),
+            ("status_port", self.status_port.to_string()),
+            (
+                "listen_reuseport",
+                if knobs.listen_reuseport {
+                    " reuseport"
+                } else {
+                    ""
+                }
+                .to_string(),
+            ),
+            ("server_upstream", self.server_upstream.clone()),
+            ("authsvc_upstream", self.authsvc_upstream.clone()),
+            ("server_keepalive", knobs.server_keepalive.to_string()),
+            ("authsvc_keepalive", knobs.authsvc_keepalive.to_string()),
+            ("certs_dir", path("certs_dir", &self.certs_dir)),
+            ("static_dir", path("static_dir", &self.static_dir)),
+            ("worker_processes", self.workers.to_string()),
+            ("worker_user", self.worker_user.clone()),
+            ("worker_rlimit_nofile", nofile.to_string()),
+            (
+                "worker_connections",
+                knobs.worker_connections.min(nofile).to_string(),
+            ),
+            ("pid_path", path("pid_path", &self.pid_path)),
+            ("error_log", self.error_log.clone()),
+            ("temp_dir", path("temp_dir", &self.temp_dir)),
+            ("ssl_buffer_size", knobs.ssl_buffer_size.to_string()),
+            (
+                "http2_max_concurrent_streams",
+                knobs.http2_max_concurrent_streams.to_string(),
+            ),
+            ("open_file_cache", knobs.open_file_cache.to_string()),
+        ]);
+        if problems.is_empty() {
+            Ok(vars)
+        } else {
+            Err(RenderError(problems))
+        }
+    }
+}
+
+/// `nobody` with its primary group (`nogroup` on Debian): nginx's own default user, spelled
+/// out because nginx would otherwise look for a group named `nobody`, which Debian lacks.
+pub fn unprivileged_worker_user() -> String {
+    let Some(user) = crate::process::OsUser::lookup("nobody") else {
+        return "nobody".into();
+    };
+    match group_name(user.gid) {
+        Some(group) => format!("nobody {group}"),
+        None => "nobody".into(),
+    }
+}
+
+fn group_name(gid: u32) -> Option<String> {
+    // SAFETY: getgrgid returns static storage or null; the name is copied out at once.
+    let entry = unsafe { libc::getgrgid(gid) };
+    if entry.is_null() {
+        return None;
+    }
+    // SAFETY: non-null record with a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr((*entry).gr_name) };
+    name.to_str().ok().map(String::from)
+}
+
+/// The hard `RLIMIT_NOFILE` of this process, which its children (nginx) inherit. nginx's
+/// `worker_rlimit_nofile` cannot go above it without `CAP_SYS_RESOURCE` (sandboxes and
+/// containers often drop it), so asking for more only produces an alert per worker.
+pub fn hard_nofile_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    (limit.rlim_max != libc::RLIM_INFINITY).then_some(limit.rlim_max)
+}
+
+/// Whether an unprivileged account could read `static_dir`: every folder on the way must be
+/// searchable by "others", the folder readable, and its files readable. `Err` names the first
+/// obstacle.
+pub fn world_readable(static_dir: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = static_dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", static_dir.display()))?;
+    for ancestor in dir.ancestors().skip(1) {
+        let mode = std::fs::metadata(ancestor)
+            .map_err(|e| format!("{}: {e}", ancestor.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o001 == 0 {
+            return Err(format!(
+                "{} is not searchable by other users (mode {:o})",
+                ancestor.display(),
+                mode & 0o777
+            ));
+        }
+    }
+    let mode = std::fs::metadata(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o005 != 0o005 {
+        return Err(format!("{} is not readable by other users", dir.display()));
+    }
+    for entry in std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+    {
+        let mode = entry
+            .metadata()
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o004 == 0 {
+            return Err(format!(
+                "{} is not readable by other users",
+                entry.path().display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The nginx binary: Debian's `/usr/sbin/nginx` (outside an ordinary user's `PATH`) or
+/// whatever `nginx` is on `PATH`.
+pub fn nginx_binary() -> Result<PathBuf> {
+    let system = PathBuf::from("/usr/sbin/nginx");
+    if system.is_file() {
+        return Ok(system);
+    }
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("nginx"))
+                .find(|p| p.is_file())
+        })
+        .ok_or_else(|| Error::Missing {
+            what: "nginx".into(),
+            hint: "install the Debian package `nginx` (./prodstack does it for you)".into(),
+        })
+}
+
+/// `nginx -t` on a rendered config; the error carries nginx's own explanation.
+pub fn check_config(conf: &Path, prefix: &Path) -> Result<()> {
+    run_checked(
+        Command::new(nginx_binary()?)
+            .arg("-t")
+            .arg("-q")
+            .arg("-c")
+            .arg(conf)
+            .arg("-p")
+            .arg(prefix),
+        &format!("nginx -t -c {}", conf.display()),
+    )
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
+        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    }
+
+    #[test]
+    fn substitutes_every_placeholder() {
+        let out = render(
+            "a {{x}} b {{y_2}}\n{{x}};\n",
+            &vars(&[("x", "1"), ("y_2", "two")]),
+        )
+        .unwrap();
+        assert_eq!(out, "a 1 b two\n1;\n");
+    }
+
+    #[test]
+    fn unknown_placeholders_and_unused_parameters_are_errors() {
+        let err = render(
+            "a {{x}}\nb {{typo}}\n",
+            &vars(&[("x", "1"), ("spare", "2")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.0,
+            vec![
+                Problem::UnknownPlaceholder {
+                    name: "typo".into(),
+                    line: 2
+                },
+                Problem::UnusedParameter {
+                    name: "spare".into()
+                },
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("line 2: unknown placeholder {{typo}}"),
+            "{text}"
+        );
+        assert!(text.contains("parameter `spare` is not used"), "{text}");
+    }
+
+    #[test]
+    fn malformed_placeholders_are_errors() {
+        let err = render("a {{x\n", &vars(&[])).unwrap_err();
+        assert_eq!(err.0, vec![Problem::Unterminated { line: 1 }]);
+        let err = render("a {{ x }} {{X}}\n", &vars(&[])).unwrap_err();
+        assert_eq!(err.0.len(), 2);
+        assert!(
+            err.to_string().contains("{{ x }} is not a placeholder"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn values_that_would_change_the_config_structure_are_refused() {
+        for bad in ["1; user root", "a\nb", "x}", "$host", "\"q\""] {
+            let err = render("v {{v}};\n", &vars(&[("v", bad)])).unwrap_err();
+            assert!(
+                matches!(err.0[0], Problem::BadValue { .. }),
+                "{bad:?} accepted: {err}"
+            );
+        }
+        let mut params = EdgeParams::docker(Profile::Production, Workers::Auto);
+        params.static_dir = "/data/my static".into();
+        let err = Template::bundled().render_edge(&params).unwrap_err();
+        assert!(err.to_string().contains("whitespace"), "{err}");
+    }
+
+    #[test]
+    fn the_template_in_the_checkout_is_the_bundled_one() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let from_disk = Template::from_checkout(&root).unwrap();
+        assert_eq!(from_disk.text(), BUNDLED_TEMPLATE);
+    }
+
+    #[test]
+    fn profiles_differ_only_in_their_documented_knobs() {
+        let production = Template::bundled()
+            .render_edge(&EdgeParams::docker(Profile::Production, Workers::Count(4)))
+            .unwrap();
+        let tuned = Template::bundled()
+            .render_edge(&EdgeParams::docker(Profile::Tuned, Workers::Count(4)))
+            .unwrap();
+        let changed: Vec<(&str, &str)> = production
+            .lines()
+            .zip(tuned.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        let directives: Vec<&str> = changed
+            .iter()
+            .map(|(a, _)| a.split_whitespace().next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            directives,
+            [
+                "#",
+                "worker_rlimit_nofile",
+                "worker_connections",
+                "open_file_cache",
+                "keepalive",
+                "listen",
+                "ssl_buffer_size",
+                "http2_max_concurrent_streams",
+            ],
+            "{changed:#?}"
+        );
+        assert!(tuned.contains("listen 8443 ssl http2 reuseport;"));
+        assert!(production.contains("listen 8443 ssl http2;"));
+    }
+
+    #[test]
+    fn nofile_cap_limits_descriptors_and_connections() {
+        let mut params = EdgeParams::docker(Profile::Tuned, Workers::Auto);
+        params.nofile_cap = Some(20_000);
+        let conf = Template::bundled().render_edge(&params).unwrap();
+        assert!(conf.contains("worker_rlimit_nofile 20000;"), "{conf}");
+        assert!(conf.contains("worker_connections 20000;"), "{conf}");
+    }
+}

@@ -1,0 +1,315 @@
+//! The state file of a running stack, `run/stack.json`: which services `prodstack up` started,
+//! with their process identities, ports, CPUs and logs. `down` and `status` read it, and so
+//! does the benchmark (pids for CPU sampling, ports for URLs) through [`StackState::load`].
+//!
+//! It is rewritten (atomically: temp file + rename) after every service that starts, so even an
+//! interrupted `up` leaves a file from which `down` can stop what did start.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cpus::CpuSet;
+use crate::error::{Error, IoContext, Result};
+use crate::home::Home;
+use crate::ports::StackPorts;
+use crate::process::{Liveness, ProcessIdentity};
+use crate::profile::Profile;
+
+/// Version of the file format; a file of another version is refused rather than misread.
+pub const STATE_VERSION: u32 = 1;
+
+/// The services of the stack, in start order (`down` stops them in reverse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Postgres,
+    Cache,
+    Authsvc,
+    Server,
+    Edge,
+}
+
+impl Service {
+    pub const ALL: [Service; 5] = [
+        Service::Postgres,
+        Service::Cache,
+        Service::Authsvc,
+        Service::Server,
+        Service::Edge,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Postgres => "postgres",
+            Service::Cache => "cache",
+            Service::Authsvc => "authsvc",
+            Service::Server => "server",
+            Service::Edge => "edge",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown service `{name}` (expected one of {})",
+                    Self::ALL.map(Service::as_str).join(", ")
+                ))
+            })
+    }
+
+    /// `logs/<service>.log`.
+    pub fn log_path(self, home: &Home) -> PathBuf {
+        home.logs_dir().join(format!("{}.log", self.as_str()))
+    }
+
+    /// The ports this service listens on (main port first).
+    pub fn ports(self, ports: &StackPorts) -> Vec<u16> {
+        match self {
+            Service::Postgres => vec![ports.postgres],
+            Service::Cache => vec![ports.cache],
+            Service::Authsvc => vec![ports.authsvc],
+            Service::Server => vec![ports.server, ports.admin],
+            Service::Edge => vec![ports.edge, ports.edge_status],
+        }
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One started service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub service: Service,
+    /// The main process (nginx master, postmaster); it leads its own session.
+    pub process: ProcessIdentity,
+    pub ports: Vec<u16>,
+    /// `None` = not pinned (Postgres).
+    pub cpus: Option<CpuSet>,
+    pub log: PathBuf,
+    pub started_at_unix_ms: u64,
+    /// The command line, for people reading the file.
+    pub command: Vec<String>,
+}
+
+impl ServiceState {
+    pub fn pid(&self) -> u32 {
+        self.process.pid
+    }
+
+    pub fn liveness(&self) -> Liveness {
+        self.process.liveness()
+    }
+}
+
+/// The running stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackState {
+    pub version: u32,
+    pub profile: Profile,
+    pub ports_offset: u16,
+    pub ports: StackPorts,
+    /// When the first service of this stack started.
+    pub started_at_unix_ms: u64,
+    pub home: PathBuf,
+    /// Started services in start order.
+    pub services: Vec<ServiceState>,
+}
+
+impl StackState {
+    pub fn new(home: &Home, profile: Profile, ports_offset: u16, ports: StackPorts) -> Self {
+        Self {
+            version: STATE_VERSION,
+            profile,
+            ports_offset,
+            ports,
+            started_at_unix_ms: crate::process::unix_ms(),
+            home: home.root().to_path_buf(),
+            services: Vec::new(),
+        }
+    }
+
+    /// `run/stack.json` of `home`.
+    pub fn path(home: &Home) -> PathBuf {
+        home.run_dir().join("stack.json")
+    }
+
+    /// The state of the stack running from `home`; an error saying so when none was started.
+    pub fn load(home: &Home) -> Result<Self> {
+        Self::load_if_present(home)?.ok_or_else(|| Error::Missing {
+            what: format!("a running stack in {}", home.root().display()),
+            hint: format!(
+                "no {} (start one with `prodstack up`)",
+                Self::path(home).display()
+            ),
+        })
+    }
+
+    /// Like [`load`](Self::load), `None` when there is no state file.
+    pub fn load_if_present(home: &Home) -> Result<Option<Self>> {
+        let path = Self::path(home);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Io {
+                    what: format!("reading {}", path.display()),
+                    source,
+                })
+            }
+        };
+        let state: Self = serde_json::from_str(&text).map_err(|e| {
+            Error::Invalid(format!(
+                "{} is not a prodstack state file ({e}); if no stack runs, delete it",
+                path.display()
+            ))
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(Error::Invalid(format!(
+                "{} has format version {} but this prodstack reads version {STATE_VERSION}; stop that stack with the prodstack that started it",
+                path.display(),
+                state.version
+            )));
+        }
+        Ok(Some(state))
+    }
+
+    /// Writes the file atomically.
+    pub fn save(&self, home: &Home) -> Result<()> {
+        let path = Self::path(home);
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Invalid(format!("serializing the stack state: {e}")))?;
+        write_atomically(&path, text.as_bytes())
+    }
+
+    /// Deletes the state file (the stack is down).
+    pub fn remove(home: &Home) -> Result<()> {
+        match std::fs::remove_file(Self::path(home)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                what: format!("removing {}", Self::path(home).display()),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn service(&self, service: Service) -> Option<&ServiceState> {
+        self.services.iter().find(|s| s.service == service)
+    }
+
+    /// Records `entry`, replacing an older entry of the same service, keeping start order.
+    pub fn upsert(&mut self, entry: ServiceState) {
+        self.services.retain(|s| s.service != entry.service);
+        self.services.push(entry);
+        self.services.sort_by_key(|s| s.service);
+    }
+
+    pub fn forget(&mut self, service: Service) {
+        self.services.retain(|s| s.service != service);
+    }
+
+    /// `https://localhost:<edge port>`, the base URL HttpArena's checks and load use.
+    pub fn edge_url(&self) -> String {
+        format!("https://localhost:{}", self.ports.edge)
+    }
+}
+
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent folder", path.display())))?;
+    std::fs::create_dir_all(dir).io_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).io_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).io_context(|| format!("renaming {} into place", tmp.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_the_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        assert!(StackState::load_if_present(&home).unwrap().is_none());
+        let err = StackState::load(&home).unwrap_err().to_string();
+        assert!(err.contains("prodstack up"), "{err}");
+
+        let ports = StackPorts::with_offset(7).unwrap();
+        let mut state = StackState::new(&home, Profile::Tuned, 7, ports);
+        let me = ProcessIdentity::of(std::process::id()).unwrap();
+        for service in [Service::Edge, Service::Postgres] {
+            state.upsert(ServiceState {
+                service,
+                process: me.clone(),
+                ports: service.ports(&ports),
+                cpus: CpuSet::parse("0").ok(),
+                log: service.log_path(&home),
+                started_at_unix_ms: 1,
+                command: vec!["x".into()],
+            });
+        }
+        state.save(&home).unwrap();
+        let loaded = StackState::load(&home).unwrap();
+        assert_eq!(loaded, state);
+        assert_eq!(
+            loaded
+                .services
+                .iter()
+                .map(|s| s.service)
+                .collect::<Vec<_>>(),
+            [Service::Postgres, Service::Edge]
+        );
+        assert_eq!(loaded.edge_url(), "https://localhost:8450");
+        assert_eq!(
+            loaded.service(Service::Edge).unwrap().ports,
+            vec![8450, 9099]
+        );
+        let json = std::fs::read_to_string(StackState::path(&home)).unwrap();
+        assert!(json.contains("\"profile\": \"tuned\""), "{json}");
+        assert!(json.contains("\"service\": \"postgres\""), "{json}");
+        assert!(json.contains("\"cpus\": \"0\""), "{json}");
+
+        StackState::remove(&home).unwrap();
+        assert!(StackState::load_if_present(&home).unwrap().is_none());
+    }
+
+    #[test]
+    fn unreadable_or_foreign_state_files_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        std::fs::create_dir_all(home.run_dir()).unwrap();
+        std::fs::write(StackState::path(&home), "{not json").unwrap();
+        let err = StackState::load(&home).unwrap_err().to_string();
+        assert!(err.contains("is not a prodstack state file"), "{err}");
+        let future = serde_json::json!({
+            "version": 99, "profile": "production", "ports_offset": 0,
+            "ports": StackPorts::DEFAULT, "started_at_unix_ms": 0, "home": "/x", "services": []
+        });
+        std::fs::write(StackState::path(&home), future.to_string()).unwrap();
+        let err = StackState::load(&home).unwrap_err().to_string();
+        assert!(err.contains("format version 99"), "{err}");
+    }
+
+    #[test]
+    fn service_names_parse_and_unknown_ones_are_listed() {
+        assert_eq!(Service::parse("edge").unwrap(), Service::Edge);
+        let err = Service::parse("redis").unwrap_err().to_string();
+        assert!(
+            err.contains("postgres, cache, authsvc, server, edge"),
+            "{err}"
+        );
+    }
+}
