@@ -5,6 +5,7 @@
 //! <home>/data/dataset.json         50 catalogue items             (dataset)
 //! <home>/data/pgdb-seed.sql        items (100,000) + users (4)     (seed)
 //! <home>/data/redis-seed.txt       "PING": Redis starts empty
+//! <home>/data/redis-entrypoint.sh  the cache container's entrypoint (compose mounts it)
 //! <home>/data/static/              20 files + .gz/.br siblings     (static_files)
 //! <home>/data/jwt-token.txt        HS256 bearer token for user 42  (token)
 //! <home>/requests/                 h2load URL lists and POST body  (requests)
@@ -276,8 +277,19 @@ pub fn generate(options: &Options) -> Result<Report> {
         let rel = format!("requests/{name}");
         run.simple(&mut report, &rel, || content.into_bytes())?;
     }
+    run.exact(
+        &mut report,
+        REDIS_ENTRYPOINT_REL,
+        REDIS_ENTRYPOINT_SH.as_bytes(),
+    )?;
     Ok(report)
 }
+
+/// Our cache entrypoint (`deploy/docker/redis-entrypoint.sh`). The compose files mount it from
+/// `${DATA_DIR}` exactly as HttpArena mounts its own, so `prodstack data` installs it there.
+pub const REDIS_ENTRYPOINT_SH: &str = include_str!("../../../deploy/docker/redis-entrypoint.sh");
+/// Where the entrypoint goes inside a home.
+pub const REDIS_ENTRYPOINT_REL: &str = "data/redis-entrypoint.sh";
 
 /// Path of the dataset inside a home (or an HttpArena checkout).
 pub const DATASET_REL: &str = "data/dataset.json";
@@ -351,6 +363,21 @@ impl<'a> Run<'a> {
             Outcome::Kept
         } else {
             atomic::write(&self.dest(rel), &make())?;
+            Outcome::Generated
+        };
+        report.push(rel, outcome.clone(), None);
+        Ok(outcome)
+    }
+
+    /// A file whose content is fixed by this build (not data): rewritten whenever it differs,
+    /// so an updated script replaces an old copy even without `--force`.
+    fn exact(&self, report: &mut Report, rel: &str, bytes: &[u8]) -> Result<Outcome> {
+        let dest = self.dest(rel);
+        let identical = std::fs::read(&dest).is_ok_and(|current| current == bytes);
+        let outcome = if identical && !self.options.force {
+            Outcome::Kept
+        } else {
+            atomic::write(&dest, bytes)?;
             Outcome::Generated
         };
         report.push(rel, outcome.clone(), None);

@@ -12,7 +12,7 @@ use datagen::{dataset, seed, token, Outcome, Report};
 
 /// Files every run is responsible for: certs 2, dataset, seed, redis seed, static 20 + 15 + 15,
 /// token, requests 3.
-const FILE_COUNT: usize = 2 + 3 + 50 + 1 + 3;
+const FILE_COUNT: usize = 2 + 4 + 50 + 1 + 3;
 
 fn generate(home: &Path) -> Report {
     datagen::generate(&common::options(home)).unwrap()
@@ -223,6 +223,23 @@ fn later_runs_keep_what_is_in_place_repair_what_is_stale_and_force_rebuilds() {
             .collect()
     };
     let token_rel = "data/jwt-token.txt";
+
+    // The cache entrypoint is code, not data: an edited copy is put back without --force.
+    let entrypoint = home.join(datagen::REDIS_ENTRYPOINT_REL);
+    assert_eq!(
+        read(home, datagen::REDIS_ENTRYPOINT_REL),
+        datagen::REDIS_ENTRYPOINT_SH.as_bytes()
+    );
+    std::fs::write(&entrypoint, "#!/bin/sh\nexit 1\n").unwrap();
+    let report = datagen::generate(&options).unwrap();
+    assert_eq!(
+        changed(&report),
+        vec![datagen::REDIS_ENTRYPOINT_REL.to_string()]
+    );
+    assert_eq!(
+        read(home, datagen::REDIS_ENTRYPOINT_REL),
+        datagen::REDIS_ENTRYPOINT_SH.as_bytes()
+    );
 
     // A token that expires within a week is replaced.
     let now = token::now_unix_secs();

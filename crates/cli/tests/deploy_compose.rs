@@ -1,0 +1,457 @@
+//! `prodstack compose-check` on the shipped compose files (they pass), on mutated copies (each
+//! broken rule is reported with its service and field, exit 1), and the generated deployment
+//! files being what their generator writes today.
+
+mod deploy_support;
+
+use cli::compose_check::{check_text, Kind, Violation};
+use deploy_support::*;
+use serde_yaml::Value;
+use stack::nginx::Template;
+
+const STACK_FILES: [&str; 2] = [
+    "deploy/compose.production-stack.yml",
+    "deploy/compose.tuned.yml",
+];
+const POSTGRES_FILE: &str = "deploy/compose.postgres.yml";
+
+#[test]
+fn every_shipped_compose_file_passes() {
+    let root = checkout();
+    let paths: Vec<String> = STACK_FILES
+        .iter()
+        .chain([&POSTGRES_FILE])
+        .map(|f| root.join(f).display().to_string())
+        .collect();
+    let mut args = vec!["compose-check"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = prodstack(&args);
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    for path in &paths {
+        assert!(
+            text.contains(&format!("{path}: ok")),
+            "{path} not ok:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("stack: 4 services, 64 logical CPUs"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_compose_file_in_deploy_escapes_the_check() {
+    let mut found: Vec<String> = std::fs::read_dir(checkout().join("deploy"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("compose.") && n.ends_with(".yml"))
+        .map(|n| format!("deploy/{n}"))
+        .collect();
+    found.sort();
+    let mut checked: Vec<String> = STACK_FILES
+        .iter()
+        .chain([&POSTGRES_FILE])
+        .map(|s| s.to_string())
+        .collect();
+    checked.sort();
+    assert_eq!(
+        found, checked,
+        "a compose file in deploy/ is not covered by these tests"
+    );
+}
+
+#[test]
+fn generated_deploy_files_are_up_to_date() {
+    let root = checkout();
+    let template = Template::from_checkout(&root).unwrap();
+    let files = cli::export::deploy_files(&template).unwrap();
+    assert_eq!(files.len(), 4);
+    for (path, expected) in files {
+        let on_disk = std::fs::read_to_string(root.join(&path)).unwrap_or_else(|e| {
+            panic!("{path}: {e}; run `./prodstack export-httparena --write-deploy`")
+        });
+        assert!(
+            on_disk == expected,
+            "{path} is out of date with its generator (crates/cli/src/export/render.rs or \
+             deploy/nginx/nginx.conf.template changed); run `./prodstack export-httparena --write-deploy`"
+        );
+    }
+}
+
+/// Writes the shipped production compose file, changed by `mutate`, into a checkout-like temp
+/// folder and runs `prodstack compose-check` on it.
+fn check_mutated(mutate: impl FnOnce(&mut Value)) -> (bool, Vec<String>) {
+    let dir = mirror_checkout();
+    let mut doc = load_yaml(&checkout().join(STACK_FILES[0]));
+    mutate(&mut doc);
+    let copy = dir.path().join("deploy/compose.production-stack.yml");
+    save_yaml(&copy, &doc);
+    let out = prodstack(&["compose-check", copy.to_str().unwrap()]);
+    let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    (out.status.success(), lines)
+}
+
+fn assert_reports(lines: &[String], expected: &str) {
+    assert!(
+        lines.iter().any(|l| l.contains(expected)),
+        "no line contains {expected:?}:\n{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn an_unchanged_copy_passes() {
+    // The control for the mutations below: the copy itself introduces no violation.
+    let (ok, lines) = check_mutated(|_| {});
+    assert!(ok, "{}", lines.join("\n"));
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].ends_with("ok (stack: 4 services, 64 logical CPUs)"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_fifth_service_fails() {
+    let (ok, lines) = check_mutated(|doc| {
+        let cache = service(doc, "cache").clone();
+        set(doc.get_mut("services").unwrap(), "metrics", cache);
+    });
+    assert!(!ok);
+    assert_reports(
+        &lines,
+        "services: 5 services (authsvc, cache, edge, metrics, server); HttpArena's production-stack runs exactly 4",
+    );
+    assert_reports(&lines, "service `metrics`: services: unexpected service");
+}
+
+#[test]
+fn half_an_smt_pair_fails() {
+    let (ok, lines) = check_mutated(|doc| {
+        set(service(doc, "edge"), "cpuset", "0-18,64-81".into());
+    });
+    assert!(!ok);
+    assert_reports(
+        &lines,
+        "service `edge`: cpuset: half an SMT pair: CPU 18 without its sibling 82",
+    );
+    assert_reports(&lines, "the cpusets total 63 logical CPUs");
+}
+
+#[test]
+fn sixty_two_cpus_fail() {
+    let (ok, lines) = check_mutated(|doc| {
+        set(service(doc, "edge"), "cpuset", "0-17,64-81".into());
+    });
+    assert!(!ok);
+    assert_reports(
+        &lines,
+        "cpuset: the cpusets total 62 logical CPUs; the four services must use exactly 64 (0-31,64-95)",
+    );
+    // The generated nginx config was made for 38 CPUs: that mismatch is a violation too.
+    assert_reports(&lines, "service `edge`: nginx.conf: ");
+    assert_reports(
+        &lines,
+        "worker_processes 38, but the edge's cpuset has 36 CPUs",
+    );
+    assert_eq!(lines.len(), 2, "{}", lines.join("\n"));
+}
+
+#[test]
+fn a_missing_ulimit_fails() {
+    let (ok, lines) = check_mutated(|doc| {
+        remove(
+            service(doc, "server").get_mut("ulimits").unwrap(),
+            "memlock",
+        );
+    });
+    assert!(!ok);
+    assert_eq!(lines.len(), 1, "{}", lines.join("\n"));
+    assert_reports(
+        &lines,
+        "service `server`: ulimits.memlock: missing; HttpArena requires memlock -1 on all four services",
+    );
+}
+
+/// Every other rule, through the library: one mutation each, and the violation it must cause.
+#[test]
+fn each_rule_reports_its_service_and_field() {
+    let dir = mirror_checkout();
+    let file = dir.path().join("deploy/compose.production-stack.yml");
+    let shipped = load_yaml(&checkout().join(STACK_FILES[0]));
+    type Mutation = (
+        &'static str,
+        fn(&mut Value),
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+    let cases: Vec<Mutation> = vec![
+        (
+            "bridge network",
+            |d| set(service(d, "cache"), "network_mode", "bridge".into()),
+            "cache",
+            "network_mode",
+            "`bridge`",
+        ),
+        (
+            "no seccomp",
+            |d| remove(service(d, "authsvc"), "security_opt"),
+            "authsvc",
+            "security_opt",
+            "seccomp:unconfined",
+        ),
+        (
+            "low nofile",
+            |d| {
+                set(
+                    service(d, "edge").get_mut("ulimits").unwrap(),
+                    "nofile",
+                    yaml("{soft: 65535, hard: 1048576}"),
+                )
+            },
+            "edge",
+            "ulimits.nofile",
+            "soft 65535",
+        ),
+        (
+            "CPUs of the load generator",
+            |d| set(service(d, "cache"), "cpuset", "40,104".into()),
+            "cache",
+            "cpuset",
+            "outside 0-31,64-95",
+        ),
+        (
+            "shared CPUs",
+            |d| set(service(d, "server"), "cpuset", "19,24-31,83,88-95".into()),
+            "server",
+            "cpuset",
+            "also in the cpuset of `cache`",
+        ),
+        (
+            "start-order-only depends_on",
+            |d| set(service(d, "edge"), "depends_on", yaml("[server, authsvc]")),
+            "edge",
+            "depends_on",
+            "only orders start-up",
+        ),
+        (
+            "no health check",
+            |d| remove(service(d, "authsvc"), "healthcheck"),
+            "authsvc",
+            "healthcheck",
+            "missing",
+        ),
+        (
+            "disabled health check",
+            |d| set(service(d, "server"), "healthcheck", yaml("{disable: true}")),
+            "server",
+            "healthcheck",
+            "disabled",
+        ),
+        (
+            "hard-coded dataset",
+            |d| {
+                set(
+                    service(d, "server"),
+                    "volumes",
+                    yaml("[\"/srv/dataset.json:/data/dataset.json:ro\"]"),
+                )
+            },
+            "server",
+            "volumes",
+            "hard-coded host path",
+        ),
+        (
+            "writable certs",
+            |d| {
+                set(
+                    service(d, "edge"),
+                    "volumes",
+                    yaml("[\"${CERTS_DIR}:/certs\", \"${DATA_DIR}/static:/data/static:ro\"]"),
+                )
+            },
+            "edge",
+            "volumes",
+            "/certs must be read-only",
+        ),
+        (
+            "hard-coded database",
+            |d| {
+                set(service(d, "server"), "environment", yaml("[DATABASE_URL=postgres://x@db/b, DATABASE_MAX_CONN=256, REDIS_URL=redis://127.0.0.1:6379]"))
+            },
+            "server",
+            "environment",
+            "must come from the harness",
+        ),
+        (
+            "too many connections",
+            |d| {
+                set(service(d, "server"), "environment", yaml("[\"DATABASE_URL=${DATABASE_URL}\", DATABASE_MAX_CONN=1000, REDIS_URL=redis://127.0.0.1:6379]"))
+            },
+            "server",
+            "environment",
+            "DATABASE_MAX_CONN=1000",
+        ),
+        (
+            "authsvc elsewhere",
+            |d| {
+                set(
+                    service(d, "authsvc"),
+                    "environment",
+                    yaml("[JWT_SECRET=x, AUTHSVC_LISTEN=0.0.0.0:9000]"),
+                )
+            },
+            "authsvc",
+            "environment",
+            "AUTHSVC_LISTEN=0.0.0.0:9000",
+        ),
+        (
+            "no JWT secret",
+            |d| {
+                set(
+                    service(d, "authsvc"),
+                    "environment",
+                    yaml("[AUTHSVC_LISTEN=0.0.0.0:9090]"),
+                )
+            },
+            "authsvc",
+            "environment",
+            "JWT_SECRET is missing",
+        ),
+        (
+            "cache without the seed entrypoint",
+            |d| remove(service(d, "cache"), "entrypoint"),
+            "cache",
+            "entrypoint",
+            "/entrypoint.sh",
+        ),
+        (
+            "another cache image",
+            |d| set(service(d, "cache"), "image", "redis:8".into()),
+            "cache",
+            "image",
+            "`redis:8`",
+        ),
+        (
+            "container name",
+            |d| set(service(d, "server"), "container_name", "server".into()),
+            "server",
+            "container_name",
+            "must not be set",
+        ),
+        (
+            "missing Dockerfile",
+            |d| {
+                set(
+                    service(d, "server").get_mut("build").unwrap(),
+                    "dockerfile",
+                    "deploy/docker/nope.Dockerfile".into(),
+                )
+            },
+            "server",
+            "build.dockerfile",
+            "does not exist",
+        ),
+        (
+            "edge that is not nginx",
+            |d| {
+                set(
+                    service(d, "edge").get_mut("build").unwrap(),
+                    "dockerfile",
+                    "deploy/docker/server.Dockerfile".into(),
+                )
+            },
+            "edge",
+            "build",
+            "production-grade proxy",
+        ),
+        (
+            "missing service",
+            |d| remove(d.get_mut("services").unwrap(), "cache"),
+            "",
+            "services",
+            "service `cache` is missing",
+        ),
+    ];
+    for (what, mutate, svc, field, expected) in cases {
+        let mut doc = shipped.clone();
+        mutate(&mut doc);
+        let text = serde_yaml::to_string(&doc).unwrap();
+        let checked = check_text(&file, &text, &Kind::Stack { export: None });
+        let found = checked.violations.iter().any(|v: &Violation| {
+            v.service.as_deref().unwrap_or("") == svc
+                && v.field == field
+                && v.message.contains(expected)
+        });
+        assert!(
+            found,
+            "{what}: expected service {svc:?} field {field:?} containing {expected:?}, got:\n{}",
+            checked
+                .violations
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_postgres_file_is_checked_as_such() {
+    let dir = mirror_checkout();
+    let file = dir.path().join("deploy/compose.postgres.yml");
+    let shipped = std::fs::read_to_string(checkout().join(POSTGRES_FILE)).unwrap();
+    assert_eq!(
+        cli::compose_check::detect_kind(&file, &shipped),
+        Kind::Postgres
+    );
+    let ok = check_text(&file, &shipped, &Kind::Postgres);
+    assert!(ok.violations.is_empty(), "{:?}", ok.violations);
+
+    let mut doc: Value = serde_yaml::from_str(&shipped).unwrap();
+    set(service(&mut doc, "postgres"), "image", "postgres:16".into());
+    remove(service(&mut doc, "postgres"), "command");
+    let text = serde_yaml::to_string(&doc).unwrap();
+    let messages: Vec<String> = check_text(&file, &text, &Kind::Postgres)
+        .violations
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].contains("service `postgres`: image: `postgres:16`"),
+        "{messages:#?}"
+    );
+    assert!(messages[1].contains("max_connections=256"), "{messages:#?}");
+}
+
+#[test]
+fn unreadable_input_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.yml");
+    let out = prodstack(&["compose-check", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("reading the compose file"),
+        "{}",
+        stderr(&out)
+    );
+
+    let broken = dir.path().join("broken.yml");
+    std::fs::write(&broken, "services: [unclosed\n").unwrap();
+    let out = prodstack(&["compose-check", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("yaml: not valid YAML"),
+        "{}",
+        stdout(&out)
+    );
+}
