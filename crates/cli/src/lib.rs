@@ -9,8 +9,11 @@ use clap::{Parser, Subcommand};
 use stack::Home;
 
 pub mod bench;
+pub mod compose_check;
 pub mod curl;
 pub mod data;
+pub mod export;
+pub mod stack_cmd;
 pub mod telemetry;
 pub mod test_cmd;
 pub mod validate;
@@ -29,11 +32,23 @@ pub enum Command {
     /// Generate the dataset, Postgres seed, static files, token, request lists and TLS certs.
     Data(data::DataArgs),
     /// Benchmark the stack with HttpArena's production-stack load, or one component alone.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Run HttpArena's 15 production-stack checks, then extended checks, against the edge.
     Validate(validate::ValidateArgs),
     /// Run every check: rustfmt, clippy and the whole test suite.
     Test(test_cmd::TestArgs),
+    /// Check compose files (or an HttpArena export folder) against HttpArena's production-stack rules.
+    ComposeCheck(compose_check::ComposeCheckArgs),
+    /// Write the server as an HttpArena entry (frameworks/NAME/), or regenerate deploy/ files.
+    ExportHttparena(export::ExportArgs),
+    /// Start the stack (postgres, cache, authsvc, server, edge) as native processes.
+    Up(stack_cmd::UpArgs),
+    /// Stop every service `up` started.
+    Down(stack_cmd::DownArgs),
+    /// Show which services run and answer their health checks.
+    Status(stack_cmd::StatusArgs),
+    /// Print the end of a service's log.
+    Logs(stack_cmd::LogsArgs),
 }
 
 /// Runs one parsed command line.
@@ -41,9 +56,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let project = Project::from_env()?;
     match cli.command {
         Command::Data(args) => data::run(&project, args),
-        Command::Bench(args) => bench::run(&project, args),
+        Command::Bench(args) => bench::run(&project, *args),
         Command::Validate(args) => validate::run(&project, args),
         Command::Test(args) => test_cmd::run(&project, args),
+        Command::ComposeCheck(args) => compose_check::run(&project, args),
+        Command::ExportHttparena(args) => export::run(&project, args),
+        Command::Up(args) => stack_cmd::up(&project, args),
+        Command::Down(args) => stack_cmd::down(&project, args),
+        Command::Status(args) => stack_cmd::status(&project, args),
+        Command::Logs(args) => stack_cmd::logs(&project, args),
     }
 }
 

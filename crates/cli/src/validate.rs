@@ -20,13 +20,13 @@ use crate::Project;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Base URL of the edge.
+    /// Base URL of the edge (default: the running stack's, else https://localhost:8443).
     #[arg(long)]
     pub url: Option<String>,
     /// JWT to send (default: the home's data/jwt-token.txt, as HttpArena reads it).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
-    /// Database the extended checks compare bodies against.
+    /// Database the extended checks compare bodies against (default: the running stack's).
     #[arg(long)]
     pub database_url: Option<String>,
     /// The dataset `/public/json` must serve (default: the home's data/dataset.json).
@@ -79,7 +79,8 @@ pub fn print_result(result: &CheckResult) {
     }
 }
 
-/// Fills in the defaults: the home's token and dataset, HttpArena's ports.
+/// Fills in the defaults: the running stack's edge and database (from its state file) or
+/// HttpArena's ports, and the home's token and dataset.
 pub fn target_from_args(project: &Project, args: &ValidateArgs) -> anyhow::Result<Target> {
     let token_file = args
         .token_file
@@ -94,18 +95,21 @@ pub fn target_from_args(project: &Project, args: &ValidateArgs) -> anyhow::Resul
         })?
         .trim()
         .to_string();
+    let running = stack::StackState::load_if_present(&project.home)?;
+    let base_url = match (&args.url, &running) {
+        (Some(url), _) => url.clone(),
+        (None, Some(state)) => state.edge_url(),
+        (None, None) => "https://localhost:8443".to_string(),
+    };
+    let database_url = match (&args.database_url, &running) {
+        (Some(url), _) => url.clone(),
+        (None, Some(state)) => stack::postgres::database_url(state.ports.postgres),
+        (None, None) => stack::postgres::database_url(5432),
+    };
     Ok(Target {
-        base_url: args
-            .url
-            .clone()
-            .unwrap_or_else(|| "https://localhost:8443".to_string())
-            .trim_end_matches('/')
-            .to_string(),
+        base_url: base_url.trim_end_matches('/').to_string(),
         token,
-        database_url: args
-            .database_url
-            .clone()
-            .unwrap_or_else(|| stack::postgres::database_url(5432)),
+        database_url,
         dataset: args
             .dataset
             .clone()

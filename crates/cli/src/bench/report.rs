@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::results::{RunResult, LOADGEN, POSTGRES, STACK_SERVICES};
 
@@ -259,7 +259,8 @@ pub fn cache_table(r: &RunResult) -> String {
                 c.singleflight_waiters,
                 None,
             ),
-            row("DB queries", c.db_queries, Some(db)),
+            row("DB queries (reads)", c.db_queries, Some(db)),
+            row("DB writes (UPDATE)", c.db_writes, None),
             row("invalidations", c.invalidations, None),
             row("Redis errors", c.redis_errors, None),
             row("DB errors", c.db_errors, None),
@@ -340,11 +341,54 @@ fn median_rps(runs: &[&RunResult]) -> u64 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-/// The best run of each series in HttpArena's result format (`results/production-stack/<conns>/
-/// <fw>.json`, §5.8 of the contract), with our own measurements in a nested `prodstack` object.
-pub fn httparena_json(runs: &[RunResult], framework: &str) -> Value {
-    let entries: Vec<Value> = series(runs)
-        .iter()
+/// One entry of HttpArena's result format (`results/production-stack/<conns>/<fw>.json`,
+/// contract §5.8): the same field names, types and order, then our own measurements in a
+/// nested `prodstack` object.
+#[derive(Debug, Serialize)]
+pub struct HttpArenaEntry<'a> {
+    pub framework: String,
+    pub language: &'static str,
+    pub rps: u64,
+    pub avg_latency: String,
+    pub p99_latency: String,
+    pub cpu: String,
+    pub memory: String,
+    pub connections: u32,
+    pub threads: u32,
+    pub duration: String,
+    pub pipeline: u32,
+    pub bandwidth: String,
+    pub reconnects: u64,
+    pub status_2xx: u64,
+    pub status_3xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    /// HttpArena writes the template split only when there were 2xx answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpl_static: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpl_baseline: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpl_items: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpl_me: Option<u64>,
+    pub cpu_breakdown: String,
+    pub prodstack: ProdstackExtras<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProdstackExtras<'a> {
+    pub variant: &'a str,
+    pub best_run: u32,
+    pub rps_per_stack_cpu: f64,
+    pub unanswered: u64,
+    pub notes: [&'static str; 2],
+    pub runs: &'a [&'a RunResult],
+}
+
+/// The best run of each series as HttpArena result entries.
+pub fn httparena_entries<'a>(all: &'a [Series<'a>], framework: &str) -> Vec<HttpArenaEntry<'a>> {
+    all.iter()
         .filter_map(|s| {
             let best = s.best()?;
             let breakdown = STACK_SERVICES
@@ -353,50 +397,55 @@ pub fn httparena_json(runs: &[RunResult], framework: &str) -> Value {
                 .map(|u| format!("{}: {:.0}% {}", u.service, u.cpu_percent, memory(u.peak_rss_bytes)))
                 .collect::<Vec<_>>()
                 .join(" | ");
-            let mean = format!("{:.2}ms", best.reads.mean_request_ms);
-            let mut entry = json!({
-                "framework": if s.variant == "production" { framework.to_string() } else { format!("{framework} ({})", s.variant) },
-                "language": "Rust",
-                "rps": best.rps(),
-                "avg_latency": mean,
-                "p99_latency": format!("{:.2}ms", best.reads_latency.p99_ms),
-                "cpu": format!("{:.1}%", best.stack_cpu()),
-                "memory": memory(best.stack_memory()),
-                "connections": s.connections,
-                "threads": best.threads,
-                "duration": format!("{}s", best.duration_s),
-                "pipeline": 1,
-                "bandwidth": best.reads.bandwidth,
-                "reconnects": 0,
-                "status_2xx": best.status(2),
-                "status_3xx": 0,
-                "status_4xx": best.status(4),
-                "status_5xx": best.status(5),
-            });
-            let map = entry.as_object_mut()?;
-            if best.status(2) > 0 {
-                map.insert("tpl_static".into(), json!(best.templates.static_files));
-                map.insert("tpl_baseline".into(), json!(best.templates.baseline));
-                map.insert("tpl_items".into(), json!(best.templates.items));
-                map.insert("tpl_me".into(), json!(best.templates.me));
-            }
-            map.insert("cpu_breakdown".into(), json!(breakdown));
-            map.insert(
-                "prodstack".into(),
-                json!({
-                    "variant": s.variant,
-                    "best_run": best.run,
-                    "rps_per_stack_cpu": best.rps_per_cpu(),
-                    "unanswered": best.unanswered(),
-                    "latency_note": "avg_latency is h2load's mean of the reads (as HttpArena reports it); p99_latency is the real 99th percentile of the reads from h2load's --log-file",
-                    "tpl_note": "tpl_* are measured per template (server route counters, edge request counter), not HttpArena's fixed 30/10/50/10 split",
-                    "runs": s.runs,
-                }),
-            );
-            Some(entry)
+            let measured = |n: u64| (best.status(2) > 0).then_some(n);
+            Some(HttpArenaEntry {
+                framework: if s.variant == "production" {
+                    framework.to_string()
+                } else {
+                    format!("{framework} ({})", s.variant)
+                },
+                language: "Rust",
+                rps: best.rps(),
+                avg_latency: format!("{:.2}ms", best.reads.mean_request_ms),
+                p99_latency: format!("{:.2}ms", best.reads_latency.p99_ms),
+                cpu: format!("{:.1}%", best.stack_cpu()),
+                memory: memory(best.stack_memory()),
+                connections: s.connections,
+                threads: best.threads,
+                duration: format!("{}s", best.duration_s),
+                pipeline: 1,
+                bandwidth: best.reads.bandwidth.clone(),
+                reconnects: 0,
+                status_2xx: best.status(2),
+                status_3xx: 0,
+                status_4xx: best.status(4),
+                status_5xx: best.status(5),
+                tpl_static: measured(best.templates.static_files),
+                tpl_baseline: measured(best.templates.baseline),
+                tpl_items: measured(best.templates.items),
+                tpl_me: measured(best.templates.me),
+                cpu_breakdown: breakdown,
+                prodstack: ProdstackExtras {
+                    variant: s.variant,
+                    best_run: best.run,
+                    rps_per_stack_cpu: best.rps_per_cpu(),
+                    unanswered: best.unanswered(),
+                    notes: [
+                        "avg_latency is h2load's mean of the reads, as HttpArena reports it; p99_latency is the real 99th percentile of the reads, from h2load's --log-file",
+                        "tpl_* are measured per template (server route counters, edge request counter), not HttpArena's fixed 30/10/50/10 split of the 2xx total",
+                    ],
+                    runs: &s.runs,
+                },
+            })
         })
-        .collect();
-    Value::Array(entries)
+        .collect()
+}
+
+/// The JSON document `--json` writes: an array of entries, like HttpArena's site data files.
+pub fn httparena_json(runs: &[RunResult], framework: &str) -> anyhow::Result<String> {
+    let all = series(runs);
+    let entries = httparena_entries(&all, framework);
+    Ok(serde_json::to_string_pretty(&entries)? + "\n")
 }
 
 /// Writes the Markdown report and its SVG chart (same folder, `<stem>.svg`).
@@ -445,12 +494,13 @@ pub fn draw_chart(path: &Path, runs: &[RunResult]) -> anyhow::Result<()> {
         .margin(12)
         .x_label_area_size(70)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..runs.len() as u32).into_segmented(), 0f64..max_rps)
+        .build_cartesian_2d((0..last_slot(runs.len())).into_segmented(), 0f64..max_rps)
         .map_err(chart_err)?;
     rps_chart
         .configure_mesh()
         .disable_x_mesh()
         .y_desc("requests / s")
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .x_labels(runs.len().max(1))
         .x_label_formatter(&|x| match x {
             SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
@@ -504,13 +554,17 @@ pub fn draw_chart(path: &Path, runs: &[RunResult]) -> anyhow::Result<()> {
         .margin(12)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..slots).into_segmented(), 0f64..max_cpu)
+        .build_cartesian_2d(
+            (0..last_slot(slots as usize)).into_segmented(),
+            0f64..max_cpu,
+        )
         .map_err(chart_err)?;
     let per_group = bests.len().max(1) as u32;
     cpu_chart
         .configure_mesh()
         .disable_x_mesh()
         .y_desc("CPU %")
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .x_labels(slots as usize)
         .x_label_formatter(&|x| match x {
             SegmentValue::CenterOf(i) if i.is_multiple_of(per_group) => services
@@ -559,6 +613,11 @@ pub fn draw_chart(path: &Path, runs: &[RunResult]) -> anyhow::Result<()> {
         .map_err(chart_err)?;
     root.present().map_err(chart_err)?;
     Ok(())
+}
+
+/// A segmented axis over `0..n` draws `n + 1` slots; `0..n-1` draws exactly `n`.
+fn last_slot(slots: usize) -> u32 {
+    slots.saturating_sub(1) as u32
 }
 
 fn chart_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
@@ -628,7 +687,12 @@ mod tests {
             run("production", 256, 2, 3000),
             run("production", 1024, 1, 500),
         ];
-        let doc = httparena_json(&runs, "prodstack");
+        let text = httparena_json(&runs, "prodstack").unwrap();
+        assert!(
+            text.find("\"framework\"") < text.find("\"rps\""),
+            "HttpArena's field order"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         let entries = doc.as_array().unwrap();
         assert_eq!(entries.len(), 2, "one entry per connection count");
         let e = &entries[0];

@@ -144,13 +144,21 @@ pub mod metric {
     pub const L1_HITS: &str = "prodstack_cache_l1_hits_total";
     pub const L2_HITS: &str = "prodstack_cache_l2_hits_total";
     pub const MISSES: &str = "prodstack_cache_misses_total";
+    /// Labelled `query="item" | "user" | "update_item"`.
     pub const DB_QUERIES: &str = "prodstack_db_queries_total";
     pub const WAITERS: &str = "prodstack_singleflight_waiters_total";
     pub const INVALIDATIONS: &str = "prodstack_cache_invalidations_total";
     pub const REDIS_ERRORS: &str = "prodstack_redis_errors_total";
     pub const DB_ERRORS: &str = "prodstack_db_errors_total";
-    /// nginx `stub_status` "requests" counter, exposed by the edge's status listener.
-    pub const EDGE_REQUESTS: &str = "edge_requests_total";
+    /// Server routes the edge forwards (`route` label values); health probes are not among
+    /// them.
+    pub const FORWARDED_ROUTES: [&str; 5] = [
+        "public_baseline",
+        "public_json",
+        "item_get",
+        "item_post",
+        "me",
+    ];
 }
 
 /// The cache hierarchy under load, from the server's counters over the run.
@@ -160,7 +168,10 @@ pub struct CacheHierarchy {
     pub l1_hits: f64,
     pub l2_hits: f64,
     pub singleflight_waiters: f64,
+    /// Reads that reached Postgres (`item` and `user` queries).
     pub db_queries: f64,
+    /// `UPDATE`s of the write path.
+    pub db_writes: f64,
     pub invalidations: f64,
     pub redis_errors: f64,
     pub db_errors: f64,
@@ -173,7 +184,9 @@ impl CacheHierarchy {
             l1_hits: delta.sum(metric::L1_HITS, &[]),
             l2_hits: delta.sum(metric::L2_HITS, &[]),
             singleflight_waiters: delta.sum(metric::WAITERS, &[]),
-            db_queries: delta.sum(metric::DB_QUERIES, &[]),
+            db_queries: delta.sum(metric::DB_QUERIES, &[("query", "item")])
+                + delta.sum(metric::DB_QUERIES, &[("query", "user")]),
+            db_writes: delta.sum(metric::DB_QUERIES, &[("query", "update_item")]),
             invalidations: delta.sum(metric::INVALIDATIONS, &[]),
             redis_errors: delta.sum(metric::REDIS_ERRORS, &[]),
             db_errors: delta.sum(metric::DB_ERRORS, &[]),
@@ -203,7 +216,7 @@ impl CacheHierarchy {
 }
 
 /// Requests per template, measured: the API templates from the server's per-route counters,
-/// static from the edge's request counter minus everything it forwarded.
+/// static from the edge's request counter (nginx `stub_status`) minus everything it forwarded.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TemplateCounts {
     pub static_files: u64,
@@ -228,18 +241,17 @@ impl TemplateCounts {
                 .map(|(_, v)| *v)
                 .sum::<f64>() as u64
         };
-        let baseline = ok("/public/baseline");
-        let items = ok("/api/items/{id}");
-        let me = ok("/api/me");
-        let forwarded = server.sum(metric::REQUESTS, &[]);
-        let static_files = edge_requests
-            .map(|edge| (edge - forwarded).max(0.0) as u64)
-            .unwrap_or(0);
+        let forwarded: f64 = metric::FORWARDED_ROUTES
+            .iter()
+            .map(|route| server.sum(metric::REQUESTS, &[("route", route)]))
+            .sum();
         Self {
-            static_files,
-            baseline,
-            items,
-            me,
+            static_files: edge_requests
+                .map(|edge| (edge - forwarded).max(0.0) as u64)
+                .unwrap_or(0),
+            baseline: ok("public_baseline"),
+            items: ok("item_get") + ok("item_post"),
+            me: ok("me"),
         }
     }
 }
@@ -313,16 +325,20 @@ mod tests {
     fn cache_ratios_and_template_counts_come_from_metrics() {
         let after = Scrape::parse(
             "prodstack_cache_l1_hits_total 90\nprodstack_cache_l2_hits_total 4\n\
-             prodstack_singleflight_waiters_total 2\nprodstack_db_queries_total{query=\"item\"} 4\n\
-             prodstack_http_requests_total{route=\"/api/items/{id}\",status=\"200\"} 50\n\
-             prodstack_http_requests_total{route=\"/api/items/{id}\",status=\"204\"} 10\n\
-             prodstack_http_requests_total{route=\"/api/items/{id}\",status=\"404\"} 3\n\
-             prodstack_http_requests_total{route=\"/public/baseline\",status=\"200\"} 20\n\
-             prodstack_http_requests_total{route=\"/api/me\",status=\"200\"} 20\n",
+             prodstack_singleflight_waiters_total 2\nprodstack_db_queries_total{query=\"item\"} 3\n\
+             prodstack_db_queries_total{query=\"user\"} 1\n\
+             prodstack_db_queries_total{query=\"update_item\"} 10\n\
+             prodstack_http_requests_total{route=\"item_get\",status=\"200\"} 50\n\
+             prodstack_http_requests_total{route=\"item_post\",status=\"204\"} 10\n\
+             prodstack_http_requests_total{route=\"item_get\",status=\"404\"} 3\n\
+             prodstack_http_requests_total{route=\"public_baseline\",status=\"200\"} 20\n\
+             prodstack_http_requests_total{route=\"me\",status=\"200\"} 20\n\
+             prodstack_http_requests_total{route=\"healthz\",status=\"200\"} 7\n",
         );
         let delta = after.delta(&Scrape::default());
         let cache = CacheHierarchy::from_delta(&delta, 2.0);
         assert_eq!(cache.ratios(), (0.9, 0.06, 0.04));
+        assert_eq!(cache.db_writes, 10.0);
         assert_eq!(cache.per_second(cache.l1_hits), 45.0);
         let t = TemplateCounts::measure(&delta, Some(163.0));
         assert_eq!(

@@ -1,0 +1,770 @@
+//! The production-stack benchmark, as HttpArena runs it: the stack up and validated, then per
+//! connection count `--runs` runs of two parallel h2load processes (reads and writes), the best
+//! run by rps kept. Around every run it samples `/proc` for the CPU and memory of each service
+//! and scrapes the server's and the edge's counters, so the report explains the score.
+//!
+//! Differences from HttpArena, all deliberate: latency percentiles come from h2load's
+//! per-request log (HttpArena prints the mean and calls it p99); template counts are measured
+//! (HttpArena splits the 2xx total 30/10/50/10); Postgres and the load generator are measured
+//! too. Like HttpArena, the four services (not Postgres) are restarted before each connection
+//! count, there is no warm-up, and runs are 2 s apart so 1 s TTLs expire between them.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context as _};
+use clap::Args;
+use stack::cpus::{CpuSet, CpuSplit};
+use stack::profile::Profile;
+use stack::state::{Service, StackState};
+use stack::supervise::{self, UpOptions};
+use stack::Home;
+
+use super::h2load::{self, Invocation, Summary};
+use super::metrics::Scrape;
+use super::procstat::Sampler;
+use super::report;
+use super::results::{
+    metric, CacheHierarchy, LatencyReport, RunResult, TemplateCounts, UsageReport, LOADGEN,
+    POSTGRES,
+};
+use crate::validate::{self, Target};
+use crate::Project;
+
+#[derive(Debug, Clone, Args)]
+pub struct ProductionBenchArgs {
+    /// Connection counts of the reads instance, run in sequence.
+    #[arg(long, value_delimiter = ',', default_value = "256,1024")]
+    pub connections: Vec<u32>,
+    /// Duration of each run (h2load `-D`), e.g. `5s`.
+    #[arg(long, default_value = "5s", value_parser = parse_seconds)]
+    pub duration: u32,
+    /// Runs per connection count; the best by rps is kept, all are shown.
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+    /// h2load threads of the reads instance (default: the CPUs of the load generator).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// CPUs for h2load (taskset). Default: the upper half of this machine's CPUs; the stack
+    /// gets the rest, as HttpArena splits its 128 CPUs 64/64.
+    #[arg(long)]
+    pub loadgen_cpus: Option<String>,
+    /// Stack profile (production or tuned).
+    #[arg(long, default_value = "production")]
+    pub profile: Profile,
+    /// Pin services: `edge=…,authsvc=…,server=…,cache=…` (default: the stack's CPUs shared).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Run this authsvc binary instead of ours (e.g. HttpArena's shared sidecar).
+    #[arg(long)]
+    pub authsvc_bin: Option<PathBuf>,
+    /// Benchmark the stack that is already running (never restarted or stopped).
+    #[arg(long)]
+    pub attach: bool,
+    /// Add N to every port (run beside other services).
+    #[arg(long, default_value_t = 0)]
+    pub ports_offset: u16,
+    /// Variants to compare with the same load, interleaved run by run: `production,tuned`,
+    /// or `authsvc=PATH` entries for other authsvc binaries.
+    #[arg(long, value_delimiter = ',')]
+    pub compare: Vec<String>,
+    /// Write the results in HttpArena's JSON format (plus a nested `prodstack` object).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a Markdown report (and an SVG chart beside it).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// The `framework` name in the JSON.
+    #[arg(long, default_value = "prodstack")]
+    pub framework: String,
+    /// Pause between runs (HttpArena sleeps 2 s).
+    #[arg(long, default_value = "2s", value_parser = parse_seconds)]
+    pub pause: u32,
+}
+
+impl Default for ProductionBenchArgs {
+    fn default() -> Self {
+        Self {
+            connections: vec![256, 1024],
+            duration: 5,
+            runs: 3,
+            threads: None,
+            loadgen_cpus: None,
+            profile: Profile::Production,
+            cpus: None,
+            authsvc_bin: None,
+            attach: false,
+            ports_offset: 0,
+            compare: Vec::new(),
+            json: None,
+            markdown: None,
+            framework: "prodstack".into(),
+            pause: 2,
+        }
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<u32, String> {
+    let trimmed = text.trim();
+    let number = trimmed.strip_suffix('s').unwrap_or(trimmed);
+    number
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}`: expected whole seconds such as 5s"))
+}
+
+/// One configuration of the stack to benchmark.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    pub profile: Profile,
+    pub authsvc_bin: Option<PathBuf>,
+}
+
+fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
+    if args.compare.is_empty() {
+        return Ok(vec![Variant {
+            name: args.profile.as_str().to_string(),
+            profile: args.profile,
+            authsvc_bin: args.authsvc_bin.clone(),
+        }]);
+    }
+    ensure!(
+        !args.attach,
+        "--compare restarts the stack per variant; it cannot --attach"
+    );
+    args.compare
+        .iter()
+        .map(|spec| {
+            if let Some(path) = spec.strip_prefix("authsvc=") {
+                let path =
+                    std::path::absolute(path).with_context(|| format!("resolving {path}"))?;
+                ensure!(path.is_file(), "--compare {spec}: no such file");
+                let name = format!(
+                    "authsvc:{}",
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
+                );
+                Ok(Variant {
+                    name,
+                    profile: args.profile,
+                    authsvc_bin: Some(path),
+                })
+            } else {
+                let profile: Profile = spec.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                Ok(Variant {
+                    name: profile.as_str().to_string(),
+                    profile,
+                    authsvc_bin: args.authsvc_bin.clone(),
+                })
+            }
+        })
+        .collect()
+}
+
+/// How the machine's CPUs are shared between the stack and the load generator.
+#[derive(Debug, Clone)]
+pub struct CpuPlan {
+    pub stack: CpuSet,
+    pub loadgen: Option<CpuSet>,
+    pub split: CpuSplit,
+}
+
+fn cpu_plan(args: &ProductionBenchArgs) -> anyhow::Result<CpuPlan> {
+    let available = CpuSet::available().context("reading this process' CPUs")?;
+    let loadgen = match &args.loadgen_cpus {
+        Some(list) => {
+            Some(CpuSet::parse(list).map_err(|e| anyhow::anyhow!("--loadgen-cpus: {e}"))?)
+        }
+        None if available.len() >= 2 => {
+            let cpus = available.cpus();
+            CpuSet::from_cpus(cpus[cpus.len() / 2..].to_vec())
+        }
+        None => None,
+    };
+    let stack = match &loadgen {
+        Some(lg) => CpuSet::from_cpus(
+            available
+                .cpus()
+                .iter()
+                .copied()
+                .filter(|c| !lg.cpus().contains(c))
+                .collect(),
+        )
+        .unwrap_or_else(|| available.clone()),
+        None => available.clone(),
+    };
+    let split = match &args.cpus {
+        Some(spec) => CpuSplit::parse(spec, &available).map_err(|e| anyhow::anyhow!(e))?,
+        None => CpuSplit::default_for(&stack),
+    };
+    Ok(CpuPlan {
+        stack,
+        loadgen,
+        split,
+    })
+}
+
+pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitCode> {
+    for tool in ["h2load", "curl"] {
+        ensure!(
+            which(tool),
+            "`{tool}` is not installed (./prodstack installs it: Debian packages nghttp2-client, curl)"
+        );
+    }
+    let home = &project.home;
+    if !args.attach && !supervise::missing_data(home).is_empty() {
+        eprintln!("prodstack bench: generating the data first (prodstack data)");
+        let mut options = datagen::Options::new(home.root());
+        options.progress = true;
+        datagen::generate(&options).context("generating the stack's data")?;
+    }
+    let variants = variants(&args)?;
+    let plan = cpu_plan(&args)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| plan.loadgen.as_ref().map(|l| l.len() as u32).unwrap_or(1))
+        .max(1);
+    println!(
+        "CPU split: stack on {} (edge {}, authsvc {}, server {}, cache {}; postgres unpinned), load generator on {} · h2load -t {threads}",
+        plan.stack,
+        plan.split.edge,
+        plan.split.authsvc,
+        plan.split.server,
+        plan.split.cache,
+        plan.loadgen.as_ref().map(|l| l.to_string()).unwrap_or_else(|| "any CPU".into()),
+    );
+
+    let mut bench = Bench {
+        project,
+        args: &args,
+        plan,
+        threads,
+        running: None,
+        started_here: false,
+    };
+    let outcome = bench.run_all(&variants);
+    let teardown = bench.teardown();
+    let runs = outcome?;
+    teardown?;
+
+    println!("{}", report::terminal(&runs));
+    if let Some(cmp) = report::comparison(&runs) {
+        println!("comparison (same load, interleaved runs):\n{cmp}");
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, report::httparena_json(&runs, &args.framework)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.markdown {
+        report::write_markdown(path, &runs, &bench.describe(&variants))?;
+        println!(
+            "wrote {} (+ {})",
+            path.display(),
+            path.with_extension("svg").display()
+        );
+    }
+    let failed = runs
+        .iter()
+        .any(|r| r.status(4) + r.status(5) + r.unanswered() > 0);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+struct Bench<'a> {
+    project: &'a Project,
+    args: &'a ProductionBenchArgs,
+    plan: CpuPlan,
+    threads: u32,
+    /// The variant the stack currently runs.
+    running: Option<String>,
+    /// Whether this benchmark brought the stack up (and so must take it down).
+    started_here: bool,
+}
+
+impl Bench<'_> {
+    fn home(&self) -> &Home {
+        &self.project.home
+    }
+
+    fn describe(&self, variants: &[Variant]) -> String {
+        format!(
+            "Variants: {}. Connections: {:?}, {} run(s) of {} s each, h2load -t {}. Stack CPUs {} (edge {}, authsvc {}, server {}, cache {}; postgres unpinned); load generator CPUs {}. Machine: {} CPUs.",
+            variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "),
+            self.args.connections,
+            self.args.runs,
+            self.args.duration,
+            self.threads,
+            self.plan.stack,
+            self.plan.split.edge,
+            self.plan.split.authsvc,
+            self.plan.split.server,
+            self.plan.split.cache,
+            self.plan.loadgen.as_ref().map(|l| l.to_string()).unwrap_or_else(|| "any".into()),
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        )
+    }
+
+    /// Every (connections, run, variant) in HttpArena's order, variants interleaved.
+    fn run_all(&mut self, variants: &[Variant]) -> anyhow::Result<Vec<RunResult>> {
+        let mut results = Vec::new();
+        for &connections in &self.args.connections {
+            ensure!(connections >= 1, "--connections must be at least 1");
+            for run in 1..=self.args.runs {
+                for variant in variants {
+                    let fresh = run == 1 || variants.len() > 1;
+                    self.prepare(variant, fresh)?;
+                    if !results.is_empty() {
+                        std::thread::sleep(Duration::from_secs(self.args.pause as u64));
+                    }
+                    let result = self.one_run(variant, connections, run)?;
+                    eprintln!(
+                        "   {} · {}c · run {}: {} rps ({} non-2xx, {} unanswered)",
+                        variant.name,
+                        connections,
+                        run,
+                        report::thousands(result.rps()),
+                        result.status(3) + result.status(4) + result.status(5),
+                        result.unanswered()
+                    );
+                    results.push(result);
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Makes sure the stack runs `variant`, freshly started when `fresh` (HttpArena restarts
+    /// its four containers per connection count), and that it passes validation.
+    fn prepare(&mut self, variant: &Variant, fresh: bool) -> anyhow::Result<()> {
+        if self.args.attach {
+            if self.running.is_none() {
+                StackState::load(self.home())
+                    .context("--attach: no running stack (prodstack up)")?;
+                self.validate()?;
+                self.running = Some(variant.name.clone());
+            }
+            return Ok(());
+        }
+        if !fresh && self.running.as_deref() == Some(variant.name.as_str()) {
+            return Ok(());
+        }
+        if StackState::load_if_present(self.home())?.is_some() && !self.started_here {
+            bail!(
+                "a stack is already running in {} (prodstack down, or bench --attach to use it)",
+                self.home().root().display()
+            );
+        }
+        self.stop_services_keep_postgres()?;
+        let mut opts = UpOptions::new(&self.project.project_root)?;
+        opts.profile = variant.profile;
+        opts.ports_offset = self.args.ports_offset;
+        opts.cpus = self.plan.split.clone();
+        opts.authsvc_bin = variant.authsvc_bin.clone();
+        eprintln!("== bringing the stack up: {}", variant.name);
+        let report = supervise::up(self.home(), &opts, &mut |line| eprintln!("   {line}"))?;
+        self.started_here = true;
+        eprintln!("   up in {:.1} s", report.elapsed.as_secs_f64());
+        self.running = Some(variant.name.clone());
+        self.validate()
+    }
+
+    /// Stops edge, server, authsvc and cache (not Postgres, which HttpArena keeps running
+    /// across connection counts), so the next `up` starts them fresh.
+    fn stop_services_keep_postgres(&mut self) -> anyhow::Result<()> {
+        let Some(mut state) = StackState::load_if_present(self.home())? else {
+            return Ok(());
+        };
+        for service in [
+            Service::Edge,
+            Service::Server,
+            Service::Authsvc,
+            Service::Cache,
+        ] {
+            if let Some(entry) = state.service(service).cloned() {
+                supervise::stop(&entry);
+                state.forget(service);
+            }
+        }
+        state.save(self.home())?;
+        Ok(())
+    }
+
+    fn target(&self) -> anyhow::Result<(Target, StackState)> {
+        let state = StackState::load(self.home())?;
+        let token = std::fs::read_to_string(self.home().token_path())
+            .with_context(|| format!("reading {}", self.home().token_path().display()))?
+            .trim()
+            .to_string();
+        Ok((
+            Target {
+                base_url: state.edge_url(),
+                token,
+                database_url: stack::postgres::database_url(state.ports.postgres),
+                dataset: self.home().dataset_path(),
+            },
+            state,
+        ))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let (target, _) = self.target()?;
+        eprintln!(
+            "== validating {} (a stack that fails is not benchmarked)",
+            target.base_url
+        );
+        let results = validate::run_checks(&target, true, |_| {});
+        let failures: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
+        if failures.is_empty() {
+            eprintln!("   all {} checks passed", results.len());
+            return Ok(());
+        }
+        for failure in &failures {
+            validate::print_result(failure);
+        }
+        bail!(
+            "the stack failed {} of {} validation checks; refusing to benchmark it",
+            failures.len(),
+            results.len()
+        )
+    }
+
+    fn teardown(&mut self) -> anyhow::Result<()> {
+        if !self.started_here {
+            return Ok(());
+        }
+        self.started_here = false;
+        eprintln!("== tearing down the stack this benchmark started");
+        supervise::down(self.home(), &mut |line| eprintln!("   {line}"))?;
+        Ok(())
+    }
+
+    fn one_run(&self, variant: &Variant, connections: u32, run: u32) -> anyhow::Result<RunResult> {
+        let (target, state) = self.target()?;
+        let home = self.home();
+        let scratch = home.run_dir().join("bench");
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
+        let requests = requests_for(home, &scratch, &target.base_url)?;
+        let duration = self.args.duration;
+        let reads = Invocation::reads(
+            &requests,
+            &target.token,
+            connections,
+            self.threads,
+            duration,
+            scratch.join("reads.log"),
+        );
+        let writes = Invocation::writes(
+            &requests,
+            &target.token,
+            connections,
+            self.threads,
+            duration,
+            scratch.join("writes.log"),
+        );
+        let metrics_url = format!("http://127.0.0.1:{}/metrics", state.ports.admin);
+        let edge_status = EdgeStatus::for_state(&state);
+        let before =
+            Scrape::fetch(&metrics_url).context("reading the server's metrics before the run")?;
+        let edge_before = edge_status.requests();
+
+        let loadgen_pids: Arc<Mutex<Vec<u32>>> = Arc::default();
+        let groups = service_groups(&state, Arc::clone(&loadgen_pids));
+        let sampler = Sampler::start(groups, Duration::from_millis(200));
+        let started = Instant::now();
+        let cpus = self.plan.loadgen.as_ref().map(|c| c.to_string());
+        let mut children = Vec::new();
+        for invocation in [&reads, &writes] {
+            let _ = std::fs::remove_file(&invocation.log_file);
+            let out = scratch.join(format!("{}.out", invocation.label));
+            let child = invocation
+                .command(cpus.as_deref())
+                .stdin(Stdio::null())
+                .stdout(
+                    std::fs::File::create(&out)
+                        .with_context(|| format!("creating {}", out.display()))?,
+                )
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting h2load")?;
+            loadgen_pids.lock().map(|mut p| p.push(child.id())).ok();
+            children.push((invocation, child, out));
+        }
+        let label = format!(
+            "{} · {}c · run {}/{}",
+            variant.name, connections, run, self.args.runs
+        );
+        let statuses = wait_all(
+            &mut children,
+            Duration::from_secs(duration as u64 + 40),
+            &label,
+            duration,
+        )?;
+        let elapsed = started.elapsed();
+        let (usage, _samples) = sampler.finish();
+        let after =
+            Scrape::fetch(&metrics_url).context("reading the server's metrics after the run")?;
+        let edge_after = edge_status.requests();
+
+        let mut summaries = Vec::new();
+        for ((invocation, _, out), status) in children.iter().zip(statuses) {
+            let text = std::fs::read_to_string(out)
+                .with_context(|| format!("reading {}", out.display()))?;
+            let summary = Summary::parse(&text).with_context(|| {
+                format!(
+                    "h2load ({}) exited with {status}; its output is in {}",
+                    invocation.label,
+                    out.display()
+                )
+            })?;
+            summaries.push(summary);
+        }
+        let writes_summary = summaries.pop().unwrap_or_default();
+        let reads_summary = summaries.pop().unwrap_or_default();
+        let delta = after.delta(&before);
+        let edge_requests = match (edge_before, edge_after) {
+            (Some(b), Some(a)) => Some(a - b),
+            _ => None,
+        };
+        let failures = describe_failures(&delta, &reads.log_file, &writes.log_file, &state);
+        Ok(RunResult {
+            variant: variant.name.clone(),
+            connections,
+            run,
+            threads: reads.threads,
+            duration_s: duration,
+            reads_latency: log_latency(&reads.log_file),
+            writes_latency: log_latency(&writes.log_file),
+            reads: reads_summary,
+            writes: writes_summary,
+            usage: usage.iter().map(UsageReport::from).collect(),
+            cache: CacheHierarchy::from_delta(
+                &delta,
+                elapsed.as_secs_f64().min(duration as f64).max(1e-9),
+            ),
+            templates: TemplateCounts::measure(&delta, edge_requests),
+            failures,
+        })
+    }
+}
+
+/// The request lists point at `https://localhost:8443`; with offset ports the benchmark uses
+/// copies for the real edge URL.
+fn requests_for(home: &Home, scratch: &Path, base_url: &str) -> anyhow::Result<PathBuf> {
+    if base_url == datagen::requests::DEFAULT_BASE_URL {
+        return Ok(home.requests_dir());
+    }
+    let dir = scratch.join("requests");
+    datagen::requests::write(&dir, base_url)
+        .context("writing request lists for the edge's port")?;
+    Ok(dir)
+}
+
+/// Root pids of every service, Postgres and the load generator (evaluated at each sample).
+fn service_groups(
+    state: &StackState,
+    loadgen: Arc<Mutex<Vec<u32>>>,
+) -> super::procstat::GroupSource {
+    let services: Vec<(String, Vec<u32>)> = state
+        .services
+        .iter()
+        .map(|s| {
+            let name = if s.service == Service::Postgres {
+                POSTGRES
+            } else {
+                s.service.as_str()
+            };
+            (name.to_string(), vec![s.pid()])
+        })
+        .collect();
+    Box::new(move || {
+        let mut groups = services.clone();
+        groups.push((
+            LOADGEN.to_string(),
+            loadgen.lock().map(|p| p.clone()).unwrap_or_default(),
+        ));
+        groups
+    })
+}
+
+/// Waits for both h2load processes with a progress line; kills them at `timeout`
+/// (HttpArena wraps h2load in `timeout 45`).
+fn wait_all(
+    children: &mut [(&Invocation, Child, PathBuf)],
+    timeout: Duration,
+    label: &str,
+    duration: u32,
+) -> anyhow::Result<Vec<std::process::ExitStatus>> {
+    let started = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
+    let mut last_print = 0;
+    loop {
+        for (i, (_, child, _)) in children.iter_mut().enumerate() {
+            if statuses[i].is_none() {
+                statuses[i] = child.try_wait().context("waiting for h2load")?;
+            }
+        }
+        if statuses.iter().all(Option::is_some) {
+            break;
+        }
+        let secs = started.elapsed().as_secs();
+        if secs != last_print {
+            last_print = secs;
+            let line = format!("   {label}: {secs}/{duration} s");
+            if tty {
+                eprint!("\r{line}   ");
+                let _ = std::io::stderr().flush();
+            } else if secs.is_multiple_of(5) {
+                eprintln!("{line}");
+            }
+        }
+        if started.elapsed() > timeout {
+            for (_, child, _) in children.iter_mut() {
+                let _ = child.kill();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if tty {
+        eprint!("\r{}\r", " ".repeat(60));
+    }
+    Ok(statuses.into_iter().flatten().collect())
+}
+
+fn log_latency(path: &Path) -> LatencyReport {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let (requests, _) = h2load::parse_log(&text);
+    LatencyReport::from(&h2load::latency(&requests))
+}
+
+/// Non-2xx answers of a run, explained: per-status counts from the h2load logs, the server's
+/// non-2xx routes, and the edge's error-log lines (which carry the request line) written
+/// during the run.
+fn describe_failures(
+    delta: &Scrape,
+    reads_log: &Path,
+    writes_log: &Path,
+    state: &StackState,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (label, log) in [("reads", reads_log), ("writes", writes_log)] {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let (requests, _) = h2load::parse_log(&text);
+        let mut by_status: std::collections::BTreeMap<i32, u64> = Default::default();
+        for r in requests.iter().filter(|r| !(200..300).contains(&r.status)) {
+            *by_status.entry(r.status).or_default() += 1;
+        }
+        for (status, count) in by_status {
+            let what = if status <= 0 {
+                "no HTTP answer".to_string()
+            } else {
+                format!("status {status}")
+            };
+            out.push(format!("{label}: {count} × {what}"));
+        }
+    }
+    for (key, value) in &delta.samples {
+        if key.starts_with(metric::REQUESTS) && !key.contains("status=\"2") && *value > 0.0 {
+            out.push(format!("server: {key} +{value}"));
+        }
+    }
+    if !out.is_empty() {
+        if let Some(edge) = state.service(Service::Edge) {
+            let tail = stack::process::tail(&edge.log, 200);
+            out.extend(
+                tail.lines()
+                    .filter(|l| l.contains("request: "))
+                    .rev()
+                    .take(5)
+                    .map(|l| format!("edge log: {}", l.trim())),
+            );
+        }
+    }
+    out
+}
+
+/// The edge's request counter: nginx `stub_status` on a loopback-only port.
+struct EdgeStatus {
+    url: String,
+}
+
+impl EdgeStatus {
+    fn for_state(state: &StackState) -> Self {
+        Self {
+            url: format!("http://127.0.0.1:{}/nginx_status", state.ports.edge_status),
+        }
+    }
+
+    /// `None` when the edge does not answer (the static count is then reported as 0).
+    fn requests(&self) -> Option<f64> {
+        let url = &self.url;
+        let response = crate::curl::send(
+            &crate::curl::Request::get(url.clone()).version(crate::curl::HttpVersion::Http11),
+        )
+        .ok()?;
+        parse_stub_status(&response.body_text())
+    }
+}
+
+/// `Active connections: 2 \nserver accepts handled requests\n 10 10 42 \nReading: ...` → 42.
+pub fn parse_stub_status(text: &str) -> Option<f64> {
+    let mut lines = text.lines();
+    lines.find(|l| {
+        l.trim_start()
+            .starts_with("server accepts handled requests")
+    })?;
+    lines.next()?.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nginx_stub_status() {
+        let text = "Active connections: 291 \nserver accepts handled requests\n 16630948 16630948 31070465 \nReading: 6 Writing: 179 Waiting: 106 \n";
+        assert_eq!(parse_stub_status(text), Some(31_070_465.0));
+        assert_eq!(parse_stub_status("nope"), None);
+    }
+
+    #[test]
+    fn seconds_parse_like_h2load_durations() {
+        assert_eq!(parse_seconds("5s"), Ok(5));
+        assert_eq!(parse_seconds("12"), Ok(12));
+        assert!(parse_seconds("0s").is_err());
+        assert!(parse_seconds("fast").is_err());
+    }
+
+    #[test]
+    fn compare_variants_parse() {
+        let args = ProductionBenchArgs {
+            compare: vec!["production".into(), "tuned".into()],
+            ..Default::default()
+        };
+        let v = variants(&args).unwrap();
+        assert_eq!(
+            v.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+            ["production", "tuned"]
+        );
+        let args = ProductionBenchArgs {
+            compare: vec!["fast".into()],
+            ..Default::default()
+        };
+        assert!(variants(&args).is_err());
+    }
+}
