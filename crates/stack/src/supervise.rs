@@ -194,19 +194,27 @@ pub fn up(home: &Home, opts: &UpOptions, say: &mut dyn FnMut(&str)) -> Result<Up
 /// other ports or another profile is an error: one home runs one stack.
 fn existing_state(home: &Home, opts: &UpOptions, ports: &StackPorts) -> Result<StackState> {
     let fresh = || StackState::new(home, opts.profile, opts.ports_offset, *ports);
-    let Some(state) = StackState::load_if_present(home)? else {
+    let Some(mut state) = StackState::load_if_present(home)? else {
         return Ok(fresh());
     };
-    let alive: Vec<String> = state
+    let running: Vec<&ServiceState> = state
         .services
         .iter()
         .filter(|s| s.liveness() == Liveness::Running)
-        .map(|s| format!("{} (pid {})", s.service, s.pid()))
         .collect();
-    if alive.is_empty() {
+    if running.is_empty() {
         return Ok(fresh());
     }
-    if state.ports != *ports || state.profile != opts.profile {
+    let alive: Vec<String> = running
+        .iter()
+        .map(|s| format!("{} (pid {})", s.service, s.pid()))
+        .collect();
+    // Only the edge and the cache are configured by the profile; a stack reduced to the other
+    // services (the benchmark keeps Postgres across variants) may switch profiles.
+    let profile_bound = running
+        .iter()
+        .any(|s| matches!(s.service, Service::Edge | Service::Cache));
+    if state.ports != *ports || (state.profile != opts.profile && profile_bound) {
         return Err(Error::Invalid(format!(
             "a stack is already running from {} with --profile {} --ports-offset {} ({}); repeat those options or run `prodstack down` first",
             home.root().display(),
@@ -215,6 +223,7 @@ fn existing_state(home: &Home, opts: &UpOptions, ports: &StackPorts) -> Result<S
             alive.join(", ")
         )));
     }
+    state.profile = opts.profile;
     Ok(state)
 }
 
