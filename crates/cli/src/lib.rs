@@ -31,16 +31,6 @@ pub struct Cli {
 pub enum Command {
     /// Generate the dataset, Postgres seed, static files, token, request lists and TLS certs.
     Data(data::DataArgs),
-    /// Benchmark the stack with HttpArena's production-stack load, or one component alone.
-    Bench(Box<bench::BenchArgs>),
-    /// Run HttpArena's 15 production-stack checks, then extended checks, against the edge.
-    Validate(validate::ValidateArgs),
-    /// Run every check: rustfmt, clippy and the whole test suite.
-    Test(test_cmd::TestArgs),
-    /// Check compose files (or an HttpArena export folder) against HttpArena's production-stack rules.
-    ComposeCheck(compose_check::ComposeCheckArgs),
-    /// Write the server as an HttpArena entry (frameworks/NAME/), or regenerate deploy/ files.
-    ExportHttparena(export::ExportArgs),
     /// Start the stack (postgres, cache, authsvc, server, edge) as native processes.
     Up(stack_cmd::UpArgs),
     /// Stop every service `up` started.
@@ -49,6 +39,16 @@ pub enum Command {
     Status(stack_cmd::StatusArgs),
     /// Print the end of a service's log.
     Logs(stack_cmd::LogsArgs),
+    /// Run HttpArena's 15 production-stack checks, then extended checks, against the edge.
+    Validate(validate::ValidateArgs),
+    /// Benchmark the stack with HttpArena's production-stack load, or one component alone.
+    Bench(Box<bench::BenchArgs>),
+    /// Run every check: rustfmt, clippy and the whole test suite.
+    Test(test_cmd::TestArgs),
+    /// Check compose files (or an HttpArena export folder) against HttpArena's production-stack rules.
+    ComposeCheck(compose_check::ComposeCheckArgs),
+    /// Write the server as an HttpArena entry (frameworks/NAME/), or regenerate deploy/ files.
+    ExportHttparena(export::ExportArgs),
 }
 
 /// Runs one parsed command line.
@@ -56,15 +56,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let project = Project::from_env()?;
     match cli.command {
         Command::Data(args) => data::run(&project, args),
-        Command::Bench(args) => bench::run(&project, *args),
-        Command::Validate(args) => validate::run(&project, args),
-        Command::Test(args) => test_cmd::run(&project, args),
-        Command::ComposeCheck(args) => compose_check::run(&project, args),
-        Command::ExportHttparena(args) => export::run(&project, args),
         Command::Up(args) => stack_cmd::up(&project, args),
         Command::Down(args) => stack_cmd::down(&project, args),
         Command::Status(args) => stack_cmd::status(&project, args),
         Command::Logs(args) => stack_cmd::logs(&project, args),
+        Command::Validate(args) => validate::run(&project, args),
+        Command::Bench(args) => bench::run(&project, *args),
+        Command::Test(args) => test_cmd::run(&project, args),
+        Command::ComposeCheck(args) => compose_check::run(&project, args),
+        Command::ExportHttparena(args) => export::run(&project, args),
     }
 }
 

@@ -276,6 +276,26 @@ pub fn send_signal(pid: u32, signal: libc::c_int) -> bool {
     unsafe { libc::kill(pid, signal) == 0 }
 }
 
+/// Stops `child` and reaps it: `signal` first (the service's own clean or fast shutdown), then
+/// SIGKILL when it is still running after `grace`. A child that already exited is only reaped;
+/// it is never signalled, because once reaped its pid may belong to a stranger.
+pub fn terminate(child: &mut Child, signal: libc::c_int, grace: Duration) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    // Not reaped yet, so the pid is still our child's (at worst a zombie).
+    send_signal(child.id(), signal);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Starts `cmd` as a detached service: its own session (`setsid`, so it outlives the
 /// `prodstack` that started it and no terminal signal reaches it), stdin from `/dev/null`,
 /// stdout and stderr appended to `log` (after a header line), pinned to `cpus` when given.
@@ -443,6 +463,40 @@ mod tests {
         assert!(send_signal(pid, libc::SIGKILL));
         child.wait().unwrap();
         assert!(!is_running(pid));
+    }
+
+    #[test]
+    fn terminate_signals_then_kills_after_the_grace() {
+        use std::os::unix::process::ExitStatusExt;
+
+        let mut polite = Command::new("sleep").arg("30").spawn().unwrap();
+        terminate(&mut polite, libc::SIGTERM, Duration::from_secs(10));
+        let status = polite.try_wait().unwrap().expect("reaped");
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+
+        // Ignores SIGTERM (and so does the `sleep` it runs): only SIGKILL after the grace stops it.
+        let mut stubborn = Command::new("sh")
+            .args([
+                "-c",
+                "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = [0u8; 6];
+        stubborn
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut ready)
+            .unwrap();
+        terminate(&mut stubborn, libc::SIGTERM, Duration::from_millis(300));
+        let status = stubborn.try_wait().unwrap().expect("reaped");
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+
+        // A reaped child is left alone.
+        terminate(&mut stubborn, libc::SIGTERM, Duration::from_secs(10));
+        assert_eq!(stubborn.try_wait().unwrap(), Some(status));
     }
 
     #[test]

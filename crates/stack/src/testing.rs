@@ -27,7 +27,7 @@ use tempfile::TempDir;
 use crate::error::{Error, IoContext, Result};
 use crate::ports::free_port;
 use crate::postgres::{self, Cluster, PgSettings};
-use crate::process::wait_ready;
+use crate::process::{terminate, wait_ready};
 use crate::redis::{self, RedisSettings};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -98,20 +98,12 @@ fn log_file(path: &Path) -> Result<(Stdio, Stdio)> {
     Ok((Stdio::from(file), Stdio::from(copy)))
 }
 
+/// How long a service gets to act on its stop signal before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 fn stop_child(child: &mut Option<Child>, signal: libc::c_int) {
     if let Some(mut child) = child.take() {
-        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-            // SAFETY: kill with a pid we spawned and still own (not yet reaped).
-            unsafe { libc::kill(pid, signal) };
-        }
-        for _ in 0..200 {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        terminate(&mut child, signal, STOP_GRACE);
     }
 }
 

@@ -17,7 +17,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context as _};
 use clap::Args;
 
+use super::wrk::{median, Wrk, WrkRun};
 use crate::Project;
 
 /// HttpArena's public benchmark secret: the default of every variant, so none needs config.
@@ -53,7 +54,7 @@ pub struct AuthsvcBenchArgs {
     pub runs: usize,
     /// wrk connections.
     #[arg(long, default_value_t = 64)]
-    pub connections: usize,
+    pub connections: u32,
     /// Another authsvc-compatible binary to compare (repeatable), e.g. HttpArena's own.
     #[arg(long = "authsvc-bin", value_name = "PATH")]
     pub authsvc_bins: Vec<PathBuf>,
@@ -114,7 +115,7 @@ pub fn run(project: &Project, args: AuthsvcBenchArgs) -> anyhow::Result<ExitCode
                 variant.name,
                 measured.requests_per_sec,
                 format_micros(measured.latency_avg_us),
-                measured.server_cpu_us_per_request.unwrap_or(f64::NAN),
+                measured.cpu_us_per_request(),
                 measured.server_busy.unwrap_or(f64::NAN) * 100.0
             );
             runs.push(measured);
@@ -243,7 +244,8 @@ fn measure(
     token: &str,
     logs: &Path,
 ) -> anyhow::Result<WrkRun> {
-    let addr = free_loopback_addr()?;
+    let port = stack::ports::free_port().context("finding a free loopback port")?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let log_path = logs.join(format!(
         "bench-authsvc-{}.log",
         variant.name.replace(':', "_")
@@ -267,7 +269,7 @@ fn measure(
     let child = command
         .spawn()
         .with_context(|| format!("starting {}", variant.binary.display()))?;
-    let server = ServerProcess(child);
+    let mut server = ServerProcess(child);
 
     probe(addr, token, variant.authenticates, Duration::from_secs(15)).with_context(|| {
         format!(
@@ -277,20 +279,16 @@ fn measure(
         )
     })?;
     let url = format!("http://{addr}/_auth");
+    let load = |seconds| {
+        Wrk::new(&url, args.connections, seconds)
+            .pinned_to(args.load_cpu)
+            .latency_distribution()
+            .header(header)
+    };
     if args.warmup > 0 {
-        wrk(args, header, &url, args.warmup)?;
+        load(args.warmup).run()?;
     }
-    // Both readings are taken while the server is idle (after the warm-up, after the run):
-    // schedstat is only brought up to date when a task leaves the CPU, so a reading taken
-    // while the server spins under load would lag.
-    let cpu_before = process_cpu_time(server.pid());
-    let mut measured = wrk(args, header, &url, args.duration)?;
-    let cpu_after = process_cpu_time(server.pid());
-    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        let cpu_us = after.saturating_sub(before).as_secs_f64() * 1e6;
-        measured.server_cpu_us_per_request = Some(cpu_us / measured.requests as f64);
-        measured.server_busy = Some(cpu_us / measured.duration_us);
-    }
+    let measured = load(args.duration).run_against(server.0.id())?;
     server.stop();
     if measured.non_2xx > 0 {
         bail!(
@@ -303,40 +301,19 @@ fn measure(
     Ok(measured)
 }
 
-/// A server child process, stopped with SIGTERM (then SIGKILL) even on early return.
+/// A server child process, stopped with SIGTERM (then SIGKILL after 10 s) even on early
+/// return.
 struct ServerProcess(Child);
 
 impl ServerProcess {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        if !matches!(self.0.try_wait(), Ok(None)) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if !matches!(self.0.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn stop(&mut self) {
+        stack::process::terminate(&mut self.0, libc::SIGTERM, Duration::from_secs(10));
     }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        self.terminate();
+        self.stop();
     }
 }
 
@@ -391,146 +368,6 @@ fn probe_once(addr: SocketAddr, token: &str) -> std::io::Result<(u16, Option<Str
     Ok((status, user))
 }
 
-/// CPU time consumed so far by every thread of `pid` (`/proc/<pid>/task/*/schedstat`, whose
-/// first field is nanoseconds on a CPU). CPU per request is the figure that stays meaningful
-/// when other work competes for the machine, where requests/s mostly measures the CPU share
-/// the server got. `None` when /proc is unavailable.
-fn process_cpu_time(pid: u32) -> Option<Duration> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total_ns = 0u64;
-    for task in tasks.flatten() {
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        total_ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_nanos(total_ns))
-}
-
-fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
-    Ok(listener.local_addr()?)
-}
-
-/// Runs `wrk` pinned to the load CPU and parses its report.
-fn wrk(args: &AuthsvcBenchArgs, header: &str, url: &str, seconds: u64) -> anyhow::Result<WrkRun> {
-    let output = Command::new("taskset")
-        .arg("-c")
-        .arg(args.load_cpu.to_string())
-        .arg("wrk")
-        .arg("-t1")
-        .arg(format!("-c{}", args.connections))
-        .arg(format!("-d{seconds}s"))
-        .arg("--latency")
-        .arg("-H")
-        .arg(header)
-        .arg(url)
-        .output()
-        .context("running wrk")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "wrk failed ({}): {}{}",
-            output.status,
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    parse_wrk(&stdout).with_context(|| format!("unexpected wrk output:\n{stdout}"))
-}
-
-/// What one wrk run reported.
-#[derive(Debug, Clone, PartialEq)]
-struct WrkRun {
-    requests_per_sec: f64,
-    requests: u64,
-    non_2xx: u64,
-    socket_errors: u64,
-    latency_avg_us: f64,
-    latency_p50_us: f64,
-    latency_p99_us: f64,
-    /// Wall time of the run as wrk reports it.
-    duration_us: f64,
-    /// Server CPU time per request during the run (`None` when /proc could not be read).
-    server_cpu_us_per_request: Option<f64>,
-    /// Share of one CPU the server used during the run. Well below 1.0 means the load
-    /// generator, not the server, set the pace.
-    server_busy: Option<f64>,
-}
-
-fn parse_wrk(output: &str) -> anyhow::Result<WrkRun> {
-    let mut run = WrkRun {
-        requests_per_sec: f64::NAN,
-        requests: 0,
-        non_2xx: 0,
-        socket_errors: 0,
-        latency_avg_us: f64::NAN,
-        latency_p50_us: f64::NAN,
-        latency_p99_us: f64::NAN,
-        duration_us: f64::NAN,
-        server_cpu_us_per_request: None,
-        server_busy: None,
-    };
-    for line in output.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            ["Requests/sec:", value] => run.requests_per_sec = value.parse()?,
-            // "Latency  avg stdev max +/-stdev" (not the "Latency Distribution" title).
-            ["Latency", avg, _, _, _] => run.latency_avg_us = parse_duration_us(avg)?,
-            ["50%", value] => run.latency_p50_us = parse_duration_us(value)?,
-            ["99%", value] => run.latency_p99_us = parse_duration_us(value)?,
-            // "1600123 requests in 10.00s, 120.00MB read"
-            [count, "requests", "in", duration, ..] => {
-                run.requests = count.parse()?;
-                run.duration_us = parse_duration_us(duration.trim_end_matches(','))?;
-            }
-            ["Non-2xx", "or", "3xx", "responses:", count] => run.non_2xx = count.parse()?,
-            ["Socket", "errors:", rest @ ..] => {
-                // "connect 0, read 0, write 0, timeout 0"
-                run.socket_errors = rest
-                    .iter()
-                    .filter_map(|field| field.trim_end_matches(',').parse::<u64>().ok())
-                    .sum();
-            }
-            _ => {}
-        }
-    }
-    if run.requests_per_sec.is_nan()
-        || run.latency_avg_us.is_nan()
-        || run.duration_us.is_nan()
-        || run.requests == 0
-    {
-        bail!("no Requests/sec, Latency or request count");
-    }
-    Ok(run)
-}
-
-/// wrk prints durations as `123.45us`, `1.23ms` or `1.02s`.
-fn parse_duration_us(text: &str) -> anyhow::Result<f64> {
-    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1_000.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60_000_000.0)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1_000_000.0)
-    } else {
-        bail!("unknown duration {text:?}")
-    };
-    Ok(number
-        .parse::<f64>()
-        .with_context(|| format!("duration {text:?}"))?
-        * scale)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n.is_multiple_of(2) => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-        n => values[n / 2],
-    }
-}
-
 fn format_micros(us: f64) -> String {
     if us >= 1_000.0 {
         format!("{:.2}ms", us / 1_000.0)
@@ -567,7 +404,7 @@ fn render_report(variants: &[Variant], results: &[Vec<WrkRun>], args: &AuthsvcBe
                 latency_avg: pick(|r| r.latency_avg_us),
                 p50: pick(|r| r.latency_p50_us),
                 p99: pick(|r| r.latency_p99_us),
-                cpu_per_request: pick(|r| r.server_cpu_us_per_request.unwrap_or(f64::NAN)),
+                cpu_per_request: pick(WrkRun::cpu_us_per_request),
                 busy: pick(|r| r.server_busy.unwrap_or(f64::NAN)),
                 socket_errors: runs.iter().map(|r| r.socket_errors).sum(),
             }
@@ -680,80 +517,6 @@ fn find_in_path(tool: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const WRK_OUTPUT: &str = "Running 10s test @ http://127.0.0.1:40000/_auth
-  1 threads and 64 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency   402.12us  100.00us   5.00ms   90.00%
-    Req/Sec   160.00k     5.00k  170.00k    80.00%
-  Latency Distribution
-     50%  390.00us
-     75%  420.00us
-     90%  450.00us
-     99%    1.20ms
-  1600123 requests in 10.00s, 120.00MB read
-  Non-2xx or 3xx responses: 5
-  Socket errors: connect 0, read 2, write 0, timeout 1
-Requests/sec: 160012.30
-Transfer/sec:     12.00MB
-";
-
-    #[test]
-    fn parses_a_wrk_report() {
-        let run = parse_wrk(WRK_OUTPUT).unwrap();
-        assert_eq!(
-            run,
-            WrkRun {
-                requests_per_sec: 160012.30,
-                requests: 1_600_123,
-                non_2xx: 5,
-                socket_errors: 3,
-                latency_avg_us: 402.12,
-                latency_p50_us: 390.0,
-                latency_p99_us: 1200.0,
-                duration_us: 10_000_000.0,
-                server_cpu_us_per_request: None,
-                server_busy: None,
-            }
-        );
-    }
-
-    #[test]
-    fn refuses_output_without_figures() {
-        assert!(parse_wrk("unable to connect to 127.0.0.1:1 Connection refused").is_err());
-    }
-
-    #[test]
-    fn converts_wrk_durations() {
-        assert_eq!(parse_duration_us("12.5us").unwrap(), 12.5);
-        assert_eq!(parse_duration_us("1.5ms").unwrap(), 1500.0);
-        assert_eq!(parse_duration_us("2.00s").unwrap(), 2_000_000.0);
-        assert!(parse_duration_us("3h").is_err());
-    }
-
-    #[test]
-    fn reads_the_cpu_time_of_a_process() {
-        // A separate busy process: this test binary's own threads come and go, and a thread
-        // that exits takes its CPU time out of the sum.
-        let busy = Command::new("sh")
-            .args(["-c", "while :; do :; done"])
-            .spawn()
-            .unwrap();
-        let mut busy = ServerProcess(busy);
-        let before = process_cpu_time(busy.pid()).expect("/proc is mounted");
-        std::thread::sleep(Duration::from_millis(300));
-        let after = process_cpu_time(busy.pid()).unwrap();
-        busy.terminate();
-        assert!(after > before, "{before:?} -> {after:?}");
-        assert!(process_cpu_time(u32::MAX).is_none());
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&mut []).is_nan());
-    }
 
     #[test]
     fn bench_token_verifies_with_the_default_secret() {

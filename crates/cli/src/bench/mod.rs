@@ -15,6 +15,7 @@ pub mod production;
 pub mod report;
 pub mod results;
 pub mod server;
+pub mod wrk;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]

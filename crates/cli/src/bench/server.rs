@@ -15,10 +15,9 @@
 //!   pattern), then `/healthz` until the run ends. Pass: Postgres item queries (from the
 //!   server's metrics) = N, no non-2xx, no socket errors.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,6 +26,8 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use stack::testing::{TestPostgres, TestRedis};
 
+use super::metrics::Scrape;
+use super::wrk::{median, Wrk, WrkRun};
 use crate::Project;
 
 #[derive(Debug, Args)]
@@ -164,15 +165,21 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
     let runs = if args.no_hot { 0 } else { args.runs };
     for run in 0..runs {
         for (v, variant) in variants.iter().enumerate() {
-            let server = ServerProcess::start(&server_bin, &args, &backends, variant)?;
+            let mut server = ServerProcess::start(&server_bin, &args, &backends, variant)?;
             for (r, (label, path, header)) in ROUTES.iter().enumerate() {
                 let url = format!("http://{}{path}", server.addr);
+                let load = |seconds| {
+                    let wrk = Wrk::new(&url, args.connections, seconds)
+                        .pinned_to(args.load_cpu)
+                        .timeout_secs(10);
+                    match header {
+                        Some(header) => wrk.header(header),
+                        None => wrk,
+                    }
+                };
                 // A short warm-up so connections, the L1 entry and the allocator are settled.
-                wrk(&args, args.connections, 1, *header, &url, None)?;
-                let cpu_before = cpu_ns(server.pid());
-                let mut result = wrk(&args, args.connections, args.seconds, *header, &url, None)?;
-                result.server_cpu_us =
-                    (cpu_ns(server.pid()) - cpu_before) as f64 / 1e3 / result.requests as f64;
+                load(1).run()?;
+                let result = load(args.seconds).run_against(server.child.id())?;
                 eprintln!(
                     "  run {}/{} {:<14} {:<24} {:>10.0} req/s {:>6.2} µs server CPU/req{}",
                     run + 1,
@@ -180,7 +187,7 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
                     variant.name,
                     label,
                     result.requests_per_sec,
-                    result.server_cpu_us,
+                    result.cpu_us_per_request(),
                     errors_note(&result)
                 );
                 results[v][r].push(result);
@@ -217,8 +224,8 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
                 && variant.name.starts_with("axum-")
                 && variant.name != "axum-serve"
             {
-                let cpu_share =
-                    100.0 * median_ratio(&results[v][0], &results[v][r], |w| w.server_cpu_us);
+                let cpu_share = 100.0
+                    * median_ratio(&results[v][0], &results[v][r], WrkRun::cpu_us_per_request);
                 verdicts.push((
                     format!("{} {label}", variant.name),
                     share,
@@ -233,7 +240,7 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
     for (r, (label, _, _)) in ROUTES.iter().enumerate() {
         let mut line = format!("{label:<24}");
         for runs in &results {
-            let mut cpu: Vec<f64> = runs[r].iter().map(|w| w.server_cpu_us).collect();
+            let mut cpu: Vec<f64> = runs[r].iter().map(WrkRun::cpu_us_per_request).collect();
             let _ = write!(line, "{:>28.2}", median(&mut cpu));
         }
         let _ = writeln!(report, "{line}");
@@ -261,8 +268,14 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
         for (r, (label, _, _)) in ROUTES.iter().enumerate() {
             let a = median_rps(&results[axum][r]);
             let h = median_rps(&results[raw][r]);
-            let mut ca: Vec<f64> = results[axum][r].iter().map(|w| w.server_cpu_us).collect();
-            let mut ch: Vec<f64> = results[raw][r].iter().map(|w| w.server_cpu_us).collect();
+            let mut ca: Vec<f64> = results[axum][r]
+                .iter()
+                .map(WrkRun::cpu_us_per_request)
+                .collect();
+            let mut ch: Vec<f64> = results[raw][r]
+                .iter()
+                .map(WrkRun::cpu_us_per_request)
+                .collect();
             let _ = writeln!(
                 report,
                 "  {label:<24} {a:>8.0} req/s = {:5.1} % of {other}'s {h:.0}; CPU/req {:.2} vs {:.2} µs",
@@ -345,16 +358,16 @@ fn start_backends() -> anyhow::Result<Backends> {
     })
 }
 
-/// The server binary, pinned with taskset, stopped (SIGTERM) on drop.
+/// The server binary, pinned with taskset, stopped (SIGTERM, then SIGKILL after 5 s) on drop.
 struct ServerProcess {
-    child: Option<Child>,
+    child: Child,
     addr: SocketAddr,
     admin: SocketAddr,
 }
 
 fn free_addr() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
-    Ok(listener.local_addr()?)
+    let port = stack::ports::free_port().context("finding a free loopback port")?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 impl ServerProcess {
@@ -384,11 +397,7 @@ impl ServerProcess {
         }
         let child = stack::testing::spawn_tied_to_process(cmd, libc::SIGTERM)
             .with_context(|| format!("starting {}", bin.display()))?;
-        let server = Self {
-            child: Some(child),
-            addr,
-            admin,
-        };
+        let server = Self { child, addr, admin };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
             if matches!(http_get(addr, "/readyz", None), Ok((200, _))) {
@@ -399,53 +408,27 @@ impl ServerProcess {
         bail!("the server ({}) was not ready within 20 s", variant.name)
     }
 
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
-    }
-
-    fn metrics(&self) -> anyhow::Result<HashMap<String, f64>> {
+    fn metrics(&self) -> anyhow::Result<Scrape> {
         let (status, body) = http_get(self.admin, "/metrics", None)?;
         if status != 200 {
             bail!("/metrics answered {status}");
         }
-        Ok(body
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (series, value) = l.rsplit_once(' ')?;
-                Some((series.to_string(), value.parse().ok()?))
-            })
-            .collect())
+        Ok(Scrape::parse(&body))
     }
 
-    fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-                // SAFETY: our own child, not yet reaped.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    fn stop(&mut self) {
+        stack::process::terminate(&mut self.child, libc::SIGTERM, Duration::from_secs(5));
     }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        self.terminate();
+        self.stop();
     }
 }
+
+const REQUESTS: &str = "prodstack_http_requests_total";
+const ITEM_GET_200: [(&str, &str); 2] = [("route", "item_get"), ("status", "200")];
 
 /// One `GET` with `Connection: close`: (status, body).
 fn http_get(addr: SocketAddr, path: &str, header: Option<&str>) -> anyhow::Result<(u16, String)> {
@@ -484,7 +467,7 @@ fn cold_sweep(
     let _ = Command::new("redis-cli")
         .args(["-p", &backends.redis.port().to_string(), "FLUSHALL"])
         .output();
-    let server = ServerProcess::start(bin, args, backends, variant)?;
+    let mut server = ServerProcess::start(bin, args, backends, variant)?;
     let before = server.metrics()?;
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("sweep.lua");
@@ -507,14 +490,11 @@ fn cold_sweep(
     // goes on with /healthz requests afterwards).
     let result = std::thread::scope(|scope| {
         let load = scope.spawn(|| {
-            wrk(
-                args,
-                args.cold_connections,
-                args.cold_seconds,
-                None,
-                &url,
-                Some(&script),
-            )
+            Wrk::new(&url, args.cold_connections, args.cold_seconds)
+                .pinned_to(args.load_cpu)
+                .timeout_secs(10)
+                .script(&script)
+                .run()
         });
         let started = Instant::now();
         let mut swept = None;
@@ -524,10 +504,7 @@ fn cold_sweep(
                 continue;
             }
             if let Ok(now) = server.metrics() {
-                let done = now
-                    .get("prodstack_http_requests_total{route=\"item_get\",status=\"200\"}")
-                    .copied()
-                    .unwrap_or(0.0);
+                let done = now.sum(REQUESTS, &ITEM_GET_200);
                 if done >= expected_requests - f64::from(args.cold_repeats) {
                     swept = Some(started.elapsed());
                 }
@@ -538,22 +515,14 @@ fn cold_sweep(
             .map(|run| (run, swept))
     });
     let (result, swept) = result?;
-    let after = server.metrics()?;
+    let during = server.metrics()?.delta(&before);
     server.stop();
-    let delta = |series: &str| {
-        after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
-    };
-    let answered = delta("prodstack_http_requests_total{route=\"item_get\",status=\"200\"}");
+    let answered = during.sum(REQUESTS, &ITEM_GET_200);
     // Every item_get series (any status) minus the 200s: item requests that failed.
-    let failed: f64 = after
-        .keys()
-        .filter(|k| k.starts_with("prodstack_http_requests_total{route=\"item_get\""))
-        .map(|k| delta(k))
-        .sum::<f64>()
-        - answered;
-    let queries = delta("prodstack_db_queries_total{query=\"item\"}");
-    let waiters = delta("prodstack_singleflight_waiters_total");
-    let l1 = delta("prodstack_cache_l1_hits_total");
+    let failed = during.sum(REQUESTS, &[("route", "item_get")]) - answered;
+    let queries = during.sum("prodstack_db_queries_total", &[("query", "item")]);
+    let waiters = during.sum("prodstack_singleflight_waiters_total", &[]);
+    let l1 = during.sum("prodstack_cache_l1_hits_total", &[]);
     // wrk calls `request()` once before the run to build its first request, so the sweep
     // sends one request fewer than ids × repeats; every id is still requested.
     let pass = queries == f64::from(args.cold_ids)
@@ -603,121 +572,6 @@ fn cold_sweep(
     Ok(pass)
 }
 
-/// What one wrk run reported.
-#[derive(Debug, Clone, PartialEq)]
-struct WrkRun {
-    requests_per_sec: f64,
-    requests: u64,
-    non_2xx: u64,
-    socket_errors: u64,
-    latency_avg_us: f64,
-    /// Server CPU time per request (all threads, from /proc/PID/task/*/schedstat), in µs.
-    /// Unlike req/s it barely moves when other work shares the machine.
-    server_cpu_us: f64,
-}
-
-/// CPU time consumed so far by every thread of `pid`, in ns.
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn wrk(
-    args: &ServerBenchArgs,
-    connections: u32,
-    seconds: u64,
-    header: Option<&str>,
-    url: &str,
-    script: Option<&Path>,
-) -> anyhow::Result<WrkRun> {
-    let mut cmd = Command::new("taskset");
-    cmd.arg("-c")
-        .arg(args.load_cpu.to_string())
-        .arg("wrk")
-        .arg("-t1")
-        .arg(format!("-c{connections}"))
-        .arg(format!("-d{seconds}s"))
-        .arg("--timeout")
-        .arg("10s");
-    if let Some(header) = header {
-        cmd.arg("-H").arg(header);
-    }
-    if let Some(script) = script {
-        cmd.arg("-s").arg(script);
-    }
-    let output = cmd.arg(url).output().context("running wrk")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "wrk failed ({}): {stdout}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    parse_wrk(&stdout).with_context(|| format!("unexpected wrk output:\n{stdout}"))
-}
-
-fn parse_wrk(output: &str) -> anyhow::Result<WrkRun> {
-    let mut run = WrkRun {
-        requests_per_sec: f64::NAN,
-        requests: 0,
-        non_2xx: 0,
-        socket_errors: 0,
-        latency_avg_us: f64::NAN,
-        server_cpu_us: f64::NAN,
-    };
-    for line in output.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            ["Requests/sec:", value] => run.requests_per_sec = value.parse()?,
-            ["Latency", avg, _, _, _] => run.latency_avg_us = parse_duration_us(avg)?,
-            [count, "requests", "in", ..] => run.requests = count.parse()?,
-            ["Non-2xx", "or", "3xx", "responses:", count] => run.non_2xx = count.parse()?,
-            ["Socket", "errors:", rest @ ..] => {
-                run.socket_errors = rest
-                    .iter()
-                    .filter_map(|field| field.trim_end_matches(',').parse::<u64>().ok())
-                    .sum();
-            }
-            _ => {}
-        }
-    }
-    if run.requests_per_sec.is_nan() || run.requests == 0 {
-        bail!("no Requests/sec or request count");
-    }
-    Ok(run)
-}
-
-/// wrk prints durations as `123.45us`, `1.23ms`, `1.02s` or `1.5m`.
-fn parse_duration_us(text: &str) -> anyhow::Result<f64> {
-    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1_000.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60_000_000.0)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1_000_000.0)
-    } else {
-        bail!("unknown duration {text:?}")
-    };
-    Ok(number.parse::<f64>()? * scale)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
 /// Median over runs of `metric(a[i]) / metric(b[i])`.
 fn median_ratio(a: &[WrkRun], b: &[WrkRun], metric: impl Fn(&WrkRun) -> f64) -> f64 {
     let mut ratios: Vec<f64> = a
@@ -743,22 +597,5 @@ fn save_report(project: &Project, report: &str) {
     match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, report)) {
         Ok(()) => eprintln!("report saved to {}", path.display()),
         Err(err) => eprintln!("could not save the report to {}: {err}", path.display()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_wrk_output() {
-        let out = "Running 4s test @ http://127.0.0.1:1/healthz\n  1 threads and 64 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   512.00us  100.00us   2.00ms   90.00%\n    Req/Sec    60.00k     1.00k   62.00k    80.00%\n  240000 requests in 4.00s, 30.00MB read\n  Non-2xx or 3xx responses: 3\n  Socket errors: connect 0, read 1, write 0, timeout 2\nRequests/sec:  60000.00\nTransfer/sec:      7.50MB\n";
-        let run = parse_wrk(out).unwrap();
-        assert_eq!(run.requests, 240_000);
-        assert_eq!(run.non_2xx, 3);
-        assert_eq!(run.socket_errors, 3);
-        assert!((run.requests_per_sec - 60000.0).abs() < 1e-9);
-        assert!((run.latency_avg_us - 512.0).abs() < 1e-9);
-        assert!(parse_wrk("garbage").is_err());
     }
 }

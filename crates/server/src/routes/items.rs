@@ -3,36 +3,20 @@
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use cache::{Fetched, Lookup};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::keys::Key;
 use crate::metrics::Route;
-use crate::routes::counted;
+use crate::routes::{cache_aside, counted};
 use crate::state::AppState;
 
 /// Largest accepted write body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
-const HIT: HeaderValue = HeaderValue::from_static("HIT");
-const MISS: HeaderValue = HeaderValue::from_static("MISS");
-
-/// A cached JSON body with its `X-Cache` header.
-pub fn cached_json(body: Bytes, lookup: Lookup) -> Response {
-    let x_cache = if lookup.is_hit() { HIT } else { MISS };
-    (
-        [(header::CONTENT_TYPE, APPLICATION_JSON), (X_CACHE, x_cache)],
-        body,
-    )
-        .into_response()
-}
 
 /// The item id from the path. Ids are Postgres `int4`: a non-integer is a client error (400);
 /// an integer that cannot be an id (≤ 0 or beyond `int4`) simply names no item (404).
@@ -59,28 +43,15 @@ pub async fn get_item(
 }
 
 pub(crate) async fn item_response(app: &AppState, id: i32) -> Response {
-    let key = Key::Item(id);
-    // The hot path: a fresh L1 copy, no future state machine beyond this handler's.
-    if let Some(body) = app.cache.get_fresh(&key) {
-        return cached_json(body, Lookup::Hit(cache::Layer::L1));
-    }
     let db = app.db.clone();
-    let fetched = app
-        .cache
-        .get_or_load(&key, app.item_ttl, || async move {
-            Ok(db.item(id).await?.map(|row| row.to_json()))
-        })
-        .await;
-    match fetched {
-        Ok(Fetched {
-            value: Some(body),
-            lookup,
-        }) => cached_json(body, lookup),
-        Ok(Fetched { value: None, .. }) => {
-            ApiError::not_found(format!("no item with id {id}")).into_response()
-        }
-        Err(err) => ApiError::from(err).into_response(),
-    }
+    cache_aside(
+        app,
+        Key::Item(id),
+        app.item_ttl,
+        || async move { Ok(db.item(id).await?.map(|row| row.to_json())) },
+        || format!("no item with id {id}"),
+    )
+    .await
 }
 
 /// The body of a write: `{"name": string, "price": int, "quantity": int}`.

@@ -4,13 +4,11 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use cache::Fetched;
 
 use crate::error::ApiError;
 use crate::keys::Key;
 use crate::metrics::Route;
-use crate::routes::counted;
-use crate::routes::items::cached_json;
+use crate::routes::{cache_aside, counted};
 use crate::state::AppState;
 
 pub const X_USER_ID: &str = "x-user-id";
@@ -34,22 +32,13 @@ pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 pub(crate) async fn user_response(app: &AppState, id: i32) -> Response {
-    let key = Key::User(id);
     let db = app.db.clone();
-    let fetched = app
-        .cache
-        .get_or_load(&key, app.user_ttl, || async move {
-            Ok(db.user(id).await?.map(|row| row.to_json()))
-        })
-        .await;
-    match fetched {
-        Ok(Fetched {
-            value: Some(body),
-            lookup,
-        }) => cached_json(body, lookup),
-        Ok(Fetched { value: None, .. }) => {
-            ApiError::not_found(format!("no user with id {id}")).into_response()
-        }
-        Err(err) => ApiError::from(err).into_response(),
-    }
+    cache_aside(
+        app,
+        Key::User(id),
+        app.user_ttl,
+        || async move { Ok(db.user(id).await?.map(|row| row.to_json())) },
+        || format!("no user with id {id}"),
+    )
+    .await
 }
