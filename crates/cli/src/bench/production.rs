@@ -362,7 +362,13 @@ impl Bench<'_> {
         if !fresh && self.running.as_deref() == Some(variant.name.as_str()) {
             return Ok(());
         }
-        if StackState::load_if_present(self.home())?.is_some() && !self.started_here {
+        let someone_elses = StackState::load_if_present(self.home())?.is_some_and(|state| {
+            state
+                .services
+                .iter()
+                .any(|s| s.liveness() == stack::process::Liveness::Running)
+        });
+        if someone_elses && !self.started_here {
             bail!(
                 "a stack is already running in {} (prodstack down, or bench --attach to use it)",
                 self.home().root().display()
