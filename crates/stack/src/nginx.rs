@@ -533,16 +533,10 @@ pub fn nginx_binary() -> Result<PathBuf> {
     if system.is_file() {
         return Ok(system);
     }
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("nginx"))
-                .find(|p| p.is_file())
-        })
-        .ok_or_else(|| Error::Missing {
-            what: "nginx".into(),
-            hint: "install the Debian package `nginx` (./prodstack does it for you)".into(),
-        })
+    crate::process::find_on_path("nginx").ok_or_else(|| Error::Missing {
+        what: "nginx".into(),
+        hint: "install the Debian package `nginx` (./prodstack does it for you)".into(),
+    })
 }
 
 /// `nginx -t` on a rendered config; the error carries nginx's own explanation.

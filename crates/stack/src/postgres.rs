@@ -48,10 +48,7 @@ impl PgBin {
         if let Some((_, dir)) = versions.pop() {
             return Ok(Self { dir: Some(dir) });
         }
-        let on_path = std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).any(|dir| dir.join("initdb").is_file()))
-            .unwrap_or(false);
-        if on_path {
+        if crate::process::find_on_path("initdb").is_some() {
             Ok(Self { dir: None })
         } else {
             Err(Error::Missing {

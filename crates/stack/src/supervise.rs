@@ -308,7 +308,7 @@ impl Plan {
         };
         let server_bin = our_binary("server")?;
         let nginx_bin = nginx::nginx_binary()?;
-        if !on_path("redis-server") {
+        if process::find_on_path("redis-server").is_none() {
             return Err(Error::Missing {
                 what: "redis-server".into(),
                 hint: "install the Debian package `redis-server` (./prodstack does it for you)"
@@ -342,11 +342,6 @@ impl Plan {
             nginx_conf,
         })
     }
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// The answer of one health probe.

@@ -78,7 +78,7 @@ pub fn run(project: &Project, args: AuthsvcBenchArgs) -> anyhow::Result<ExitCode
         bail!("--runs, --duration and --connections must be at least 1");
     }
     for tool in ["wrk", "taskset"] {
-        find_in_path(tool).with_context(|| {
+        stack::process::find_on_path(tool).with_context(|| {
             format!("`{tool}` is not installed (the ./prodstack launcher installs it)")
         })?;
     }
@@ -504,14 +504,6 @@ fn save_report(project: &Project, report: &str) {
         Ok(()) => eprintln!("bench authsvc: report saved to {}", path.display()),
         Err(err) => tracing::warn!(%err, path = %path.display(), "could not save the report"),
     }
-}
-
-fn find_in_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(tool))
-            .find(|candidate| candidate.is_file())
-    })
 }
 
 #[cfg(test)]

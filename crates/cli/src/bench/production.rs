@@ -211,7 +211,7 @@ fn cpu_plan(args: &ProductionBenchArgs) -> anyhow::Result<CpuPlan> {
 pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitCode> {
     for tool in ["h2load", "curl"] {
         ensure!(
-            which(tool),
+            stack::process::find_on_path(tool).is_some(),
             "`{tool}` is not installed (./prodstack installs it: Debian packages nghttp2-client, curl)"
         );
     }
@@ -276,12 +276,6 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn which(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
 }
 
 struct Bench<'a> {
