@@ -338,12 +338,34 @@ pub fn latency(requests: &[LoggedRequest]) -> Latency {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MIXED: &str = include_str!("../../tests/fixtures/h2load/mixed-4xx-5xx.txt");
     const MIXED_LOG: &str = include_str!("../../tests/fixtures/h2load/mixed-4xx-5xx.log.tsv");
     const CONNECT_FAILED: &str = include_str!("../../tests/fixtures/h2load/connect-failed.txt");
+    /// Both instances of a real production-stack run (1024 connections, `prodstack bench`).
+    pub(crate) const STACK_READS: &str =
+        include_str!("../../tests/fixtures/h2load/production-stack-reads-1024c.txt");
+    pub(crate) const STACK_WRITES: &str =
+        include_str!("../../tests/fixtures/h2load/production-stack-writes-1024c.txt");
+
+    #[test]
+    fn parses_both_instances_of_a_real_production_stack_run() {
+        let reads = Summary::parse(STACK_READS).unwrap();
+        assert_eq!(reads.duration_s, 5.17);
+        assert_eq!(reads.bandwidth, "62.39MB/s");
+        assert_eq!(
+            (reads.status_2xx, reads.status_4xx, reads.status_5xx),
+            (15_658, 0, 0)
+        );
+        assert_eq!(reads.unanswered(), 0);
+        assert_eq!(reads.traffic_bytes, 327_096_927);
+        assert!((reads.mean_request_ms - 1810.0).abs() < 1e-6);
+        let writes = Summary::parse(STACK_WRITES).unwrap();
+        assert_eq!((writes.duration_s, writes.status_2xx), (5.02, 1024));
+        assert_eq!(writes.bandwidth, "9.22KB/s");
+    }
 
     #[test]
     fn parses_a_run_with_4xx_and_5xx() {

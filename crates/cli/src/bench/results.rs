@@ -295,6 +295,19 @@ mod tests {
     }
 
     #[test]
+    fn rps_of_a_real_run_is_what_httparena_would_compute() {
+        use crate::bench::h2load::tests::{STACK_READS, STACK_WRITES};
+        let r = run(
+            Summary::parse(STACK_READS).unwrap(),
+            Summary::parse(STACK_WRITES).unwrap(),
+            vec![],
+        );
+        // floor((15,658 + 1,024) / 5.17)
+        assert_eq!(r.rps(), 3226);
+        assert_eq!(r.status(2), 16_682);
+    }
+
+    #[test]
     fn rps_is_both_2xx_over_the_reads_duration_floored() {
         let r = run(summary(1000, 2.0), summary(301, 2.5), vec![]);
         assert_eq!(r.rps(), 650);
