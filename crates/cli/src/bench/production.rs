@@ -563,12 +563,19 @@ impl Bench<'_> {
 }
 
 /// The request lists point at `https://localhost:8443`; with offset ports the benchmark uses
-/// copies for the real edge URL.
+/// copies for the real edge URL, written once (the small writes list tells which URL a copy
+/// has).
 fn requests_for(home: &Home, scratch: &Path, base_url: &str) -> anyhow::Result<PathBuf> {
     if base_url == datagen::requests::DEFAULT_BASE_URL {
         return Ok(home.requests_dir());
     }
     let dir = scratch.join("requests");
+    let current = std::fs::read_to_string(dir.join(datagen::requests::WRITES_FILE));
+    if current.is_ok_and(|text| text == datagen::requests::writes(base_url))
+        && dir.join(datagen::requests::READS_FILE).is_file()
+    {
+        return Ok(dir);
+    }
     datagen::requests::write(&dir, base_url)
         .context("writing request lists for the edge's port")?;
     Ok(dir)

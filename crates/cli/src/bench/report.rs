@@ -523,20 +523,9 @@ pub fn draw_chart(path: &Path, runs: &[RunResult]) -> anyhow::Result<()> {
             )
             .map_err(chart_err)?
             .label(format!("{} · {}c", s.variant, s.connections))
-            .legend(move |(x, y)| {
-                Rectangle::new(
-                    [(x, y - 5), (x + 10, y + 5)],
-                    Palette99::pick(index).filled(),
-                )
-            });
+            .legend(move |(x, y)| legend_swatch(x, y, index));
     }
-    rps_chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(chart_err)?;
+    draw_legend(&mut rps_chart)?;
 
     let bests: Vec<&RunResult> = all.iter().filter_map(|s| s.best()).collect();
     let max_cpu = bests
@@ -600,19 +589,38 @@ pub fn draw_chart(path: &Path, runs: &[RunResult]) -> anyhow::Result<()> {
                 "{} · {}c (run {})",
                 best.variant, best.connections, best.run
             ))
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 10, y + 5)], Palette99::pick(b).filled())
-            });
+            .legend(move |(x, y)| legend_swatch(x, y, b));
     }
-    cpu_chart
+    draw_legend(&mut cpu_chart)?;
+    root.present().map_err(chart_err)?;
+    Ok(())
+}
+
+/// The colour swatch of series `index` in a legend.
+fn legend_swatch(x: i32, y: i32, index: usize) -> plotters::element::Rectangle<(i32, i32)> {
+    use plotters::prelude::*;
+    Rectangle::new(
+        [(x, y - 5), (x + 10, y + 5)],
+        Palette99::pick(index).filled(),
+    )
+}
+
+/// The legend box both charts draw in their upper right corner.
+fn draw_legend<'a, DB, CT>(
+    chart: &mut plotters::chart::ChartContext<'a, DB, CT>,
+) -> anyhow::Result<()>
+where
+    DB: plotters::prelude::DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    use plotters::prelude::*;
+    chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.8))
         .draw()
-        .map_err(chart_err)?;
-    root.present().map_err(chart_err)?;
-    Ok(())
+        .map_err(chart_err)
 }
 
 /// A segmented axis over `0..n` draws `n + 1` slots; `0..n-1` draws exactly `n`.
