@@ -8,18 +8,25 @@
 //! with its file, service and field; any violation makes the command exit 1.
 //!
 //! Three kinds of input:
-//! - a **stack** file (`deploy/compose.production-stack.yml`, `deploy/compose.tuned.yml`):
-//!   exactly the services `edge`, `cache`, `authsvc`, `server`; host networking; cpusets of
-//!   whole SMT pairs inside `0-31,64-95` that do not overlap and total exactly 64 logical CPUs;
-//!   `seccomp:unconfined`; memlock -1 and nofile 1048576 on all four; HttpArena's environment
-//!   and mounts (`${CERTS_DIR}`, `${DATA_DIR}`, `${DATABASE_URL}`, never a hard-coded host
-//!   path); a health check on every service, and `depends_on: condition: service_healthy` so
-//!   the edge opens only once the server and authsvc answer (G6); the edge's nginx config
-//!   running one worker per CPU of the edge's cpuset.
+//! - a **stack** file, in one of two [`Shape`]s, told apart by its services:
+//!   - the **four-service** stack (`deploy/compose.production-stack.yml`,
+//!     `deploy/compose.tuned.yml`): exactly `edge`, `cache`, `authsvc`, `server`; the edge is
+//!     nginx with a config running one worker per CPU of the edge's cpuset, and it opens only
+//!     once the server and authsvc answer (`depends_on: condition: service_healthy`, G6);
+//!   - the **engine** stack (`deploy/compose.engine.yml`): exactly `edge` and `cache`, the edge
+//!     being our fused Rust engine, which needs the server's environment and dataset too.
+//!
+//!   Rules for every service of either shape: host networking; cpusets of whole SMT pairs
+//!   inside `0-31,64-95` that do not overlap and total exactly 64 logical CPUs;
+//!   `seccomp:unconfined`; memlock -1 and nofile 1048576; HttpArena's environment and mounts
+//!   (`${CERTS_DIR}`, `${DATA_DIR}`, `${DATABASE_URL}`, never a hard-coded host path); a health
+//!   check. The authsvc and server rules apply where those services exist.
 //! - an **HttpArena export** (a `frameworks/<name>/` folder, or the compose file inside one):
-//!   the same, plus authsvc must be HttpArena's shared sidecar built as-is
-//!   (`build: ../_shared/authsvc`), the server built with HttpArena's context (`../../`), and
-//!   `meta.json` describing a production-stack entry.
+//!   the same, plus the image built from our sources uses HttpArena's context (`../../`), and
+//!   `meta.json` describes a production-stack entry of the shape's category. In the
+//!   four-service shape authsvc must be HttpArena's shared sidecar built as-is
+//!   (`build: ../_shared/authsvc`) and the category production or tuned; the engine shape is
+//!   category engine.
 //! - the **Postgres** file (`deploy/compose.postgres.yml`): postgres:18 as HttpArena's harness
 //!   starts it, seeded from `${DATA_DIR}/pgdb-seed.sql`.
 
@@ -41,6 +48,8 @@ use dockerfile::{BuildContext, Dockerfile};
 
 /// The four services, in HttpArena's order.
 pub const SERVICES: [&str; 4] = ["edge", "cache", "authsvc", "server"];
+/// The engine stack's services: the fused engine and Redis.
+pub const ENGINE_SERVICES: [&str; 2] = ["edge", "cache"];
 /// Logical CPUs the four services share on HttpArena's box (`0-31,64-95`).
 pub const CPU_BUDGET: usize = 64;
 /// The SMT sibling of CPU N is N + 64 on HttpArena's box.
@@ -119,6 +128,46 @@ pub struct Checked {
     pub violations: Vec<Violation>,
     /// What was checked, for the "ok" line.
     pub summary: String,
+    /// The stack's shape; `None` for the Postgres file and unreadable input.
+    pub shape: Option<Shape>,
+}
+
+/// Which stack a compose file describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// nginx edge, cache, HttpArena's authsvc, our server (Production and Tuned).
+    FourServices,
+    /// Our fused engine as the edge, and the cache (Engine).
+    Engine,
+}
+
+impl Shape {
+    /// The engine shape when neither authsvc nor server is there; otherwise the four-service
+    /// shape, whose rules then report whichever of them is missing.
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Shape {
+        let four = names.into_iter().any(|n| n == "authsvc" || n == "server");
+        if four {
+            Shape::FourServices
+        } else {
+            Shape::Engine
+        }
+    }
+
+    /// The services the shape runs, in HttpArena's order.
+    pub fn services(self) -> &'static [&'static str] {
+        match self {
+            Shape::FourServices => &SERVICES,
+            Shape::Engine => &ENGINE_SERVICES,
+        }
+    }
+
+    /// meta.json `type`s an export of this shape may declare.
+    pub fn categories(self) -> &'static [&'static str] {
+        match self {
+            Shape::FourServices => &["production", "tuned"],
+            Shape::Engine => &["engine"],
+        }
+    }
 }
 
 /// What a compose file is.
@@ -144,7 +193,9 @@ pub fn check_path(path: &Path) -> anyhow::Result<Checked> {
         }
         let name = folder_name(path)?;
         let mut checked = check_file(&compose, Kind::Stack { export: Some(name) })?;
-        checked.violations.extend(check_export_folder(path));
+        checked
+            .violations
+            .extend(check_export_folder(path, checked.shape));
         return Ok(checked);
     }
     let text = std::fs::read_to_string(path)
@@ -154,7 +205,7 @@ pub fn check_path(path: &Path) -> anyhow::Result<Checked> {
     if let (Kind::Stack { export: Some(_) }, Some(dir)) = (&kind, path.parent()) {
         checked
             .violations
-            .extend(check_meta(&dir.join("meta.json")));
+            .extend(check_meta(&dir.join("meta.json"), checked.shape));
     }
     Ok(checked)
 }
@@ -206,7 +257,7 @@ pub fn check_text(file: &Path, text: &str, kind: &Kind) -> Checked {
         Ok(doc) => doc,
         Err(err) => {
             out.file("yaml", format!("not valid YAML: {err}"));
-            return out.finish("unreadable".into());
+            return out.finish("unreadable".into(), None);
         }
     };
     if let Err(err) = doc.apply_merge() {
@@ -217,29 +268,40 @@ pub fn check_text(file: &Path, text: &str, kind: &Kind) -> Checked {
             "services",
             "missing: a compose file needs a `services` map".into(),
         );
-        return out.finish("no services".into());
+        return out.finish("no services".into(), None);
     };
     let services: BTreeMap<String, &Value> = services
         .iter()
         .map(|(k, v)| (scalar(k).unwrap_or_default(), v))
         .collect();
     let compose_dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let summary = match kind {
+    let (summary, shape) = match kind {
         Kind::Postgres => {
             check_postgres(&services, &mut out);
-            "Postgres: postgres:18, seeded from ${DATA_DIR}/pgdb-seed.sql".to_string()
+            (
+                "Postgres: postgres:18, seeded from ${DATA_DIR}/pgdb-seed.sql".to_string(),
+                None,
+            )
         }
         Kind::Stack { export } => {
-            let cpus = check_stack(&services, export.as_deref(), &compose_dir, &mut out);
-            match export {
-                Some(name) => format!(
+            let shape = Shape::of(services.keys().map(String::as_str));
+            let cpus = check_stack(&services, shape, export.as_deref(), &compose_dir, &mut out);
+            let summary = match (shape, export) {
+                (Shape::FourServices, Some(name)) => format!(
                     "HttpArena export `{name}`: 4 services, {cpus} logical CPUs, shared authsvc"
                 ),
-                None => format!("stack: 4 services, {cpus} logical CPUs"),
-            }
+                (Shape::FourServices, None) => format!("stack: 4 services, {cpus} logical CPUs"),
+                (Shape::Engine, Some(name)) => {
+                    format!("HttpArena export `{name}`: engine, 2 services, {cpus} logical CPUs")
+                }
+                (Shape::Engine, None) => {
+                    format!("engine stack: 2 services, {cpus} logical CPUs")
+                }
+            };
+            (summary, Some(shape))
         }
     };
-    out.finish(summary)
+    out.finish(summary, shape)
 }
 
 /// Collects violations for one file.
@@ -274,43 +336,55 @@ impl Findings {
         });
     }
 
-    fn finish(self, summary: String) -> Checked {
+    fn finish(self, summary: String, shape: Option<Shape>) -> Checked {
         Checked {
             violations: self.violations,
             summary,
+            shape,
         }
     }
 }
 
-/// Every stack rule; returns the total of logical CPUs found.
+/// Every stack rule of `shape`; returns the total of logical CPUs found.
 fn check_stack(
     services: &BTreeMap<String, &Value>,
+    shape: Shape,
     export: Option<&str>,
     compose_dir: &Path,
     out: &mut Findings,
 ) -> usize {
     let names: Vec<&str> = services.keys().map(String::as_str).collect();
-    if names.len() != SERVICES.len() {
-        out.file(
+    let expected = shape.services();
+    match shape {
+        Shape::FourServices if names.len() != expected.len() => out.file(
             "services",
             format!(
                 "{} services ({}); HttpArena's production-stack runs exactly 4: edge, cache, authsvc, server",
                 names.len(),
                 names.join(", ")
             ),
-        );
+        ),
+        Shape::Engine if names.len() != expected.len() => out.file(
+            "services",
+            format!(
+                "{} services ({}); the engine stack runs exactly 2: edge (the fused engine) and cache",
+                names.len(),
+                names.join(", ")
+            ),
+        ),
+        _ => {}
     }
     for name in &names {
-        if !SERVICES.contains(name) {
-            out.service(
-                name,
-                "services",
-                "unexpected service: only edge, cache, authsvc and server may run (G17: the names label HttpArena's per-service CPU figures)".into(),
-            );
+        if !expected.contains(name) {
+            let message = match shape {
+                Shape::FourServices => "unexpected service: only edge, cache, authsvc and server may run (G17: the names label HttpArena's per-service CPU figures)",
+                Shape::Engine => "unexpected service: the engine stack runs only edge and cache (G17: the names label HttpArena's per-service CPU figures)",
+            };
+            out.service(name, "services", message.into());
         }
     }
-    for name in SERVICES {
-        if !services.contains_key(name) {
+    for name in expected {
+        if !services.contains_key(*name) {
             out.file("services", format!("service `{name}` is missing"));
         }
     }
@@ -325,8 +399,10 @@ fn check_stack(
     }
     let total = check_cpu_total(&cpusets, out);
 
-    if let Some(service) = services.get("edge") {
-        check_edge(service, &cpusets, compose_dir, out);
+    match (shape, services.get("edge")) {
+        (Shape::FourServices, Some(service)) => check_edge(service, &cpusets, compose_dir, out),
+        (Shape::Engine, Some(service)) => check_engine_edge(service, export, compose_dir, out),
+        (_, None) => {}
     }
     if let Some(service) = services.get("cache") {
         check_cache(service, out);
@@ -728,47 +804,7 @@ fn check_authsvc(service: &Value, export: Option<&str>, compose_dir: &Path, out:
 
 fn check_server(service: &Value, export: Option<&str>, compose_dir: &Path, out: &mut Findings) {
     let env = environment_or_report("server", service, out);
-    match env.get("DATABASE_URL") {
-        Some(Some(v)) if v.contains("${DATABASE_URL") => {}
-        Some(Some(v)) => out.service(
-            "server",
-            "environment",
-            format!("DATABASE_URL={v}: must come from the harness as ${{DATABASE_URL}} (no hard-coded database)"),
-        ),
-        _ => out.service(
-            "server",
-            "environment",
-            "DATABASE_URL is missing; must be ${DATABASE_URL}".into(),
-        ),
-    }
-    match env.get("DATABASE_MAX_CONN") {
-        Some(Some(v)) => match v.parse::<u32>() {
-            Ok(n) if (3..=256).contains(&n) => {}
-            _ => out.service(
-                "server",
-                "environment",
-                format!("DATABASE_MAX_CONN={v}: must be an integer 3-256 (Postgres runs max_connections=256)"),
-            ),
-        },
-        _ => out.service(
-            "server",
-            "environment",
-            "DATABASE_MAX_CONN is missing (HttpArena sets 256)".into(),
-        ),
-    }
-    match env.get("REDIS_URL") {
-        Some(Some(v)) if v == "redis://127.0.0.1:6379" => {}
-        Some(Some(v)) => out.service(
-            "server",
-            "environment",
-            format!("REDIS_URL={v}; the cache listens on redis://127.0.0.1:6379"),
-        ),
-        _ => out.service(
-            "server",
-            "environment",
-            "REDIS_URL is missing; must be redis://127.0.0.1:6379".into(),
-        ),
-    }
+    check_app_env("server", &env, out);
     let mounts = mounts_or_report("server", service, out);
     require_mount(
         "server",
@@ -788,22 +824,181 @@ fn check_server(service: &Value, export: Option<&str>, compose_dir: &Path, out: 
         );
         return;
     };
-    if let Some(name) = export {
-        let context = build_field(build, "context").unwrap_or_default();
-        let dockerfile = build_field(build, "dockerfile").unwrap_or_default();
-        let expected = format!("frameworks/{name}/Dockerfile");
-        if normalize_dir(&context) != "../.." || dockerfile != expected {
+    if check_export_build("server", build, export, out) {
+        lint_build("server", build, compose_dir, out);
+    }
+}
+
+/// The app server's environment (the server's, or the fused engine's): HttpArena's database,
+/// a connection cap Postgres can honour, and the cache on loopback.
+fn check_app_env(name: &str, env: &BTreeMap<String, Option<String>>, out: &mut Findings) {
+    match env.get("DATABASE_URL") {
+        Some(Some(v)) if v.contains("${DATABASE_URL") => {}
+        Some(Some(v)) => out.service(
+            name,
+            "environment",
+            format!("DATABASE_URL={v}: must come from the harness as ${{DATABASE_URL}} (no hard-coded database)"),
+        ),
+        _ => out.service(
+            name,
+            "environment",
+            "DATABASE_URL is missing; must be ${DATABASE_URL}".into(),
+        ),
+    }
+    match env.get("DATABASE_MAX_CONN") {
+        Some(Some(v)) => match v.parse::<u32>() {
+            Ok(n) if (3..=256).contains(&n) => {}
+            _ => out.service(
+                name,
+                "environment",
+                format!("DATABASE_MAX_CONN={v}: must be an integer 3-256 (Postgres runs max_connections=256)"),
+            ),
+        },
+        _ => out.service(
+            name,
+            "environment",
+            "DATABASE_MAX_CONN is missing (HttpArena sets 256)".into(),
+        ),
+    }
+    match env.get("REDIS_URL") {
+        Some(Some(v)) if v == "redis://127.0.0.1:6379" => {}
+        Some(Some(v)) => out.service(
+            name,
+            "environment",
+            format!("REDIS_URL={v}; the cache listens on redis://127.0.0.1:6379"),
+        ),
+        _ => out.service(
+            name,
+            "environment",
+            "REDIS_URL is missing; must be redis://127.0.0.1:6379".into(),
+        ),
+    }
+}
+
+/// In an export, an image built from our sources must use HttpArena's repository root as the
+/// context and our folder's Dockerfile. `false` when it does not (nothing more to lint).
+fn check_export_build(name: &str, build: &Value, export: Option<&str>, out: &mut Findings) -> bool {
+    let Some(framework) = export else {
+        return true;
+    };
+    let context = build_field(build, "context").unwrap_or_default();
+    let dockerfile = build_field(build, "dockerfile").unwrap_or_default();
+    let expected = format!("frameworks/{framework}/Dockerfile");
+    if normalize_dir(&context) != "../.." || dockerfile != expected {
+        out.service(
+            name,
+            "build",
+            format!(
+                "HttpArena builds from its repository root: expected `context: ../../` and `dockerfile: {expected}`, found context `{context}`, dockerfile `{dockerfile}`"
+            ),
+        );
+        return false;
+    }
+    true
+}
+
+/// The engine's listeners as HttpArena reaches them: validation and the benchmark on 8443,
+/// the readiness probe on 8080 (G1), both on every interface of the host network.
+const ENGINE_LISTENERS: [(&str, u16); 2] = [("EDGE_LISTEN", 8443), ("LISTEN", 8080)];
+/// Where the engine's files are inside the container: the mounts below. A variable may be left
+/// unset (the binary's default is the same path) but must not point elsewhere.
+const ENGINE_PATHS: [(&str, &str); 4] = [
+    ("TLS_CERT", "/certs/server.crt"),
+    ("TLS_KEY", "/certs/server.key"),
+    ("STATIC_DIR", "/data/static"),
+    ("DATASET_PATH", "/data/dataset.json"),
+];
+
+/// The engine as the edge: one process serving TLS, static files, JWT and the app server, so
+/// it needs the edge's mounts and the server's environment, dataset and cache.
+fn check_engine_edge(
+    service: &Value,
+    export: Option<&str>,
+    compose_dir: &Path,
+    out: &mut Findings,
+) {
+    let name = "edge";
+    let mounts = mounts_or_report(name, service, out);
+    require_mount(name, &mounts, "CERTS_DIR", "", "/certs", out);
+    require_mount(name, &mounts, "DATA_DIR", "/static", "/data/static", out);
+    require_mount(
+        name,
+        &mounts,
+        "DATA_DIR",
+        "/dataset.json",
+        "/data/dataset.json",
+        out,
+    );
+    require_depends_healthy(name, service, &["cache"], out);
+
+    let env = environment_or_report(name, service, out);
+    match env.get("EDGE_MODE") {
+        Some(Some(mode)) if mode == "fused" => {}
+        Some(Some(mode)) => out.service(
+            name,
+            "environment",
+            format!("EDGE_MODE={mode}; the engine stack has no server to proxy to, so the edge must run `fused`"),
+        ),
+        _ => out.service(
+            name,
+            "environment",
+            "EDGE_MODE is missing; the engine stack needs EDGE_MODE=fused (the binary's default is proxy)".into(),
+        ),
+    }
+    check_app_env(name, &env, out);
+    for (var, port) in ENGINE_LISTENERS {
+        let Some(Some(value)) = env.get(var) else {
+            continue;
+        };
+        let ok = value
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.port() == port && a.ip().is_unspecified());
+        if !ok {
             out.service(
-                "server",
-                "build",
-                format!(
-                    "HttpArena builds from its repository root: expected `context: ../../` and `dockerfile: {expected}`, found context `{context}`, dockerfile `{dockerfile}`"
-                ),
+                name,
+                "environment",
+                format!("{var}={value}; HttpArena reaches it on 0.0.0.0:{port}"),
             );
-            return;
         }
     }
-    lint_build("server", build, compose_dir, out);
+    for (var, path) in ENGINE_PATHS {
+        match env.get(var) {
+            Some(Some(value)) if value != path => out.service(
+                name,
+                "environment",
+                format!("{var}={value}; the mount puts it at {path}"),
+            ),
+            _ => {}
+        }
+    }
+    if let Some(Some(secret)) = env.get("JWT_SECRET") {
+        if secret.is_empty() {
+            out.service(name, "environment", "JWT_SECRET is empty".into());
+        }
+    }
+
+    let Some(build) = service.get("build") else {
+        out.service(
+            name,
+            "build",
+            "missing: the engine is built from our sources (crates/edge)".into(),
+        );
+        return;
+    };
+    if !check_export_build(name, build, export, out) {
+        return;
+    }
+    let Some(report) = lint_build(name, build, compose_dir, out) else {
+        return;
+    };
+    let base = report.lint.final_base.unwrap_or_default();
+    if base.starts_with("nginx:") || base.starts_with("nginx@") {
+        out.service(
+            name,
+            "build",
+            format!("the edge image is based on `{base}`: nginx cannot serve the app by itself; an nginx edge belongs in the four-service stack with authsvc and server"),
+        );
+    }
 }
 
 fn check_postgres(services: &BTreeMap<String, &Value>, out: &mut Findings) {
@@ -892,7 +1087,7 @@ fn check_postgres(services: &BTreeMap<String, &Value>, out: &mut Findings) {
 }
 
 /// meta.json and README.md of an export folder.
-fn check_export_folder(dir: &Path) -> Vec<Violation> {
+fn check_export_folder(dir: &Path, shape: Option<Shape>) -> Vec<Violation> {
     let mut violations = Vec::new();
     if !dir.join("README.md").is_file() {
         violations.push(Violation {
@@ -903,12 +1098,13 @@ fn check_export_folder(dir: &Path) -> Vec<Violation> {
         });
     }
     // meta.json is checked by check_path for files; for folders do it here.
-    violations.extend(check_meta(&dir.join("meta.json")));
+    violations.extend(check_meta(&dir.join("meta.json"), shape));
     violations
 }
 
-/// HttpArena's meta.json of a production-stack entry.
-pub fn check_meta(path: &Path) -> Vec<Violation> {
+/// HttpArena's meta.json of a production-stack entry whose compose file has `shape` (`None`:
+/// unknown, any category passes).
+pub fn check_meta(path: &Path, shape: Option<Shape>) -> Vec<Violation> {
     let mut out = Findings::new(path);
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -933,13 +1129,29 @@ pub fn check_meta(path: &Path) -> Vec<Violation> {
     if text_field("language") != Some("Rust") {
         out.file("language", "must be \"Rust\"".into());
     }
-    match text_field("type") {
-        Some("production" | "tuned") => {}
-        other => out.file(
+    let category = text_field("type");
+    match shape {
+        None if category.is_some_and(|c| ["production", "tuned", "engine"].contains(&c)) => {}
+        None => out.file(
+            "type",
+            format!(
+                "{}; must be \"production\", \"tuned\" or \"engine\"",
+                describe_str(category)
+            ),
+        ),
+        Some(shape) if category.is_some_and(|c| shape.categories().contains(&c)) => {}
+        Some(Shape::FourServices) => out.file(
             "type",
             format!(
                 "{}; a production-stack entry with the shared authsvc is \"production\" or \"tuned\"",
-                describe_str(other)
+                describe_str(category)
+            ),
+        ),
+        Some(Shape::Engine) => out.file(
+            "type",
+            format!(
+                "{}; an entry whose own engine replaces nginx, authsvc and the server is \"engine\"",
+                describe_str(category)
             ),
         ),
     }

@@ -1,31 +1,38 @@
 //! `prodstack export-httparena`: our server as an HttpArena entry, and the checkout's generated
 //! deployment files.
 //!
-//! `--name NAME --out DIR [--category production|tuned]` writes `DIR/frameworks/NAME/`, ready
-//! to be copied into HttpArena's `frameworks/` for a pull request:
+//! `--name NAME --out DIR [--category production|tuned|engine]` writes `DIR/frameworks/NAME/`,
+//! ready to be copied into HttpArena's `frameworks/` for a pull request:
 //!
 //! ```text
-//! meta.json                      type production|tuned, tests ["production-stack"], Rust
+//! meta.json                      type production|tuned|engine, tests ["production-stack"], Rust
 //! README.md                      stack, endpoints, cache design, CPU split
-//! compose.production-stack.yml   authsvc `build: ../_shared/authsvc` (HttpArena's, unmodified)
-//! Dockerfile                     the server image, built with `context: ../../`
+//! compose.production-stack.yml   production|tuned: edge, cache, authsvc
+//!                                `build: ../_shared/authsvc` (HttpArena's, unmodified), server;
+//!                                engine: edge (the fused Rust engine) and cache
+//! Dockerfile                     the server image (engine: the engine image), `context: ../../`
 //! Dockerfile.dockerignore        only this folder travels to the builder
-//! edge/Dockerfile, edge/nginx.conf
-//! Cargo.toml, Cargo.lock         a trimmed workspace: only the crates the server needs
+//! edge/Dockerfile, edge/nginx.conf   production|tuned only: the nginx edge
+//! Cargo.toml, Cargo.lock         a trimmed workspace: only the crates the image's binary needs
 //! crates/<crate>/...             their sources (tests, benches, examples and dev-deps left out)
 //! deploy/docker/*.sh             the skeleton builder and the health probe the Dockerfile uses
 //! ```
+//!
+//! HttpArena reads `compose.production-stack.yml` whatever the category, so the engine's
+//! two-service file has that name inside an export (and is `deploy/compose.engine.yml` in the
+//! checkout).
 //!
 //! The folder is assembled in a temporary folder next to its destination, checked with
 //! `compose-check` (the same rules the tests apply), and only then moved into place; an
 //! existing folder is replaced only with `--force`.
 //!
-//! `--write-deploy` instead (re)writes the checkout's generated files: the two stack compose
-//! files and the edge's nginx configs (see [`render`]).
+//! `--write-deploy` instead (re)writes the checkout's generated files: the three compose files
+//! (production, tuned, engine) and the nginx edge's configs (see [`render`]).
 
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -60,7 +67,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub force: bool,
     /// Instead of exporting, rewrite the checkout's generated deployment files
-    /// (deploy/compose.{production-stack,tuned}.yml, deploy/docker/nginx.*.conf).
+    /// (deploy/compose.{production-stack,tuned,engine}.yml, deploy/docker/nginx.*.conf).
     #[arg(long, conflicts_with_all = ["name", "out", "force"])]
     pub write_deploy: bool,
 }
@@ -72,22 +79,61 @@ pub enum Category {
     Production,
     /// Documented tuning of the same four services.
     Tuned,
-    /// Custom edge/authsvc (not available yet).
+    /// Our own Rust engine (`crates/edge`, fused with the app server) and the cache.
     Engine,
 }
 
 impl Category {
-    /// The stack profile of a category, or why there is none yet.
-    pub fn profile(self) -> anyhow::Result<Profile> {
+    pub const ALL: [Category; 3] = [Category::Production, Category::Tuned, Category::Engine];
+
+    /// meta.json's `type`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Category::Production => Ok(Profile::Production),
-            Category::Tuned => Ok(Profile::Tuned),
-            Category::Engine => bail!(
-                "`--category engine` is not available yet: an Engine-class entry (a custom edge or \
-                 authsvc in place of nginx and HttpArena's shared sidecar) is the later part of \
-                 issue 6. Export `production` or `tuned`."
-            ),
+            Category::Production => "production",
+            Category::Tuned => "tuned",
+            Category::Engine => "engine",
         }
+    }
+
+    /// The nginx stack profile of the four-service categories; `None` for the engine, which
+    /// has neither nginx nor a profile.
+    pub fn profile(self) -> Option<Profile> {
+        match self {
+            Category::Production => Some(Profile::Production),
+            Category::Tuned => Some(Profile::Tuned),
+            Category::Engine => None,
+        }
+    }
+
+    /// The workspace binary the entry's own image runs: the server behind nginx, or the engine.
+    pub fn image_package(self) -> &'static str {
+        match self {
+            Category::Production | Category::Tuned => "server",
+            Category::Engine => "edge",
+        }
+    }
+
+    /// The checkout's Dockerfile of that image.
+    pub fn image_dockerfile(self) -> &'static str {
+        match self {
+            Category::Production | Category::Tuned => "deploy/docker/server.Dockerfile",
+            Category::Engine => "deploy/docker/engine.Dockerfile",
+        }
+    }
+}
+
+impl From<Profile> for Category {
+    fn from(profile: Profile) -> Self {
+        match profile {
+            Profile::Production => Category::Production,
+            Profile::Tuned => Category::Tuned,
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -120,7 +166,7 @@ pub fn run(project: &Project, args: ExportArgs) -> anyhow::Result<ExitCode> {
     println!(
         "exported {} ({}) to {}",
         options.name,
-        options.category.profile()?,
+        options.category,
         folder.display()
     );
     println!(
@@ -134,15 +180,17 @@ pub fn run(project: &Project, args: ExportArgs) -> anyhow::Result<ExitCode> {
 pub fn deploy_files(template: &Template) -> anyhow::Result<Vec<(String, String)>> {
     let note = format!("Regenerate with `{}`.", render::REGENERATE);
     let mut files = Vec::new();
-    for profile in Profile::ALL {
+    for category in Category::ALL {
         files.push((
-            format!("deploy/{}", render::checkout_compose_file(profile)),
-            render::compose(&Target::Checkout, profile),
+            format!("deploy/{}", render::checkout_compose_file(category)),
+            render::compose(&Target::Checkout, category),
         ));
-        files.push((
-            render::checkout_nginx_conf(profile),
-            render::edge_conf(template, profile, &note)?,
-        ));
+        if let Some(profile) = category.profile() {
+            files.push((
+                render::checkout_nginx_conf(profile),
+                render::edge_conf(template, profile, &note)?,
+            ));
+        }
     }
     Ok(files)
 }
@@ -158,7 +206,6 @@ pub struct ExportOptions {
 
 /// Writes `out/frameworks/NAME/` from the checkout at `project_root`; returns that folder.
 pub fn export(project_root: &Path, options: &ExportOptions) -> anyhow::Result<PathBuf> {
-    let profile = options.category.profile()?;
     check_name(&options.name)?;
     let frameworks = options.out.join("frameworks");
     let dest = frameworks.join(&options.name);
@@ -178,7 +225,7 @@ pub fn export(project_root: &Path, options: &ExportOptions) -> anyhow::Result<Pa
         .tempdir_in(&frameworks)
         .with_context(|| format!("creating a staging folder in {}", frameworks.display()))?;
     let entry = staging.path().join("frameworks").join(&options.name);
-    assemble(project_root, &entry, &options.name, profile)?;
+    assemble(project_root, &entry, &options.name, options.category)?;
 
     let checked = compose_check::check_path(&entry)?;
     if !checked.violations.is_empty() {
@@ -218,14 +265,19 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// Writes every file of the export into `entry`.
-fn assemble(project_root: &Path, entry: &Path, name: &str, profile: Profile) -> anyhow::Result<()> {
+fn assemble(
+    project_root: &Path,
+    entry: &Path,
+    name: &str,
+    category: Category,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(entry).with_context(|| format!("creating {}", entry.display()))?;
     let manifest = std::fs::read_to_string(project_root.join("Cargo.toml"))
         .context("reading the workspace Cargo.toml")?;
     let repo = workspace_repository(&manifest);
 
-    // The crates the server needs, with their sources.
-    let crates = server_crates(project_root)?;
+    // The crates the image's binary needs, with their sources.
+    let crates = workspace_crates(project_root, category.image_package())?;
     for krate in &crates {
         copy_crate(&krate.dir, &entry.join(&krate.relative_dir))?;
     }
@@ -243,54 +295,57 @@ fn assemble(project_root: &Path, entry: &Path, name: &str, profile: Profile) -> 
         write_executable(&entry.join(script), &text)?;
     }
 
-    let server_dockerfile =
-        std::fs::read_to_string(project_root.join("deploy/docker/server.Dockerfile"))
-            .context("reading deploy/docker/server.Dockerfile")?;
+    let image_dockerfile = category.image_dockerfile();
+    let dockerfile = std::fs::read_to_string(project_root.join(image_dockerfile))
+        .with_context(|| format!("reading {image_dockerfile}"))?;
     write(
         &entry.join("Dockerfile"),
-        &with_arg_default(&server_dockerfile, "SRC", &format!("frameworks/{name}"))?,
+        &with_arg_default(&dockerfile, "SRC", &format!("frameworks/{name}"))?,
     )?;
     write(
         &entry.join("Dockerfile.dockerignore"),
         &render::export_dockerignore(name),
     )?;
 
-    let edge_dockerfile =
-        std::fs::read_to_string(project_root.join("deploy/docker/edge.Dockerfile"))
-            .context("reading deploy/docker/edge.Dockerfile")?;
-    write(
-        &entry.join("edge/Dockerfile"),
-        &with_arg_default(&edge_dockerfile, "NGINX_CONF", "nginx.conf")?,
-    )?;
-    let template = Template::from_checkout(project_root)?;
-    write(
-        &entry.join("edge/nginx.conf"),
-        &render::edge_conf(
-            &template,
-            profile,
-            "Written by `prodstack export-httparena`; regenerate the export instead of editing.",
-        )?,
-    )?;
+    // The nginx edge of the four-service categories; the engine is its own edge.
+    if let Some(profile) = category.profile() {
+        let edge_dockerfile =
+            std::fs::read_to_string(project_root.join("deploy/docker/edge.Dockerfile"))
+                .context("reading deploy/docker/edge.Dockerfile")?;
+        write(
+            &entry.join("edge/Dockerfile"),
+            &with_arg_default(&edge_dockerfile, "NGINX_CONF", "nginx.conf")?,
+        )?;
+        let template = Template::from_checkout(project_root)?;
+        write(
+            &entry.join("edge/nginx.conf"),
+            &render::edge_conf(
+                &template,
+                profile,
+                "Written by `prodstack export-httparena`; regenerate the export instead of editing.",
+            )?,
+        )?;
+    }
 
     let target = Target::HttpArena {
         name: name.to_string(),
     };
     write(
         &entry.join(compose_check::EXPORT_COMPOSE_FILE),
-        &render::compose(&target, profile),
+        &render::compose(&target, category),
     )?;
     write(
         &entry.join("meta.json"),
-        &render::meta_json(name, profile, &repo),
+        &render::meta_json(name, category, &repo),
     )?;
     write(
         &entry.join("README.md"),
-        &render::readme(name, profile, &repo),
+        &render::readme(name, category, &repo),
     )?;
     Ok(())
 }
 
-/// A workspace member the server build needs.
+/// A workspace member an image build needs.
 #[derive(Debug, Clone)]
 struct Crate {
     name: String,
@@ -299,9 +354,9 @@ struct Crate {
     relative_dir: String,
 }
 
-/// `server` and every workspace member it depends on (normal and build dependencies,
+/// `package` and every workspace member it depends on (normal and build dependencies,
 /// transitively), from `cargo metadata --no-deps` (offline: it resolves nothing).
-fn server_crates(project_root: &Path) -> anyhow::Result<Vec<Crate>> {
+fn workspace_crates(project_root: &Path, package: &str) -> anyhow::Result<Vec<Crate>> {
     let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args([
             "metadata",
@@ -340,7 +395,13 @@ fn server_crates(project_root: &Path) -> anyhow::Result<Vec<Crate>> {
         let dir = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
         by_name.insert(name, (dir, deps));
     }
-    let mut wanted = vec!["server".to_string()];
+    if !by_name.contains_key(package) {
+        bail!(
+            "`{package}` is not a member of the workspace at {} (its Cargo.toml `members`); the export builds its image from it",
+            project_root.display()
+        );
+    }
+    let mut wanted = vec![package.to_string()];
     let mut seen = BTreeSet::new();
     let mut crates = Vec::new();
     while let Some(name) = wanted.pop() {
@@ -607,13 +668,43 @@ mod tests {
     }
 
     #[test]
-    fn engine_category_is_refused_with_the_issue() {
-        let err = Category::Engine.profile().unwrap_err().to_string();
-        assert!(
-            err.contains("not available yet") && err.contains("issue 6"),
-            "{err}"
+    fn categories_name_their_profile_image_and_meta_type() {
+        assert_eq!(Category::Tuned.profile(), Some(Profile::Tuned));
+        assert_eq!(Category::Production.profile(), Some(Profile::Production));
+        // The engine has no nginx, hence no nginx profile; its image is the engine binary.
+        assert_eq!(Category::Engine.profile(), None);
+        assert_eq!(Category::Engine.image_package(), "edge");
+        assert_eq!(
+            Category::Engine.image_dockerfile(),
+            "deploy/docker/engine.Dockerfile"
         );
-        assert_eq!(Category::Tuned.profile().unwrap(), Profile::Tuned);
+        assert_eq!(Category::Tuned.image_package(), "server");
+        let types: Vec<String> = Category::ALL.iter().map(|c| c.to_string()).collect();
+        assert_eq!(types, ["production", "tuned", "engine"]);
+        for profile in Profile::ALL {
+            assert_eq!(Category::from(profile).profile(), Some(profile));
+        }
+    }
+
+    #[test]
+    fn deploy_files_add_the_engine_compose_without_an_nginx_config() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let template = Template::from_checkout(&root).unwrap();
+        let paths: Vec<String> = deploy_files(&template)
+            .unwrap()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "deploy/compose.production-stack.yml",
+                "deploy/docker/nginx.production.conf",
+                "deploy/compose.tuned.yml",
+                "deploy/docker/nginx.tuned.conf",
+                "deploy/compose.engine.yml",
+            ]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 use stack::cpus::{CpuSet, CpuSplit};
 use stack::nginx::Template;
+use stack::profile::EdgeKind;
 use stack::state::{Service, StackState};
 use stack::supervise::{self, UpOptions};
 use stack::Profile;
@@ -22,6 +23,14 @@ pub struct UpArgs {
     /// same four services).
     #[arg(long, default_value = "production", value_parser = parse_profile)]
     pub profile: Profile,
+    /// `nginx` (Production/Tuned: nginx + authsvc + server) or `rust` (Engine: our own edge,
+    /// JWT verified in-process).
+    #[arg(long, value_enum, default_value_t = EdgeArg::Nginx)]
+    pub edge: EdgeArg,
+    /// With `--edge rust`: `proxy` (the edge forwards to the server process over pooled
+    /// HTTP/1.1) or `fused` (one process: the server's router inside the edge). Default fused.
+    #[arg(long, value_enum)]
+    pub mode: Option<EngineMode>,
     /// Pin services to CPUs, e.g. `edge=0-1,authsvc=1,server=0,cache=1`; services not named
     /// keep the default split (printed on start-up). Postgres is never pinned.
     #[arg(long, value_name = "SPEC")]
@@ -50,6 +59,30 @@ fn parse_profile(text: &str) -> Result<Profile, String> {
     text.parse()
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EdgeArg {
+    Nginx,
+    Rust,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineMode {
+    Proxy,
+    Fused,
+}
+
+/// `--edge` and `--mode` as one [`EdgeKind`].
+pub fn edge_kind(edge: EdgeArg, mode: Option<EngineMode>) -> anyhow::Result<EdgeKind> {
+    Ok(match (edge, mode) {
+        (EdgeArg::Nginx, None) => EdgeKind::Nginx,
+        (EdgeArg::Nginx, Some(_)) => {
+            anyhow::bail!("--mode applies to `--edge rust` only (nginx always proxies)")
+        }
+        (EdgeArg::Rust, Some(EngineMode::Proxy)) => EdgeKind::RustProxy,
+        (EdgeArg::Rust, Some(EngineMode::Fused) | None) => EdgeKind::RustFused,
+    })
+}
+
 #[derive(Debug, Args)]
 pub struct DownArgs {}
 
@@ -70,6 +103,7 @@ pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
     let home = &project.home;
     let mut opts = UpOptions::new(&project.project_root)?;
     opts.profile = args.profile;
+    opts.edge = edge_kind(args.edge, args.mode)?;
     opts.ports_offset = args.ports_offset;
     opts.reseed = args.reseed;
     opts.authsvc_bin = args.authsvc_bin;
@@ -151,8 +185,9 @@ pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
         .filter(|s| s.action != supervise::Action::AlreadyRunning)
         .count();
     println!(
-        "stack up ({} profile): {} started, {} already running; took {:.1}s",
+        "stack up ({} profile, {} edge): {} started, {} already running; took {:.1}s",
         report.state.profile,
+        report.state.edge,
         started,
         report.services.len() - started,
         began.elapsed().as_secs_f64()
@@ -210,8 +245,9 @@ pub fn status(project: &Project, _args: StatusArgs) -> anyhow::Result<ExitCode> 
         )
     );
     println!(
-        "profile {}, ports offset {}, up since {}; edge: {}",
+        "profile {}, edge {}, ports offset {}, up since {}; edge: {}",
         state.profile,
+        state.edge,
         state.ports_offset,
         stack::process::format_utc(state.started_at_unix_ms / 1000),
         state.edge_url()

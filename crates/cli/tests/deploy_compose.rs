@@ -1,6 +1,7 @@
 //! `prodstack compose-check` on the shipped compose files (they pass), on mutated copies (each
 //! broken rule is reported with its service and field, exit 1), and the generated deployment
-//! files being what their generator writes today.
+//! files being what their generator writes today. The engine's two-service file gets the same
+//! treatment as the four-service ones.
 
 mod deploy_support;
 
@@ -14,13 +15,14 @@ const STACK_FILES: [&str; 2] = [
     "deploy/compose.tuned.yml",
 ];
 const POSTGRES_FILE: &str = "deploy/compose.postgres.yml";
+const ENGINE_FILE: &str = "deploy/compose.engine.yml";
 
 #[test]
 fn every_shipped_compose_file_passes() {
     let root = checkout();
     let paths: Vec<String> = STACK_FILES
         .iter()
-        .chain([&POSTGRES_FILE])
+        .chain([&POSTGRES_FILE, &ENGINE_FILE])
         .map(|f| root.join(f).display().to_string())
         .collect();
     let mut args = vec!["compose-check"];
@@ -43,6 +45,13 @@ fn every_shipped_compose_file_passes() {
         text.contains("stack: 4 services, 64 logical CPUs"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "{}: ok (engine stack: 2 services, 64 logical CPUs)",
+            root.join(ENGINE_FILE).display()
+        )),
+        "{text}"
+    );
 }
 
 #[test]
@@ -57,7 +66,7 @@ fn no_compose_file_in_deploy_escapes_the_check() {
     found.sort();
     let mut checked: Vec<String> = STACK_FILES
         .iter()
-        .chain([&POSTGRES_FILE])
+        .chain([&POSTGRES_FILE, &ENGINE_FILE])
         .map(|s| s.to_string())
         .collect();
     checked.sort();
@@ -72,7 +81,11 @@ fn generated_deploy_files_are_up_to_date() {
     let root = checkout();
     let template = Template::from_checkout(&root).unwrap();
     let files = cli::export::deploy_files(&template).unwrap();
-    assert_eq!(files.len(), 4);
+    assert_eq!(files.len(), 5);
+    assert!(
+        files.iter().any(|(path, _)| path == ENGINE_FILE),
+        "the engine compose file is generated"
+    );
     for (path, expected) in files {
         let on_disk = std::fs::read_to_string(root.join(&path)).unwrap_or_else(|e| {
             panic!("{path}: {e}; run `./prodstack export-httparena --write-deploy`")
@@ -453,5 +466,286 @@ fn unreadable_input_is_an_error_not_a_pass() {
         stdout(&out).contains("yaml: not valid YAML"),
         "{}",
         stdout(&out)
+    );
+}
+
+/// The engine file, changed by `mutate`, checked through the library from a checkout-like temp
+/// folder (so `context: ..` and the Dockerfile resolve as in the checkout).
+fn check_engine_mutated(mutate: impl FnOnce(&mut Value)) -> Vec<Violation> {
+    let dir = mirror_checkout();
+    let file = dir.path().join(ENGINE_FILE);
+    let mut doc = load_yaml(&checkout().join(ENGINE_FILE));
+    mutate(&mut doc);
+    let text = serde_yaml::to_string(&doc).unwrap();
+    check_text(&file, &text, &Kind::Stack { export: None }).violations
+}
+
+#[test]
+fn the_engine_file_is_two_services_with_the_engine_as_edge() {
+    let doc = load_yaml(&checkout().join(ENGINE_FILE));
+    let services: Vec<&str> = doc["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["edge", "cache"]);
+    let edge = &doc["services"]["edge"];
+    assert_eq!(
+        edge["build"]["dockerfile"].as_str(),
+        Some("deploy/docker/engine.Dockerfile")
+    );
+    let env = cli::compose_check::environment(edge).unwrap();
+    assert_eq!(env["EDGE_MODE"].as_deref(), Some("fused"));
+    // Redis exactly as in the production file, CPUs included.
+    let production = load_yaml(&checkout().join(STACK_FILES[0]));
+    assert_eq!(doc["services"]["cache"], production["services"]["cache"]);
+    // The edge gets every CPU of the 64 the cache does not.
+    let cpus = |s: &Value| stack::CpuSet::parse(s["cpuset"].as_str().unwrap()).unwrap();
+    let (edge_cpus, cache_cpus) = (cpus(edge), cpus(&doc["services"]["cache"]));
+    assert_eq!(edge_cpus.len() + cache_cpus.len(), 64);
+    assert_eq!(edge_cpus.len(), 62);
+
+    // The control for the mutations below: the temp copy itself passes.
+    let violations = check_engine_mutated(|_| {});
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn each_engine_rule_reports_its_service_and_field() {
+    type Mutation = (
+        &'static str,
+        fn(&mut Value),
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+    fn set_env(doc: &mut Value, entries: &str) {
+        set(service(doc, "edge"), "environment", yaml(entries));
+    }
+    const GOOD_ENV: &str = "[EDGE_MODE=fused, \"DATABASE_URL=${DATABASE_URL}\", DATABASE_MAX_CONN=256, REDIS_URL=redis://127.0.0.1:6379";
+    let cases: Vec<Mutation> = vec![
+        (
+            "proxy mode without a server",
+            |d| set_env(d, &format!("{}]", GOOD_ENV.replace("fused", "proxy"))),
+            "edge",
+            "environment",
+            "EDGE_MODE=proxy; the engine stack has no server to proxy to",
+        ),
+        (
+            "no mode (the binary's default is proxy)",
+            |d| {
+                set_env(
+                    d,
+                    &format!("{}]", GOOD_ENV.replace("EDGE_MODE=fused, ", "")),
+                )
+            },
+            "edge",
+            "environment",
+            "EDGE_MODE is missing",
+        ),
+        (
+            "hard-coded database",
+            |d| {
+                set_env(
+                    d,
+                    &format!(
+                        "{}]",
+                        GOOD_ENV.replace("${DATABASE_URL}", "postgres://bench:bench@db/benchmark")
+                    ),
+                )
+            },
+            "edge",
+            "environment",
+            "must come from the harness",
+        ),
+        (
+            "no cache URL",
+            |d| {
+                set_env(
+                    d,
+                    &format!(
+                        "{}]",
+                        GOOD_ENV.replace(", REDIS_URL=redis://127.0.0.1:6379", "")
+                    ),
+                )
+            },
+            "edge",
+            "environment",
+            "REDIS_URL is missing",
+        ),
+        (
+            "readiness port on loopback only",
+            |d| set_env(d, &format!("{GOOD_ENV}, LISTEN=127.0.0.1:8080]")),
+            "edge",
+            "environment",
+            "LISTEN=127.0.0.1:8080; HttpArena reaches it on 0.0.0.0:8080",
+        ),
+        (
+            "TLS on another port",
+            |d| set_env(d, &format!("{GOOD_ENV}, EDGE_LISTEN=0.0.0.0:443]")),
+            "edge",
+            "environment",
+            "EDGE_LISTEN=0.0.0.0:443",
+        ),
+        (
+            "a key outside the mount",
+            |d| set_env(d, &format!("{GOOD_ENV}, TLS_KEY=/etc/ssl/key.pem]")),
+            "edge",
+            "environment",
+            "TLS_KEY=/etc/ssl/key.pem; the mount puts it at /certs/server.key",
+        ),
+        (
+            "no dataset",
+            |d| {
+                set(
+                    service(d, "edge"),
+                    "volumes",
+                    yaml("[\"${CERTS_DIR}:/certs:ro\", \"${DATA_DIR}/static:/data/static:ro\"]"),
+                )
+            },
+            "edge",
+            "volumes",
+            "missing `${DATA_DIR}/dataset.json:/data/dataset.json:ro`",
+        ),
+        (
+            "writable static files",
+            |d| {
+                set(
+                    service(d, "edge"),
+                    "volumes",
+                    yaml("[\"${CERTS_DIR}:/certs:ro\", \"${DATA_DIR}/static:/data/static\", \"${DATA_DIR}/dataset.json:/data/dataset.json:ro\"]"),
+                )
+            },
+            "edge",
+            "volumes",
+            "/data/static must be read-only",
+        ),
+        (
+            "start-order-only depends_on",
+            |d| set(service(d, "edge"), "depends_on", yaml("[cache]")),
+            "edge",
+            "depends_on",
+            "only orders start-up",
+        ),
+        (
+            "an nginx image as the engine",
+            |d| {
+                set(
+                    service(d, "edge").get_mut("build").unwrap(),
+                    "dockerfile",
+                    "deploy/docker/edge.Dockerfile".into(),
+                )
+            },
+            "edge",
+            "build",
+            "nginx cannot serve the app by itself",
+        ),
+        (
+            "a prebuilt image instead of our sources",
+            |d| {
+                remove(service(d, "edge"), "build");
+                set(service(d, "edge"), "image", "prodstack/edge:1".into());
+            },
+            "edge",
+            "build",
+            "the engine is built from our sources",
+        ),
+        (
+            "rules of every service: memlock",
+            |d| remove(service(d, "edge").get_mut("ulimits").unwrap(), "memlock"),
+            "edge",
+            "ulimits.memlock",
+            "missing",
+        ),
+        (
+            "rules of every service: seccomp",
+            |d| remove(service(d, "cache"), "security_opt"),
+            "cache",
+            "security_opt",
+            "seccomp:unconfined",
+        ),
+        (
+            "rules of every service: the cache image",
+            |d| set(service(d, "cache"), "image", "valkey/valkey:8".into()),
+            "cache",
+            "image",
+            "`valkey/valkey:8`",
+        ),
+        (
+            "62 CPUs",
+            |d| {
+                set(
+                    service(d, "edge"),
+                    "cpuset",
+                    "0-18,20-30,64-82,84-94".into(),
+                )
+            },
+            "",
+            "cpuset",
+            "the cpusets total 62 logical CPUs",
+        ),
+        (
+            "a third service",
+            |d| {
+                let cache = service(d, "cache").clone();
+                set(d.get_mut("services").unwrap(), "metrics", cache);
+            },
+            "metrics",
+            "services",
+            "the engine stack runs only edge and cache",
+        ),
+        (
+            "no cache",
+            |d| remove(d.get_mut("services").unwrap(), "cache"),
+            "",
+            "services",
+            "service `cache` is missing",
+        ),
+        (
+            // A server makes it the four-service shape, which needs authsvc (and nginx).
+            "a server without authsvc",
+            |d| {
+                let edge = service(d, "edge").clone();
+                set(d.get_mut("services").unwrap(), "server", edge);
+            },
+            "",
+            "services",
+            "service `authsvc` is missing",
+        ),
+    ];
+    for (what, mutate, svc, field, expected) in cases {
+        let violations = check_engine_mutated(mutate);
+        let found = violations.iter().any(|v| {
+            v.service.as_deref().unwrap_or("") == svc
+                && v.field == field
+                && v.message.contains(expected)
+        });
+        assert!(
+            found,
+            "{what}: expected service {svc:?} field {field:?} containing {expected:?}, got:\n{}",
+            violations
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn a_broken_engine_file_fails_the_command() {
+    let dir = mirror_checkout();
+    let mut doc = load_yaml(&checkout().join(ENGINE_FILE));
+    set(service(&mut doc, "edge"), "network_mode", "bridge".into());
+    let copy = dir.path().join(ENGINE_FILE);
+    save_yaml(&copy, &doc);
+    let out = prodstack(&["compose-check", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("service `edge`: network_mode: `bridge`; every service must use `host`"),
+        "{text}"
     );
 }

@@ -96,6 +96,58 @@ fn server_image_layers_dependencies_and_runs_unprivileged() {
 }
 
 #[test]
+fn engine_image_builds_edge_in_layers_and_runs_fused_unprivileged() {
+    let (df, report) = lint("deploy/docker/engine.Dockerfile", &checkout(), &[]);
+    assert_eq!(
+        bases(&df),
+        [
+            "rust:1.95-bookworm",
+            "rust:1.95-bookworm",
+            "debian:bookworm-slim"
+        ]
+    );
+    let build = &df.stages[1];
+    let order: Vec<(&str, String)> = build
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "COPY" || i.keyword == "RUN")
+        .map(|i| (i.keyword.as_str(), i.rest.clone()))
+        .collect();
+    // The skeleton's dependencies of `edge` in their own layer, then our sources.
+    assert!(
+        order[0].0 == "COPY" && order[0].1.contains("/skeleton/"),
+        "{order:?}"
+    );
+    assert_eq!(
+        order[1],
+        ("RUN", "cargo build --release --locked -p edge".to_string())
+    );
+    assert_eq!(order[2], ("COPY", "${SRC}/ ./".to_string()));
+    assert!(
+        order[3].1.contains("touch") && order[3].1.contains("-p edge --bin edge"),
+        "{order:?}"
+    );
+
+    assert_eq!(final_instruction(&df, "USER"), "app");
+    assert_eq!(final_instruction(&df, "EXPOSE"), "8443 8080");
+    assert!(
+        final_instruction(&df, "HEALTHCHECK").contains("[\"http-probe\", \"8080\", \"/healthz\"]")
+    );
+    assert_eq!(
+        final_instruction(&df, "ENTRYPOINT"),
+        "[\"/usr/local/bin/edge\"]"
+    );
+    let env = final_instruction(&df, "ENV");
+    assert!(env.contains("EDGE_MODE=fused"), "{env}");
+    assert!(env.contains("DATASET_PATH=/data/dataset.json"), "{env}");
+    let copied: Vec<&str> = report.copies.iter().map(|c| c.source.as_str()).collect();
+    assert!(
+        copied.contains(&"deploy/docker/http-probe.sh"),
+        "{copied:?}"
+    );
+}
+
+#[test]
 fn authsvc_image_matches_the_server_image_shape() {
     let (df, _) = lint("deploy/docker/authsvc.Dockerfile", &checkout(), &[]);
     assert_eq!(
@@ -176,6 +228,30 @@ fn exported_dockerfiles_lint_against_httparenas_layout() {
     let entry = out.path().join("frameworks/prodstack");
     let (df, _) = lint("Dockerfile", &entry.join("edge"), &[]);
     assert_eq!(bases(&df), ["nginx:1.27-alpine"]);
+}
+
+#[test]
+fn the_exported_engine_dockerfile_lints_against_httparenas_layout() {
+    let out = tempfile::tempdir().unwrap();
+    let result = prodstack(&[
+        "export-httparena",
+        "--name",
+        "prodstack-engine",
+        "--category",
+        "engine",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let (df, report) = lint("frameworks/prodstack-engine/Dockerfile", out.path(), &[]);
+    assert_eq!(
+        final_instruction(&df, "ENTRYPOINT"),
+        "[\"/usr/local/bin/edge\"]"
+    );
+    assert!(report
+        .copies
+        .iter()
+        .any(|c| c.source == "frameworks/prodstack-engine/deploy/docker/http-probe.sh"));
 }
 
 #[test]
@@ -285,7 +361,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn the_dependency_skeleton_is_a_locked_workspace() {
-    check_skeleton(&checkout(), &["server", "authsvc"]);
+    check_skeleton(&checkout(), &["server", "authsvc", "edge"]);
     let out = tempfile::tempdir().unwrap();
     let result = prodstack(&[
         "export-httparena",
@@ -296,6 +372,17 @@ fn the_dependency_skeleton_is_a_locked_workspace() {
     ]);
     assert!(result.status.success(), "{}", stderr(&result));
     check_skeleton(&out.path().join("frameworks/prodstack"), &["server"]);
+    let result = prodstack(&[
+        "export-httparena",
+        "--name",
+        "prodstack-engine",
+        "--category",
+        "engine",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    check_skeleton(&out.path().join("frameworks/prodstack-engine"), &["edge"]);
 }
 
 #[test]

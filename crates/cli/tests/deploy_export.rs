@@ -1,10 +1,11 @@
 //! `prodstack export-httparena`: the exported folder passes compose-check (including the
 //! export-only rules), is self-contained (trimmed workspace whose lock cargo accepts as is),
-//! never overwrites silently, and a mutated export fails for the right reason.
+//! never overwrites silently, and a mutated export fails for the right reason. Production,
+//! tuned and engine (`--category engine`: the fused Rust engine and the cache) exports alike.
 
 mod deploy_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -239,25 +240,358 @@ fn tuned_exports_carry_the_tuned_edge() {
 }
 
 #[test]
-fn engine_is_not_yet_and_names_the_issue() {
-    let out = tempfile::tempdir().unwrap();
+fn the_engine_export_passes_compose_check_as_folder_and_as_file() {
+    let (_out, entry) = export("prodstack-engine", &["--category", "engine"]);
+    let compose = entry.join("compose.production-stack.yml");
     let result = prodstack(&[
-        "export-httparena",
-        "--name",
-        "x",
-        "--out",
-        out.path().to_str().unwrap(),
-        "--category",
-        "engine",
+        "compose-check",
+        entry.to_str().unwrap(),
+        compose.to_str().unwrap(),
     ]);
-    assert_eq!(result.status.code(), Some(1));
-    assert!(
-        stderr(&result).contains("not available yet"),
-        "{}",
-        stderr(&result)
+    assert!(result.status.success(), "{}", stdout(&result));
+    let text = stdout(&result);
+    assert_eq!(
+        text.matches(
+            "ok (HttpArena export `prodstack-engine`: engine, 2 services, 64 logical CPUs)"
+        )
+        .count(),
+        2,
+        "{text}"
     );
-    assert!(stderr(&result).contains("issue 6"), "{}", stderr(&result));
-    assert!(!out.path().join("frameworks/x").exists());
+}
+
+#[test]
+fn the_engine_export_is_the_engine_and_its_crates() {
+    let (_out, entry) = export("prodstack-engine", &["--category", "engine"]);
+    let files = files_under(&entry);
+    for required in [
+        "meta.json",
+        "README.md",
+        "compose.production-stack.yml",
+        "Dockerfile",
+        "Dockerfile.dockerignore",
+        "Cargo.toml",
+        "Cargo.lock",
+        "crates/edge/Cargo.toml",
+        "crates/edge/src/main.rs",
+        "crates/server/src/lib.rs",
+        "crates/cache/src/lib.rs",
+        "crates/jwt/src/lib.rs",
+        "deploy/docker/cargo-skeleton.sh",
+        "deploy/docker/http-probe.sh",
+    ] {
+        assert!(
+            files.contains(required),
+            "{required} missing from {files:#?}"
+        );
+    }
+    // No nginx edge: the engine is the edge.
+    assert!(!files.iter().any(|f| f.starts_with("edge/")), "{files:#?}");
+    for f in &files {
+        for left_out in ["/tests/", "/benches/", "/examples/", "target/"] {
+            assert!(!f.contains(left_out), "{f} should not be exported");
+        }
+    }
+    // Every engine source of the checkout is there, byte for byte.
+    for source in files_under(&checkout().join("crates/edge/src")) {
+        let ours = std::fs::read(checkout().join("crates/edge/src").join(&source)).unwrap();
+        let theirs = std::fs::read(entry.join("crates/edge/src").join(&source)).unwrap();
+        assert!(ours == theirs, "crates/edge/src/{source} differs");
+    }
+
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(entry.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["type"], "engine");
+    assert_eq!(meta["display_name"], "prodstack-engine");
+    assert_eq!(meta["tests"], serde_json::json!(["production-stack"]));
+    assert!(meta["description"]
+        .as_str()
+        .is_some_and(|d| d.contains("one Rust process")));
+
+    let compose = load_yaml(&entry.join("compose.production-stack.yml"));
+    let services: Vec<&str> = compose["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["edge", "cache"]);
+    let edge = &compose["services"]["edge"];
+    assert_eq!(edge["build"]["context"].as_str(), Some("../../"));
+    assert_eq!(
+        edge["build"]["dockerfile"].as_str(),
+        Some("frameworks/prodstack-engine/Dockerfile")
+    );
+    let env = cli::compose_check::environment(edge).unwrap();
+    assert_eq!(env["EDGE_MODE"].as_deref(), Some("fused"));
+    assert_eq!(env["DATABASE_URL"].as_deref(), Some("${DATABASE_URL}"));
+    // The same services and settings as the checkout's engine file; only the build differs.
+    let mut shipped = load_yaml(&checkout().join("deploy/compose.engine.yml"));
+    let mut exported = compose.clone();
+    for doc in [&mut shipped, &mut exported] {
+        remove(service(doc, "edge"), "build");
+        remove(service(doc, "edge"), "environment");
+        remove(service(doc, "edge"), "volumes");
+        remove(service(doc, "cache"), "volumes");
+    }
+    assert_eq!(shipped, exported);
+
+    let dockerfile = std::fs::read_to_string(entry.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("\nARG SRC=frameworks/prodstack-engine\n"));
+    assert!(dockerfile.contains("cargo build --release --locked -p edge --bin edge"));
+    let ignore = std::fs::read_to_string(entry.join("Dockerfile.dockerignore")).unwrap();
+    assert!(
+        ignore.contains("\n*\n!frameworks/prodstack-engine/\n"),
+        "{ignore}"
+    );
+
+    let readme = std::fs::read_to_string(entry.join("README.md")).unwrap();
+    for section in ["## Stack", "## Requests", "## Cache design", "## CPU split"] {
+        assert!(readme.contains(section), "README lacks {section}");
+    }
+    assert!(
+        readme.contains("| `edge` | `0-18,20-31,64-82,84-95` | 31 | 62 |"),
+        "{readme}"
+    );
+}
+
+/// A Cargo.lock as `(name, version)` → (a local path package?, its dependency entries as
+/// written: `name`, `name version` or `name version (source)`).
+type LockGraph = BTreeMap<(String, String), (bool, Vec<String>)>;
+
+/// Reads a Cargo.lock (its format is fixed by cargo: one `[[package]]` table per package, one
+/// key per line, `dependencies` as a multi-line array; local packages have no `source`).
+fn lock_graph(lock: &str) -> LockGraph {
+    let mut graph = LockGraph::new();
+    let mut current: Option<(String, String, bool, Vec<String>)> = None;
+    let mut in_deps = false;
+    let unquote = |v: &str| v.trim().trim_end_matches(',').trim_matches('"').to_string();
+    for line in lock.lines().chain(["[[package]]"]) {
+        if line == "[[package]]" {
+            if let Some((name, version, local, deps)) = current.take() {
+                graph.insert((name, version), (local, deps));
+            }
+            current = Some((String::new(), String::new(), true, Vec::new()));
+            in_deps = false;
+            continue;
+        }
+        let Some((name, version, local, deps)) = current.as_mut() else {
+            continue;
+        };
+        if in_deps {
+            if line.starts_with(']') {
+                in_deps = false;
+            } else {
+                deps.push(unquote(line));
+            }
+        } else if let Some(v) = line.strip_prefix("name = ") {
+            *name = unquote(v);
+        } else if let Some(v) = line.strip_prefix("version = ") {
+            *version = unquote(v);
+        } else if line.starts_with("source = ") {
+            *local = false;
+        } else if line.starts_with("dependencies = [") {
+            in_deps = !line.ends_with(']');
+        }
+    }
+    graph
+}
+
+/// The packages of `graph` reachable from its local (workspace) packages.
+fn reachable_from_workspace(graph: &LockGraph) -> BTreeSet<(String, String)> {
+    let resolve = |entry: &str| -> (String, String) {
+        let mut words = entry.split_whitespace();
+        let name = words.next().unwrap().to_string();
+        match words.next() {
+            Some(version) => (name, version.to_string()),
+            // Cargo writes the bare name only when one version of it is locked.
+            None => graph
+                .keys()
+                .find(|(n, _)| *n == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} is not in the lock")),
+        }
+    };
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<(String, String)> = graph
+        .iter()
+        .filter(|(_, (local, _))| *local)
+        .map(|(k, _)| k.clone())
+        .collect();
+    while let Some(package) = todo.pop() {
+        if !seen.insert(package.clone()) {
+            continue;
+        }
+        let (_, deps) = graph
+            .get(&package)
+            .unwrap_or_else(|| panic!("{package:?} is not in the lock"));
+        todo.extend(deps.iter().map(|d| resolve(d)));
+    }
+    seen
+}
+
+#[test]
+fn the_engine_workspace_is_the_dependency_closure_of_edge_with_a_trimmed_lock() {
+    let (_out, entry) = export("prodstack-engine", &["--category", "engine"]);
+
+    // The exported members are exactly edge and the workspace crates it depends on
+    // (transitively, dev-dependencies aside), read from the export's own manifests.
+    let metadata = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(&entry)
+        .output()
+        .unwrap();
+    assert!(
+        metadata.status.success(),
+        "{}",
+        String::from_utf8_lossy(&metadata.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout).unwrap();
+    let mut path_deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for package in metadata["packages"].as_array().unwrap() {
+        let deps = package["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["path"].is_string() && d["kind"].as_str() != Some("dev"))
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect();
+        path_deps.insert(package["name"].as_str().unwrap().to_string(), deps);
+    }
+    let mut closure = BTreeSet::new();
+    let mut todo = vec!["edge".to_string()];
+    while let Some(name) = todo.pop() {
+        if closure.insert(name.clone()) {
+            todo.extend(path_deps[&name].iter().cloned());
+        }
+    }
+    let members: BTreeSet<String> = path_deps.keys().cloned().collect();
+    assert_eq!(
+        members, closure,
+        "a member edge does not need, or a needed one missing"
+    );
+    for needed in ["edge", "server", "cache", "jwt"] {
+        assert!(members.contains(needed), "{needed} missing: {members:?}");
+    }
+    let manifest = std::fs::read_to_string(entry.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(
+            "members = [\"crates/cache\", \"crates/edge\", \"crates/jwt\", \"crates/server\"]"
+        ),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("[profile.release]\nopt-level = 3\nlto = \"fat\""),
+        "the release profile travels with the export"
+    );
+    let edge = std::fs::read_to_string(entry.join("crates/edge/Cargo.toml")).unwrap();
+    assert!(!edge.contains("dev-dependencies"), "{edge}");
+
+    // `--locked` fails if the lock needed any change.
+    let tree = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-p",
+            "edge",
+            "-e",
+            "normal",
+        ])
+        .current_dir(&entry)
+        .output()
+        .unwrap();
+    assert!(
+        tree.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    for crate_line in [
+        "server v0.1.0",
+        "jwt v0.1.0",
+        "cache v0.1.0",
+        "tokio-rustls v",
+    ] {
+        assert!(tree.contains(crate_line), "{crate_line} not in:\n{tree}");
+    }
+
+    // The lock holds only packages the trimmed workspace uses: every one is reachable from its
+    // members (a copy of the checkout's lock would keep cli, stack, clap, ... unreachable), and
+    // every version is the checkout's.
+    let text = std::fs::read_to_string(entry.join("Cargo.lock")).unwrap();
+    let graph = lock_graph(&text);
+    let reachable = reachable_from_workspace(&graph);
+    let unused: Vec<&(String, String)> = graph.keys().filter(|p| !reachable.contains(*p)).collect();
+    assert!(unused.is_empty(), "packages nothing uses: {unused:?}");
+    let locals: BTreeSet<String> = graph
+        .iter()
+        .filter(|(_, (local, _))| *local)
+        .map(|((n, _), _)| n.clone())
+        .collect();
+    assert_eq!(locals, members);
+    let exported = cli::export::locked_packages(&text);
+    let workspace = cli::export::locked_packages(
+        &std::fs::read_to_string(checkout().join("Cargo.lock")).unwrap(),
+    );
+    assert!(exported.is_subset(&workspace));
+    for cli_only in [
+        "clap",
+        "plotters",
+        "serde_yaml",
+        "authsvc",
+        "datagen",
+        "stack",
+        "cli",
+    ] {
+        assert!(
+            !exported.iter().any(|(n, _)| n == cli_only),
+            "{cli_only} is not the engine's"
+        );
+    }
+
+    // The checkout's own lock, read the same way, does have packages the export does not use:
+    // the check above can fail.
+    let full = lock_graph(&std::fs::read_to_string(checkout().join("Cargo.lock")).unwrap());
+    assert!(full.len() > graph.len());
+}
+
+#[test]
+fn an_engine_export_with_a_four_service_meta_or_a_local_build_fails() {
+    let (_out, entry) = export("prodstack-engine", &["--category", "engine"]);
+    let meta_path = entry.join("meta.json");
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    std::fs::write(
+        &meta_path,
+        meta.replace("\"type\": \"engine\"", "\"type\": \"production\""),
+    )
+    .unwrap();
+    let compose = entry.join("compose.production-stack.yml");
+    let mut doc = load_yaml(&compose);
+    set(
+        service(&mut doc, "edge"),
+        "build",
+        yaml("{context: ., dockerfile: Dockerfile}"),
+    );
+    save_yaml(&compose, &doc);
+    let result = prodstack(&["compose-check", entry.to_str().unwrap()]);
+    assert_eq!(result.status.code(), Some(1));
+    let text = stdout(&result);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("meta.json: type: `production`; an entry whose own engine replaces nginx, authsvc and the server is \"engine\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("service `edge`: build: HttpArena builds from its repository root: expected `context: ../../` and `dockerfile: frameworks/prodstack-engine/Dockerfile`"),
+        "{text}"
+    );
 }
 
 #[test]

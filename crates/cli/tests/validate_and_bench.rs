@@ -36,6 +36,81 @@ fn up_validate_down_passes_every_check_and_leaves_nothing_running() {
     );
 }
 
+/// The Engine category's two shapes: our Rust edge forwarding to the server process, and the
+/// fused process. Both must pass every check the nginx stack passes, with fewer processes.
+#[test]
+fn both_rust_edge_modes_pass_every_check_and_come_down_clean() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    for (mode, services) in [
+        (
+            "proxy",
+            &[
+                Service::Postgres,
+                Service::Cache,
+                Service::Server,
+                Service::Edge,
+            ][..],
+        ),
+        (
+            "fused",
+            &[Service::Postgres, Service::Cache, Service::Edge][..],
+        ),
+    ] {
+        let out = stack.up(&["--edge", "rust", "--mode", mode]);
+        assert!(
+            out.status.success(),
+            "prodstack up --edge rust --mode {mode} failed"
+        );
+        let state = StackState::load(&stack.home).unwrap();
+        let recorded: Vec<Service> = state.services.iter().map(|s| s.service).collect();
+        assert_eq!(recorded, services, "{mode}: services");
+        assert_eq!(state.edge.as_str(), format!("rust-{mode}"));
+        let pids = stack.processes();
+
+        let out = stack.run(&["validate"]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "validate ({mode}) failed:\n{stdout}");
+        assert_eq!(
+            stdout.lines().last().unwrap_or_default(),
+            "26 passed, 0 failed",
+            "{mode}: {stdout}"
+        );
+        // The edge's own counters answer on the status port (what bench reads).
+        let metrics = cli::curl::send(
+            &cli::curl::Request::get(format!(
+                "http://127.0.0.1:{}/metrics",
+                stack.ports().edge_status
+            ))
+            .version(cli::curl::HttpVersion::Http11),
+        )
+        .unwrap();
+        assert_eq!(metrics.status, 200, "{mode}");
+        assert!(
+            metrics
+                .body_text()
+                .contains("edge_requests_total{class=\"api\"}"),
+            "{mode}: {}",
+            metrics.body_text()
+        );
+        // A stack of another shape is refused while this one runs.
+        let out = stack.up(&[]);
+        assert!(
+            !out.status.success(),
+            "{mode}: up --edge nginx over a rust stack"
+        );
+        assert!(
+            text(&out.stderr).contains(&format!("--edge rust-{mode}")),
+            "{}",
+            text(&out.stderr)
+        );
+
+        assert!(stack.run(&["down"]).status.success());
+        assert_all_gone(&pids, &format!("after down ({mode})"));
+        assert_ports_free(&stack.ports());
+    }
+}
+
 #[test]
 fn a_smoke_benchmark_writes_every_httparena_field_and_tears_its_stack_down() {
     let _one = one_stack_at_a_time();

@@ -386,7 +386,9 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }
 
-fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+/// A non-blocking listener on `addr` (`SO_REUSEADDR`, optionally `SO_REUSEPORT`) with a deep
+/// backlog; the edge binds its TLS listeners with it too.
+pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if reuse_port {
@@ -400,7 +402,7 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener>
 
 /// `count` listeners sharing one address with `SO_REUSEPORT`; port 0 becomes the first
 /// listener's port for all of them.
-fn bind_reuse_port(addr: SocketAddr, count: usize) -> Vec<io::Result<std::net::TcpListener>> {
+pub fn bind_reuse_port(addr: SocketAddr, count: usize) -> Vec<io::Result<std::net::TcpListener>> {
     let first = match bind(addr, true) {
         Ok(listener) => listener,
         Err(err) => return vec![Err(err)],

@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::Service;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
@@ -49,9 +51,85 @@ impl FromStr for Profile {
     }
 }
 
+/// What serves the edge port, and so which services a stack runs.
+///
+/// `nginx` is the Production/Tuned shape (five services). The two `rust-*` kinds are the
+/// Engine category's: our own edge binary (`crates/edge`) verifies JWTs in-process, so there
+/// is no authsvc; `rust-fused` also runs the app server inside the edge process (its plain
+/// listener and `/metrics` keep their ports), so there is no separate server either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeKind {
+    #[default]
+    Nginx,
+    RustProxy,
+    RustFused,
+}
+
+impl EdgeKind {
+    pub const ALL: [EdgeKind; 3] = [EdgeKind::Nginx, EdgeKind::RustProxy, EdgeKind::RustFused];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Nginx => "nginx",
+            EdgeKind::RustProxy => "rust-proxy",
+            EdgeKind::RustFused => "rust-fused",
+        }
+    }
+
+    /// The services of a stack with this edge, in start order.
+    pub fn services(self) -> &'static [Service] {
+        match self {
+            EdgeKind::Nginx => &Service::ALL,
+            EdgeKind::RustProxy => &[
+                Service::Postgres,
+                Service::Cache,
+                Service::Server,
+                Service::Edge,
+            ],
+            EdgeKind::RustFused => &[Service::Postgres, Service::Cache, Service::Edge],
+        }
+    }
+
+    pub fn is_rust(self) -> bool {
+        self != EdgeKind::Nginx
+    }
+}
+
+impl fmt::Display for EdgeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EdgeKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EdgeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown edge `{s}` (expected `nginx`, `rust-proxy` or `rust-fused`)")
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edge_kinds_parse_and_list_their_services() {
+        for kind in EdgeKind::ALL {
+            assert_eq!(kind.as_str().parse::<EdgeKind>().unwrap(), kind);
+            assert_eq!(kind.services().first(), Some(&Service::Postgres));
+            assert_eq!(kind.services().last(), Some(&Service::Edge));
+        }
+        assert!(!EdgeKind::RustProxy.services().contains(&Service::Authsvc));
+        assert!(!EdgeKind::RustFused.services().contains(&Service::Server));
+        assert!("rust".parse::<EdgeKind>().is_err());
+    }
 
     #[test]
     fn parses_and_prints_both_profiles() {

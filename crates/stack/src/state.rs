@@ -14,7 +14,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::home::Home;
 use crate::ports::StackPorts;
 use crate::process::{Liveness, ProcessIdentity};
-use crate::profile::Profile;
+use crate::profile::{EdgeKind, Profile};
 
 /// Version of the file format; a file of another version is refused rather than misread.
 pub const STATE_VERSION: u32 = 1;
@@ -114,6 +114,9 @@ impl ServiceState {
 pub struct StackState {
     pub version: u32,
     pub profile: Profile,
+    /// States written before the Rust edge existed have no field: they ran nginx.
+    #[serde(default)]
+    pub edge: EdgeKind,
     pub ports_offset: u16,
     pub ports: StackPorts,
     /// When the first service of this stack started.
@@ -124,10 +127,17 @@ pub struct StackState {
 }
 
 impl StackState {
-    pub fn new(home: &Home, profile: Profile, ports_offset: u16, ports: StackPorts) -> Self {
+    pub fn new(
+        home: &Home,
+        profile: Profile,
+        edge: EdgeKind,
+        ports_offset: u16,
+        ports: StackPorts,
+    ) -> Self {
         Self {
             version: STATE_VERSION,
             profile,
+            edge,
             ports_offset,
             ports,
             started_at_unix_ms: crate::process::unix_ms(),
@@ -248,7 +258,7 @@ mod tests {
         assert!(err.contains("prodstack up"), "{err}");
 
         let ports = StackPorts::with_offset(7).unwrap();
-        let mut state = StackState::new(&home, Profile::Tuned, 7, ports);
+        let mut state = StackState::new(&home, Profile::Tuned, EdgeKind::RustProxy, 7, ports);
         let me = ProcessIdentity::of(std::process::id()).unwrap();
         for service in [Service::Edge, Service::Postgres] {
             state.upsert(ServiceState {

@@ -33,7 +33,7 @@ use crate::nginx::{self, EdgeParams, Template};
 use crate::ports::{self, StackPorts};
 use crate::postgres::{self, Cluster, PgSettings};
 use crate::process::{self, send_signal, session_members, tail, Liveness, ProcessIdentity};
-use crate::profile::Profile;
+use crate::profile::{EdgeKind, Profile};
 use crate::redis::{self, RedisSettings};
 use crate::state::{Service, ServiceState, StackState};
 
@@ -47,6 +47,8 @@ pub const DATABASE_MAX_CONN: u32 = 256;
 #[derive(Debug, Clone)]
 pub struct UpOptions {
     pub profile: Profile,
+    /// nginx (Production/Tuned), or our Rust edge in proxy or fused mode (Engine).
+    pub edge: EdgeKind,
     pub ports_offset: u16,
     pub cpus: CpuSplit,
     /// Drop the `benchmark` database and load `data/pgdb-seed.sql` again.
@@ -66,6 +68,7 @@ impl UpOptions {
         let available = CpuSet::available().io_context(|| "reading this process' CPUs".into())?;
         Ok(Self {
             profile: Profile::Production,
+            edge: EdgeKind::Nginx,
             ports_offset: 0,
             cpus: CpuSplit::default_for(&available),
             reseed: false,
@@ -167,12 +170,12 @@ pub fn up(home: &Home, opts: &UpOptions, say: &mut dyn FnMut(&str)) -> Result<Up
         });
     }
     let plan = Plan::prepare(home, opts, &ports, running.contains(&Service::Edge), say)?;
-    check_ports(&ports, &running)?;
+    check_ports(&ports, opts.edge, &running)?;
 
     // --- Start, in dependency order. ---
     let mut started: Vec<(ServiceState, Child)> = Vec::new();
     let mut reports = Vec::new();
-    for service in Service::ALL {
+    for &service in opts.edge.services() {
         let outcome = ensure(service, home, opts, &plan, &mut state, &mut started, say);
         match outcome {
             Ok(report) => reports.push(report),
@@ -193,7 +196,7 @@ pub fn up(home: &Home, opts: &UpOptions, say: &mut dyn FnMut(&str)) -> Result<Up
 /// The state of a stack already running from `home`, or a fresh one. A running stack with
 /// other ports or another profile is an error: one home runs one stack.
 fn existing_state(home: &Home, opts: &UpOptions, ports: &StackPorts) -> Result<StackState> {
-    let fresh = || StackState::new(home, opts.profile, opts.ports_offset, *ports);
+    let fresh = || StackState::new(home, opts.profile, opts.edge, opts.ports_offset, *ports);
     let Some(mut state) = StackState::load_if_present(home)? else {
         return Ok(fresh());
     };
@@ -214,16 +217,23 @@ fn existing_state(home: &Home, opts: &UpOptions, ports: &StackPorts) -> Result<S
     let profile_bound = running
         .iter()
         .any(|s| matches!(s.service, Service::Edge | Service::Cache));
-    if state.ports != *ports || (state.profile != opts.profile && profile_bound) {
+    // The edge kind decides which services exist; only Postgres is shared by every kind.
+    let edge_bound = running.iter().any(|s| s.service != Service::Postgres);
+    if state.ports != *ports
+        || (state.profile != opts.profile && profile_bound)
+        || (state.edge != opts.edge && edge_bound)
+    {
         return Err(Error::Invalid(format!(
-            "a stack is already running from {} with --profile {} --ports-offset {} ({}); repeat those options or run `prodstack down` first",
+            "a stack is already running from {} with --profile {} --edge {} --ports-offset {} ({}); repeat those options or run `prodstack down` first",
             home.root().display(),
             state.profile,
+            state.edge,
             state.ports_offset,
             alive.join(", ")
         )));
     }
     state.profile = opts.profile;
+    state.edge = opts.edge;
     Ok(state)
 }
 
@@ -249,14 +259,18 @@ fn forget_dead(home: &Home, state: &mut StackState, say: &mut dyn FnMut(&str)) -
 }
 
 /// Every port of a service that must start has to be free; all conflicts are reported at once.
-fn check_ports(ports: &StackPorts, running: &[Service]) -> Result<()> {
+fn check_ports(ports: &StackPorts, edge: EdgeKind, running: &[Service]) -> Result<()> {
     let mut conflicts = Vec::new();
-    for service in Service::ALL {
+    for &service in edge.services() {
         if running.contains(&service) {
             continue;
         }
         let names: &[&str] = match service {
             Service::Server => &["server", "server admin"],
+            // The fused edge runs the app server's listeners too.
+            Service::Edge if edge == EdgeKind::RustFused => {
+                &["edge", "edge status", "server", "server admin"]
+            }
             Service::Edge => &["edge", "edge status"],
             other => &[other.as_str()],
         };
@@ -281,10 +295,16 @@ fn check_ports(ports: &StackPorts, running: &[Service]) -> Result<()> {
 struct Plan {
     ports: StackPorts,
     cluster: Cluster,
-    authsvc_bin: PathBuf,
-    server_bin: PathBuf,
-    nginx_bin: PathBuf,
-    nginx_conf: PathBuf,
+    /// Resolved only for the services this edge kind runs.
+    authsvc_bin: Option<PathBuf>,
+    server_bin: Option<PathBuf>,
+    edge: EdgeCommand,
+}
+
+/// How the edge process is started.
+enum EdgeCommand {
+    Nginx { bin: PathBuf, conf: PathBuf },
+    Rust { bin: PathBuf },
 }
 
 impl Plan {
@@ -296,18 +316,23 @@ impl Plan {
         say: &mut dyn FnMut(&str),
     ) -> Result<Self> {
         let cluster = Cluster::new(home.pgdata_dir())?;
+        let services = opts.edge.services();
         let authsvc_bin = match &opts.authsvc_bin {
-            Some(path) if path.is_file() => path.clone(),
+            _ if !services.contains(&Service::Authsvc) => None,
+            Some(path) if path.is_file() => Some(path.clone()),
             Some(path) => {
                 return Err(Error::Missing {
                     what: format!("--authsvc-bin {}", path.display()),
                     hint: "give the path of an executable authsvc binary".into(),
                 })
             }
-            None => our_binary("authsvc")?,
+            None => Some(our_binary("authsvc")?),
         };
-        let server_bin = our_binary("server")?;
-        let nginx_bin = nginx::nginx_binary()?;
+        let server_bin = if services.contains(&Service::Server) {
+            Some(our_binary("server")?)
+        } else {
+            None
+        };
         if process::find_on_path("redis-server").is_none() {
             return Err(Error::Missing {
                 what: "redis-server".into(),
@@ -316,6 +341,18 @@ impl Plan {
             });
         }
 
+        if opts.edge.is_rust() {
+            return Ok(Self {
+                ports: *ports,
+                cluster,
+                authsvc_bin,
+                server_bin,
+                edge: EdgeCommand::Rust {
+                    bin: our_binary("edge")?,
+                },
+            });
+        }
+        let nginx_bin = nginx::nginx_binary()?;
         let mut params = EdgeParams::local(home, ports, opts.profile, opts.cpus.edge.len());
         if process::is_root() {
             if let Err(reason) = nginx::world_readable(&home.static_dir()) {
@@ -338,8 +375,10 @@ impl Plan {
             cluster,
             authsvc_bin,
             server_bin,
-            nginx_bin,
-            nginx_conf,
+            edge: EdgeCommand::Nginx {
+                bin: nginx_bin,
+                conf: nginx_conf,
+            },
         })
     }
 }
@@ -368,12 +407,12 @@ fn ensure(
         if entry.liveness() == Liveness::Running {
             let check_began = Instant::now();
             let healthy = wait_healthy(service, None, &log, Duration::from_secs(15), || {
-                probe(service, &plan.ports, &plan.cluster)
+                probe(service, opts.edge, &plan.ports, &plan.cluster)
             })
             .and_then(|()| after_ready(service, home, opts, plan, say, false));
             match healthy {
                 Ok(()) => {
-                    if entry.cpus.as_ref() != opts.cpus.get(service.as_str()) {
+                    if entry.cpus != service_cpus(opts, service) {
                         say(&format!(
                             "note: {service} keeps running on CPUs {}; `prodstack down` and `up` to apply the new split",
                             entry.cpus.as_ref().map(|c| c.to_string()).unwrap_or_else(|| "(unpinned)".into())
@@ -411,7 +450,7 @@ fn ensure(
         }
     }
 
-    let cpus = opts.cpus.get(service.as_str()).cloned();
+    let cpus = service_cpus(opts, service);
     let cmd = command(service, home, opts, plan, say)?;
     let command_line = describe_command(&cmd);
     say(&format!(
@@ -459,7 +498,7 @@ fn ensure(
         .ok_or_else(|| Error::Invalid("internal: lost the child just started".into()))?
         .1;
     wait_healthy(service, Some(child), &log, opts.start_timeout, || {
-        probe(service, &plan.ports, &plan.cluster)
+        probe(service, opts.edge, &plan.ports, &plan.cluster)
     })
     .and_then(|()| after_ready(service, home, opts, plan, say, true))?;
     let ready_after = spawned_at.elapsed();
@@ -511,30 +550,82 @@ fn command(
             redis::server_command(&redis_settings(opts, ports.cache), &dir)
         }
         Service::Authsvc => {
-            let mut cmd = Command::new(&plan.authsvc_bin);
+            let mut cmd = Command::new(needed(&plan.authsvc_bin, service)?);
             cmd.env("JWT_SECRET", &opts.jwt_secret)
                 .env("AUTHSVC_LISTEN", format!("0.0.0.0:{}", ports.authsvc));
             cmd
         }
         Service::Server => {
-            let mut cmd = Command::new(&plan.server_bin);
-            cmd.env("LISTEN", format!("0.0.0.0:{}", ports.server))
-                .env("ADMIN_LISTEN", format!("127.0.0.1:{}", ports.admin))
-                .env("DATABASE_URL", postgres::database_url(ports.postgres))
-                .env("DATABASE_MAX_CONN", DATABASE_MAX_CONN.to_string())
-                .env("REDIS_URL", format!("redis://127.0.0.1:{}", ports.cache))
-                .env("DATASET_PATH", home.dataset_path());
+            let mut cmd = Command::new(needed(&plan.server_bin, service)?);
+            app_server_env(&mut cmd, home, ports);
             cmd
         }
-        Service::Edge => {
-            let mut cmd = Command::new(&plan.nginx_bin);
-            cmd.arg("-c")
-                .arg(&plan.nginx_conf)
-                .arg("-p")
-                .arg(home.run_dir());
-            cmd
-        }
+        Service::Edge => match &plan.edge {
+            EdgeCommand::Nginx { bin, conf } => {
+                let mut cmd = Command::new(bin);
+                cmd.arg("-c").arg(conf).arg("-p").arg(home.run_dir());
+                cmd
+            }
+            EdgeCommand::Rust { bin } => {
+                let mut cmd = Command::new(bin);
+                let certs = home.certs_dir();
+                cmd.env("EDGE_LISTEN", format!("0.0.0.0:{}", ports.edge))
+                    .env(
+                        "EDGE_ADMIN_LISTEN",
+                        format!("127.0.0.1:{}", ports.edge_status),
+                    )
+                    .env("EDGE_UPSTREAM", format!("127.0.0.1:{}", ports.server))
+                    .env("TLS_CERT", certs.join("server.crt"))
+                    .env("TLS_KEY", certs.join("server.key"))
+                    .env("STATIC_DIR", home.static_dir())
+                    .env("JWT_SECRET", &opts.jwt_secret);
+                if opts.edge == EdgeKind::RustFused {
+                    cmd.env("EDGE_MODE", "fused");
+                    app_server_env(&mut cmd, home, ports);
+                    // The in-process server's own listener only answers probes; its runtime
+                    // carries the Postgres and Redis connections. One thread is plenty.
+                    cmd.env("SERVER_WORKERS", "1");
+                } else {
+                    cmd.env("EDGE_MODE", "proxy");
+                }
+                cmd
+            }
+        },
     })
+}
+
+/// The app server's environment (the server process, or the fused edge that embeds it).
+fn app_server_env(cmd: &mut Command, home: &Home, ports: &StackPorts) {
+    cmd.env("LISTEN", format!("0.0.0.0:{}", ports.server))
+        .env("ADMIN_LISTEN", format!("127.0.0.1:{}", ports.admin))
+        .env("DATABASE_URL", postgres::database_url(ports.postgres))
+        .env("DATABASE_MAX_CONN", DATABASE_MAX_CONN.to_string())
+        .env("REDIS_URL", format!("redis://127.0.0.1:{}", ports.cache))
+        .env("DATASET_PATH", home.dataset_path());
+}
+
+fn needed(bin: &Option<PathBuf>, service: Service) -> Result<&PathBuf> {
+    bin.as_ref()
+        .ok_or_else(|| Error::Invalid(format!("internal: no binary resolved for {service}")))
+}
+
+/// The CPUs `service` is pinned to. Our Rust edge does the work of the services it replaces,
+/// so it gets their CPUs too: authsvc's (proxy), authsvc's and the server's (fused).
+pub fn service_cpus(opts: &UpOptions, service: Service) -> Option<CpuSet> {
+    let own = opts.cpus.get(service.as_str())?;
+    let merged: Vec<&CpuSet> = match (service, opts.edge) {
+        (Service::Edge, EdgeKind::RustProxy) => vec![own, &opts.cpus.authsvc],
+        (Service::Edge, EdgeKind::RustFused) => {
+            vec![own, &opts.cpus.authsvc, &opts.cpus.server]
+        }
+        _ => return Some(own.clone()),
+    };
+    CpuSet::from_cpus(
+        merged
+            .iter()
+            .flat_map(|c| c.cpus().iter().copied())
+            .collect(),
+    )
 }
 
 /// Redis as HttpArena's cache entrypoint runs it (4 threaded-I/O threads), except that it
@@ -550,7 +641,7 @@ pub fn redis_settings(opts: &UpOptions, port: u16) -> RedisSettings {
 }
 
 /// One probe of `service`.
-fn probe(service: Service, ports: &StackPorts, cluster: &Cluster) -> Probe {
+fn probe(service: Service, edge: EdgeKind, ports: &StackPorts, cluster: &Cluster) -> Probe {
     let quick = Duration::from_secs(2);
     match service {
         Service::Postgres => {
@@ -583,7 +674,19 @@ fn probe(service: Service, ports: &StackPorts, cluster: &Cluster) -> Probe {
             Probe::Ready
         }
         Service::Edge => match edge_get(ports.edge, "/static/reset.css", quick) {
-            Ok(Some(answer)) if answer.status == 200 && answer.http_version == "2" => Probe::Ready,
+            Ok(Some(answer)) if answer.status == 200 && answer.http_version == "2" => {
+                // The fused edge is also the app server: ready only once Postgres answers it.
+                if edge == EdgeKind::RustFused {
+                    match http_status(ports.server, "/readyz", quick) {
+                        Ok(200) => {}
+                        Ok(status) => {
+                            return Probe::Waiting(format!("GET /readyz answered {status}"))
+                        }
+                        Err(e) => return Probe::Waiting(e),
+                    }
+                }
+                Probe::Ready
+            }
             Ok(Some(answer)) => Probe::Failed(format!(
                 "GET https://127.0.0.1:{}/static/reset.css answered {} over HTTP/{} (expected 200 over HTTP/2)",
                 ports.edge, answer.status, answer.http_version
@@ -976,29 +1079,34 @@ pub fn status(home: &Home) -> Result<Option<(StackState, Vec<ServiceStatus>)>> {
         return Ok(None);
     };
     let cluster = Cluster::new(home.pgdata_dir())?;
-    let rows = Service::ALL
-        .into_iter()
-        .map(|service| {
+    let rows = state
+        .edge
+        .services()
+        .iter()
+        .map(|&service| {
             let entry = state.service(service);
             let running = entry.is_some_and(|e| e.liveness() == Liveness::Running);
-            let health = running.then(|| match probe(service, &state.ports, &cluster) {
-                Probe::Ready if service == Service::Postgres => cluster
-                    .sql(
-                        state.ports.postgres,
-                        postgres::DATABASE,
-                        "SELECT 1 FROM items LIMIT 1",
-                    )
-                    .map_err(|e| first_line(&e.to_string()).to_string())
-                    .and_then(|one| {
-                        if one == "1" {
-                            Ok(())
-                        } else {
-                            Err("the items table is empty".to_string())
-                        }
-                    }),
-                Probe::Ready => Ok(()),
-                Probe::Waiting(reason) | Probe::Failed(reason) => Err(reason),
-            });
+            let health =
+                running.then(
+                    || match probe(service, state.edge, &state.ports, &cluster) {
+                        Probe::Ready if service == Service::Postgres => cluster
+                            .sql(
+                                state.ports.postgres,
+                                postgres::DATABASE,
+                                "SELECT 1 FROM items LIMIT 1",
+                            )
+                            .map_err(|e| first_line(&e.to_string()).to_string())
+                            .and_then(|one| {
+                                if one == "1" {
+                                    Ok(())
+                                } else {
+                                    Err("the items table is empty".to_string())
+                                }
+                            }),
+                        Probe::Ready => Ok(()),
+                        Probe::Waiting(reason) | Probe::Failed(reason) => Err(reason),
+                    },
+                );
             ServiceStatus {
                 service,
                 ports: service.ports(&state.ports),

@@ -15,6 +15,7 @@ pub mod production;
 pub mod report;
 pub mod results;
 pub mod server;
+pub mod static_bytes;
 pub mod wrk;
 
 #[derive(Debug, Args)]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _};
 use clap::Args;
 use stack::cpus::{CpuSet, CpuSplit};
-use stack::profile::Profile;
+use stack::profile::{EdgeKind, Profile};
 use stack::state::{Service, StackState};
 use stack::supervise::{self, UpOptions};
 use stack::Home;
@@ -31,6 +31,7 @@ use super::results::{
     metric, CacheHierarchy, LatencyReport, RunResult, TemplateCounts, UsageReport, LOADGEN,
     POSTGRES,
 };
+use super::static_bytes::{self, StaticBytes};
 use crate::validate::{self, Target};
 use crate::Project;
 
@@ -67,8 +68,9 @@ pub struct ProductionBenchArgs {
     /// Add N to every port (run beside other services).
     #[arg(long, default_value_t = 0)]
     pub ports_offset: u16,
-    /// Variants to compare with the same load, interleaved run by run: `production,tuned`,
-    /// or `authsvc=PATH` entries for other authsvc binaries.
+    /// Variants to compare with the same load, interleaved run by run: `production`, `tuned`,
+    /// `engine-proxy`, `engine-fused` (our Rust edge), or `authsvc=PATH` entries for other
+    /// authsvc binaries.
     #[arg(long, value_delimiter = ',')]
     pub compare: Vec<String>,
     /// Write the results in HttpArena's JSON format (plus a nested `prodstack` object).
@@ -122,14 +124,22 @@ fn parse_seconds(text: &str) -> Result<u32, String> {
 pub struct Variant {
     pub name: String,
     pub profile: Profile,
+    pub edge: EdgeKind,
     pub authsvc_bin: Option<PathBuf>,
 }
+
+/// The Engine-category variants: our Rust edge in each mode, production's other settings.
+const ENGINE_VARIANTS: [(&str, EdgeKind); 2] = [
+    ("engine-proxy", EdgeKind::RustProxy),
+    ("engine-fused", EdgeKind::RustFused),
+];
 
 fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
     if args.compare.is_empty() {
         return Ok(vec![Variant {
             name: args.profile.as_str().to_string(),
             profile: args.profile,
+            edge: EdgeKind::Nginx,
             authsvc_bin: args.authsvc_bin.clone(),
         }]);
     }
@@ -151,13 +161,24 @@ fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
                 Ok(Variant {
                     name,
                     profile: args.profile,
+                    edge: EdgeKind::Nginx,
                     authsvc_bin: Some(path),
                 })
+            } else if let Some((name, edge)) = ENGINE_VARIANTS.iter().find(|(n, _)| n == spec) {
+                Ok(Variant {
+                    name: name.to_string(),
+                    profile: Profile::Production,
+                    edge: *edge,
+                    authsvc_bin: None,
+                })
             } else {
-                let profile: Profile = spec.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                let profile: Profile = spec.parse().map_err(|e: String| {
+                    anyhow::anyhow!("{e}, or one of engine-proxy, engine-fused, authsvc=PATH")
+                })?;
                 Ok(Variant {
                     name: profile.as_str().to_string(),
                     profile,
+                    edge: EdgeKind::Nginx,
                     authsvc_bin: args.authsvc_bin.clone(),
                 })
             }
@@ -245,6 +266,7 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
         threads,
         running: None,
         started_here: false,
+        static_bytes: Vec::new(),
     };
     let outcome = bench.run_all(&variants);
     let teardown = bench.teardown();
@@ -255,6 +277,7 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
     if let Some(cmp) = report::comparison(&runs) {
         println!("comparison (same load, interleaved runs):\n{cmp}");
     }
+    println!("{}", bench.static_bytes_table());
     if let Some(path) = &args.json {
         std::fs::write(path, report::httparena_json(&runs, &args.framework)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -287,6 +310,8 @@ struct Bench<'a> {
     running: Option<String>,
     /// Whether this benchmark brought the stack up (and so must take it down).
     started_here: bool,
+    /// Static bytes per read cycle, measured once per variant after validation.
+    static_bytes: Vec<(String, StaticBytes)>,
 }
 
 impl Bench<'_> {
@@ -294,7 +319,45 @@ impl Bench<'_> {
         &self.project.home
     }
 
+    fn static_bytes_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .static_bytes
+            .iter()
+            .map(|(variant, bytes)| {
+                vec![
+                    variant.clone(),
+                    report::thousands(bytes.per_cycle()),
+                    bytes.encodings(),
+                ]
+            })
+            .collect();
+        format!(
+            "static bytes per read cycle (Accept-Encoding: {}):\n{}",
+            static_bytes::READS_ACCEPT_ENCODING,
+            report::table(&["variant", "bytes/cycle", "encodings served"], &rows)
+        )
+    }
+
     fn describe(&self, variants: &[Variant]) -> String {
+        let bytes = self
+            .static_bytes
+            .iter()
+            .map(|(variant, b)| {
+                format!(
+                    "{variant} {} B ({})",
+                    report::thousands(b.per_cycle()),
+                    b.encodings()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        format!(
+            "{} Static bytes per read cycle: {bytes}.",
+            self.describe_setup(variants)
+        )
+    }
+
+    fn describe_setup(&self, variants: &[Variant]) -> String {
         format!(
             "Variants: {}. Connections: {:?}, {} run(s) of {} s each, h2load -t {}. Stack CPUs {} (edge {}, authsvc {}, server {}, cache {}; postgres unpinned); load generator CPUs {}. Machine: {} CPUs.",
             variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "),
@@ -349,6 +412,7 @@ impl Bench<'_> {
                 StackState::load(self.home())
                     .context("--attach: no running stack (prodstack up)")?;
                 self.validate()?;
+                self.measure_static_bytes(variant)?;
                 self.running = Some(variant.name.clone());
             }
             return Ok(());
@@ -371,6 +435,7 @@ impl Bench<'_> {
         self.stop_services_keep_postgres()?;
         let mut opts = UpOptions::new(&self.project.project_root)?;
         opts.profile = variant.profile;
+        opts.edge = variant.edge;
         opts.ports_offset = self.args.ports_offset;
         opts.cpus = self.plan.split.clone();
         opts.authsvc_bin = variant.authsvc_bin.clone();
@@ -379,7 +444,32 @@ impl Bench<'_> {
         self.started_here = true;
         eprintln!("   up in {:.1} s", report.elapsed.as_secs_f64());
         self.running = Some(variant.name.clone());
-        self.validate()
+        self.validate()?;
+        self.measure_static_bytes(variant)
+    }
+
+    /// Once per variant: what one cycle of the reads list's static requests weighs.
+    fn measure_static_bytes(&mut self, variant: &Variant) -> anyhow::Result<()> {
+        if self.static_bytes.iter().any(|(v, _)| *v == variant.name) {
+            return Ok(());
+        }
+        let (target, _) = self.target()?;
+        let scratch = self.home().run_dir().join("bench");
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
+        let requests = requests_for(self.home(), &scratch, &target.base_url)?;
+        let bytes = static_bytes::measure(
+            &requests.join(datagen::requests::READS_FILE),
+            &target.base_url,
+        )
+        .context("measuring the static bytes per read cycle")?;
+        eprintln!(
+            "   static bytes per read cycle: {} ({})",
+            report::thousands(bytes.per_cycle()),
+            bytes.encodings()
+        );
+        self.static_bytes.push((variant.name.clone(), bytes));
+        Ok(())
     }
 
     /// Stops edge, server, authsvc and cache (not Postgres, which HttpArena keeps running
@@ -705,15 +795,23 @@ fn describe_failures(
     out
 }
 
-/// The edge's request counter: nginx `stub_status` on a loopback-only port.
+/// The edge's request counter on its loopback-only status port: nginx `stub_status`, or our
+/// Rust edge's `edge_requests_total` (Prometheus text).
 struct EdgeStatus {
     url: String,
+    edge: EdgeKind,
 }
 
 impl EdgeStatus {
     fn for_state(state: &StackState) -> Self {
+        let path = if state.edge.is_rust() {
+            "metrics"
+        } else {
+            "nginx_status"
+        };
         Self {
-            url: format!("http://127.0.0.1:{}/nginx_status", state.ports.edge_status),
+            url: format!("http://127.0.0.1:{}/{path}", state.ports.edge_status),
+            edge: state.edge,
         }
     }
 
@@ -724,7 +822,12 @@ impl EdgeStatus {
             &crate::curl::Request::get(url.clone()).version(crate::curl::HttpVersion::Http11),
         )
         .ok()?;
-        parse_stub_status(&response.body_text())
+        let text = response.body_text();
+        if self.edge.is_rust() {
+            Some(Scrape::parse(&text).sum("edge_requests_total", &[]))
+        } else {
+            parse_stub_status(&text)
+        }
     }
 }
 
@@ -767,6 +870,19 @@ mod tests {
         assert_eq!(
             v.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
             ["production", "tuned"]
+        );
+        let args = ProductionBenchArgs {
+            compare: vec![
+                "production".into(),
+                "engine-proxy".into(),
+                "engine-fused".into(),
+            ],
+            ..Default::default()
+        };
+        let v = variants(&args).unwrap();
+        assert_eq!(
+            v.iter().map(|v| v.edge).collect::<Vec<_>>(),
+            [EdgeKind::Nginx, EdgeKind::RustProxy, EdgeKind::RustFused]
         );
         let args = ProductionBenchArgs {
             compare: vec!["fast".into()],

@@ -46,7 +46,7 @@ pub fn one_stack_at_a_time() -> OneStack {
     }
 }
 
-/// The folder holding `server` and `authsvc`, built once per test run when not given.
+/// The folder holding `server`, `authsvc` and `edge`, built once per test run when not given.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -54,11 +54,11 @@ pub fn bin_dir() -> &'static Path {
             return PathBuf::from(dir);
         }
         let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-            .args(["build", "-p", "server", "-p", "authsvc"])
+            .args(["build", "-p", "server", "-p", "authsvc", "-p", "edge"])
             .current_dir(project_root())
             .status()
-            .expect("running cargo build for the server and authsvc binaries");
-        assert!(status.success(), "building server and authsvc failed");
+            .expect("running cargo build for the server, authsvc and edge binaries");
+        assert!(status.success(), "building server, authsvc and edge failed");
         Path::new(PRODSTACK).parent().unwrap().to_path_buf()
     })
 }

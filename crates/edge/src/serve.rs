@@ -1,0 +1,458 @@
+//! Listeners, runtimes, TLS and the life of a client connection.
+//!
+//! Two layouts ([`RuntimeFlavor`]):
+//! - **per-core** (default): `EDGE_WORKERS` threads, each a `current_thread` runtime with its
+//!   own `SO_REUSEPORT` listener, its own upstream pool and verifier. A connection lives on one
+//!   thread for good: no work stealing, no cross-thread wake-ups on the request path.
+//! - **multi-thread**: one listener feeding one work-stealing runtime.
+//!
+//! A connection: accept → connection cap → TLS handshake (bounded by a timeout) → ALPN picks
+//! HTTP/2 or HTTP/1.1 → hyper serves it with the limits of [`Limits`]. A malformed TLS or HTTP
+//! client only ends its own connection: every error path closes that socket and nothing else.
+//! hyper's HTTP/2 server bounds what one client can pin: concurrent streams, the header list
+//! size, the send buffer per stream (a client that never reads stalls only its own streams),
+//! and resets (the "rapid reset" limits).
+//!
+//! Shutdown: listeners close, every connection is asked to finish its in-flight requests
+//! (HTTP/2 GOAWAY, HTTP/1.1 close after the current response), and the workers wait up to
+//! [`Limits::shutdown_grace`] for the last one before their runtimes drop what is left.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, Limits};
+use crate::metrics::Metrics;
+use crate::service::EdgeService;
+
+/// How the edge maps workers to threads (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeFlavor {
+    PerCore,
+    MultiThread,
+}
+
+impl std::str::FromStr for RuntimeFlavor {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "per-core" => Ok(Self::PerCore),
+            "multi-thread" => Ok(Self::MultiThread),
+            _ => Err("expected `per-core` or `multi-thread`".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeFlavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::PerCore => "per-core",
+            Self::MultiThread => "multi-thread",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("starting a worker: {0}")]
+    Runtime(#[source] io::Error),
+}
+
+/// Builds one worker's request service (called once per worker, on that worker's thread
+/// layout, so per-worker state such as an upstream pool is not shared between cores).
+pub type ServiceFactory = Arc<dyn Fn() -> EdgeService + Send + Sync>;
+
+/// A running edge. [`RunningEdge::shutdown`] drains and stops it; dropping it does the same.
+pub struct RunningEdge {
+    addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Sender<bool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl RunningEdge {
+    /// The TLS listener's address (the real port when port 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The admin listener's address, if one was configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded by the grace period) and joins
+    /// every thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningEdge {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Binds the TLS and admin listeners (errors come before anything serves), then starts the
+/// workers.
+pub fn start(
+    config: &Config,
+    tls: Arc<rustls::ServerConfig>,
+    metrics: Arc<Metrics>,
+    make_service: ServiceFactory,
+) -> Result<RunningEdge, ServeError> {
+    let bind_error = |addr| move |source| ServeError::Bind { addr, source };
+    let workers = config.workers.max(1);
+    let listeners = match config.runtime {
+        RuntimeFlavor::PerCore => server::startup::bind_reuse_port(config.listen, workers),
+        RuntimeFlavor::MultiThread => vec![server::startup::bind(config.listen, false)],
+    }
+    .into_iter()
+    .collect::<io::Result<Vec<_>>>()
+    .map_err(bind_error(config.listen))?;
+    let addr = listeners[0]
+        .local_addr()
+        .map_err(bind_error(config.listen))?;
+    let admin = match config.admin_listen {
+        Some(admin) => Some(server::startup::bind(admin, false).map_err(bind_error(admin))?),
+        None => None,
+    };
+    let admin_addr = match &admin {
+        Some(listener) => Some(listener.local_addr().map_err(bind_error(addr))?),
+        None => None,
+    };
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let acceptor = TlsAcceptor::from(tls);
+    let mut threads = Vec::new();
+    let shared = Shared {
+        acceptor,
+        limits: config.limits,
+        max_connections: config.max_connections,
+        metrics: Arc::clone(&metrics),
+    };
+    match config.runtime {
+        RuntimeFlavor::PerCore => {
+            for (index, listener) in listeners.into_iter().enumerate() {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ServeError::Runtime)?;
+                let worker = Worker {
+                    shared: shared.clone(),
+                    service: Arc::new(make_service()),
+                    shutdown: shutdown_rx.clone(),
+                };
+                threads.push(spawn_thread(
+                    format!("edge-w{index}"),
+                    runtime,
+                    worker.accept_loop(listener),
+                )?);
+            }
+        }
+        RuntimeFlavor::MultiThread => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .thread_name("edge-worker")
+                .enable_all()
+                .build()
+                .map_err(ServeError::Runtime)?;
+            let listener = listeners
+                .into_iter()
+                .next()
+                .ok_or_else(|| ServeError::Runtime(io::Error::other("no listener bound")))?;
+            let worker = Worker {
+                shared: shared.clone(),
+                service: Arc::new(make_service()),
+                shutdown: shutdown_rx.clone(),
+            };
+            threads.push(spawn_thread("edge-accept".into(), runtime, async move {
+                let _ = tokio::spawn(worker.accept_loop(listener)).await;
+            })?);
+        }
+    }
+    if let Some(listener) = admin {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ServeError::Runtime)?;
+        threads.push(spawn_thread(
+            "edge-admin".into(),
+            runtime,
+            admin_loop(listener, Arc::clone(&metrics), shutdown_rx.clone()),
+        )?);
+    }
+    Ok(RunningEdge {
+        addr,
+        admin_addr,
+        metrics,
+        shutdown,
+        threads,
+    })
+}
+
+fn spawn_thread(
+    name: String,
+    runtime: tokio::runtime::Runtime,
+    future: impl Future<Output = ()> + Send + 'static,
+) -> Result<JoinHandle<()>, ServeError> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            runtime.block_on(future);
+            // Whatever outlived the grace period is dropped here, closing its socket.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        })
+        .map_err(ServeError::Runtime)
+}
+
+/// What every worker shares.
+#[derive(Clone)]
+struct Shared {
+    acceptor: TlsAcceptor,
+    limits: Limits,
+    max_connections: usize,
+    metrics: Arc<Metrics>,
+}
+
+struct Worker {
+    shared: Shared,
+    service: Arc<EdgeService>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Keeps the open-connection gauge right however a connection task ends.
+struct OpenConnection(Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Worker {
+    async fn accept_loop(mut self, listener: std::net::TcpListener) {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::error!(%err, "registering the listener with Tokio");
+                return;
+            }
+        };
+        let limits = self.shared.limits;
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .keep_alive(true)
+            .max_buf_size(limits.max_header_bytes.max(8192) + 8 * 1024);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            // Receive windows: request bodies are small, 1 MiB per stream covers the largest
+            // allowed body without a window update round trip.
+            .initial_stream_window_size(1 << 20)
+            .initial_connection_window_size(4 << 20)
+            .max_header_list_size(limits.max_header_bytes as u32)
+            // Per stream: a client that stops reading holds at most this much of our output.
+            .max_send_buf_size(256 * 1024)
+            .keep_alive_interval(limits.keep_alive_interval)
+            .keep_alive_timeout(limits.keep_alive_timeout)
+            .max_pending_accept_reset_streams(64)
+            .max_local_error_reset_streams(256);
+
+        let metrics = Arc::clone(&self.shared.metrics);
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = stopped(&mut self.shutdown) => break,
+                accepted = listener.accept() => accepted,
+            };
+            let stream = match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(err) => {
+                    // Out of descriptors and the like: back off instead of spinning; open
+                    // connections keep being served.
+                    tracing::warn!(%err, "accept failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            metrics.connections_accepted.fetch_add(1, Ordering::Relaxed);
+            let open = metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+            let guard = OpenConnection(Arc::clone(&metrics));
+            if open >= self.shared.max_connections as u64 {
+                metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("connection cap reached; closing a new connection");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let shared = self.shared.clone();
+            let service = Arc::clone(&self.service);
+            let shutdown = self.shutdown.clone();
+            let (h1, h2) = (h1.clone(), h2.clone());
+            tokio::spawn(async move {
+                let _guard = guard;
+                serve_connection(stream, shared, service, h1, h2, shutdown).await;
+            });
+        }
+        drop(listener);
+        // Drain: connections see the same shutdown signal and finish their requests.
+        let deadline = Instant::now() + limits.shutdown_grace;
+        while metrics.connections_open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    shared: Shared,
+    service: Arc<EdgeService>,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let handshake = tokio::time::timeout(
+        shared.limits.handshake_timeout,
+        shared.acceptor.accept(stream),
+    );
+    let tls = match handshake.await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(err)) => {
+            shared
+                .metrics
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%err, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            shared
+                .metrics
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("TLS handshake timed out");
+            return;
+        }
+    };
+    let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let handler = service_fn(move |request: Request<Incoming>| {
+        let service = Arc::clone(&service);
+        async move { Ok::<_, Infallible>(service.handle(request).await) }
+    });
+    let io = TokioIo::new(tls);
+    let result = if is_h2 {
+        let conn = pin!(h2.serve_connection(io, handler));
+        drive(conn, &mut shutdown, |c| c.graceful_shutdown()).await
+    } else {
+        let conn = pin!(h1.serve_connection(io, handler));
+        drive(conn, &mut shutdown, |c| c.graceful_shutdown()).await
+    };
+    if let Err(err) = result {
+        // Protocol errors and resets are the client's business; hyper already answered what
+        // deserved an answer (400/431 or a GOAWAY).
+        tracing::debug!(%err, "connection ended with an error");
+    }
+}
+
+/// Runs `conn` to completion; on shutdown asks it to finish gracefully and waits for that.
+async fn drive<C>(
+    mut conn: std::pin::Pin<&mut C>,
+    shutdown: &mut watch::Receiver<bool>,
+    graceful: impl FnOnce(std::pin::Pin<&mut C>),
+) -> Result<(), hyper::Error>
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stopped(shutdown) => {
+            graceful(conn.as_mut());
+            conn.await
+        }
+    }
+}
+
+/// Resolves once shutdown is requested (or the sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+/// `GET /metrics` on the admin listener: plain HTTP/1.1, loopback by default.
+async fn admin_loop(
+    listener: std::net::TcpListener,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Ok(listener) = TcpListener::from_std(listener) else {
+        tracing::error!("registering the admin listener with Tokio");
+        return;
+    };
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let handler = service_fn(move |request: Request<Incoming>| {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    let response = if request.uri().path() == "/metrics" {
+                        let mut response =
+                            hyper::Response::new(axum::body::Body::from(metrics.render()));
+                        response.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                        );
+                        response
+                    } else {
+                        crate::service::json_error(hyper::StatusCode::NOT_FOUND, "not found")
+                    };
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), handler)
+                .await;
+        });
+    }
+}

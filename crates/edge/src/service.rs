@@ -1,0 +1,205 @@
+//! One request through the edge, the same routing as the nginx edges:
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/static/*` | from memory ([`crate::static_files`]); `GET`/`HEAD` only |
+//! | `/public/*` | the app server ([`crate::upstream`]), no authentication |
+//! | `/api/*` | `Authorization: Bearer` verified here (strict HS256, [`jwt`]); `401` JSON on failure, else the app server with `X-User-Id` set from the token |
+//! | anything else | `404` JSON |
+//!
+//! Any client `X-User-Id` is removed before a request reaches the app server; only a verified
+//! token puts one back. The edge's own answers are JSON `{"error": …}` with the same texts as
+//! the nginx configuration's named locations.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderName, HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
+use hyper::http::{Method, Request, Response, StatusCode};
+
+use crate::metrics::{Class, Metrics};
+use crate::static_files::StaticFiles;
+use crate::upstream::{Upstream, UpstreamError};
+
+pub const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Everything one worker needs to answer requests; cloned per worker (the verifier's HMAC
+/// state and the upstream pool are per worker, the files and counters shared).
+#[derive(Clone)]
+pub struct EdgeService {
+    pub statics: Arc<StaticFiles>,
+    pub verifier: jwt::Verifier,
+    pub upstream: Upstream,
+    pub metrics: Arc<Metrics>,
+    pub max_body_bytes: usize,
+}
+
+impl EdgeService {
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let path = request.uri().path();
+        if let Some(name) = path.strip_prefix("/static/") {
+            self.metrics.request(Class::Static);
+            let response = self.serve_static(&request, name);
+            return self.after_body(request, response).await;
+        }
+        if path.starts_with("/public/") {
+            self.metrics.request(Class::Public);
+            return self.forward(request, None).await;
+        }
+        if path.starts_with("/api/") {
+            self.metrics.request(Class::Api);
+            let subject = request
+                .headers()
+                .get(AUTHORIZATION)
+                .ok_or(jwt::VerifyError::MissingAuthorization)
+                .and_then(|value| self.verifier.verify(value.as_bytes()))
+                .and_then(|subject| {
+                    HeaderValue::from_str(subject.as_str())
+                        .map_err(|_| jwt::VerifyError::SubjectUnsafe)
+                });
+            return match subject {
+                Ok(subject) => self.forward(request, Some(subject)).await,
+                Err(reason) => {
+                    tracing::debug!(%reason, "401");
+                    self.metrics.unauthorized();
+                    let response = json_error(StatusCode::UNAUTHORIZED, "unauthorized");
+                    self.after_body(request, response).await
+                }
+            };
+        }
+        self.metrics.request(Class::Other);
+        let response = json_error(StatusCode::NOT_FOUND, "not found");
+        self.after_body(request, response).await
+    }
+
+    /// Reads (and drops) what is left of the request body before answering without it, up to
+    /// the body limit. Answering while the client still sends makes HTTP/2 reset the stream,
+    /// and clients such as curl report that reset instead of our 401 (nginx discards the body
+    /// the same way). Bodiless requests (every GET) pass straight through.
+    async fn after_body(
+        &self,
+        request: Request<Incoming>,
+        response: Response<Body>,
+    ) -> Response<Body> {
+        let body = request.into_body();
+        if !hyper::body::Body::is_end_stream(&body) {
+            let _ = Limited::new(body, self.max_body_bytes).collect().await;
+        }
+        response
+    }
+
+    fn serve_static(&self, request: &Request<Incoming>, name: &str) -> Response<Body> {
+        let method = request.method();
+        if method != Method::GET && method != Method::HEAD {
+            let mut response = json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed: static files answer GET and HEAD",
+            );
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
+        match self.statics.answer(method, name, request.headers()) {
+            Some(answer) => {
+                let mut response = Response::new(Body::from(answer.body));
+                *response.status_mut() = answer.status;
+                *response.headers_mut() = answer.headers;
+                response
+            }
+            None => json_error(StatusCode::NOT_FOUND, "not found"),
+        }
+    }
+
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+        user: Option<HeaderValue>,
+    ) -> Response<Body> {
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body_bytes as u64) {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body exceeds {} bytes", self.max_body_bytes),
+            );
+        }
+        let (mut parts, body) = request.into_parts();
+        parts.headers.remove(X_USER_ID);
+        if let Some(user) = user {
+            parts.headers.insert(X_USER_ID, user);
+        }
+        // A body without Content-Length is cut off at the limit as it streams.
+        let body = Body::new(Limited::new(body, self.max_body_bytes));
+        match self.upstream.send(Request::from_parts(parts, body)).await {
+            Ok(response) => response,
+            Err(err) => {
+                self.metrics.upstream_error();
+                tracing::warn!(%err, "upstream request failed");
+                match err {
+                    UpstreamError::Unavailable(_) => {
+                        let mut response = json_error(
+                            StatusCode::BAD_GATEWAY,
+                            "bad gateway: the app server is unavailable",
+                        );
+                        response
+                            .headers_mut()
+                            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                        response
+                    }
+                    UpstreamError::Timeout(_) => json_error(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "gateway timeout: the app server did not answer in time",
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// `{"error": message}` with `status`.
+pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json_string(message);
+    let mut response = Response::new(Body::from(Bytes::from(format!("{{\"error\":{body}}}"))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, APPLICATION_JSON);
+    response
+}
+
+/// A JSON string literal for `text` (our messages are ASCII; escape what JSON requires).
+fn serde_json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_json() {
+        let text = serde_json_string("a \"quoted\" \\ line\n");
+        assert_eq!(text, r#""a \"quoted\" \\ line\u000a""#);
+    }
+}
