@@ -6,7 +6,7 @@
 //! | `EDGE_LISTEN` | `0.0.0.0:8443` | TLS listener (ALPN `h2` and `http/1.1`) |
 //! | `EDGE_MODE` | `proxy` | `proxy`: forward to `EDGE_UPSTREAM`; `fused`: run the app server in this process |
 //! | `EDGE_UPSTREAM` | `127.0.0.1:8080` | proxy mode: the app server's `host:port` (names are resolved) |
-//! | `EDGE_UPSTREAM_IDLE` | `8192` | proxy mode: idle upstream connections kept per worker |
+//! | `EDGE_UPSTREAM_CONNECTIONS` | `32` | proxy mode: upstream connections per worker (requests beyond wait for one) |
 //! | `TLS_CERT`, `TLS_KEY` | `/certs/server.crt`, `/certs/server.key` | PEM certificate chain and key |
 //! | `STATIC_DIR` | `/data/static` | files served under `/static/`, read once at start |
 //! | `JWT_SECRET` | HttpArena's benchmark secret | HS256 key (a warning is logged when unset) |
@@ -72,7 +72,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub mode: Mode,
     pub upstream: String,
-    pub upstream_idle: usize,
+    pub upstream_connections: usize,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
     pub static_dir: PathBuf,
@@ -146,7 +146,7 @@ impl Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
             mode: Mode::Proxy,
             upstream: "127.0.0.1:8080".into(),
-            upstream_idle: 8192,
+            upstream_connections: 32,
             tls_cert,
             tls_key,
             static_dir: static_dir.into(),
@@ -190,8 +190,15 @@ impl Config {
             }
             config.upstream = v.trim().to_string();
         }
-        if let Some(v) = get("EDGE_UPSTREAM_IDLE") {
-            config.upstream_idle = parse("EDGE_UPSTREAM_IDLE", &v)?;
+        if let Some(v) = get("EDGE_UPSTREAM_CONNECTIONS") {
+            config.upstream_connections = parse("EDGE_UPSTREAM_CONNECTIONS", &v)?;
+            if config.upstream_connections == 0 {
+                return Err(invalid(
+                    "EDGE_UPSTREAM_CONNECTIONS",
+                    &v,
+                    "must be at least 1",
+                ));
+            }
         }
         if let Some(v) = var("JWT_SECRET").filter(|v| !v.is_empty()) {
             config.secret = v.into_bytes();
@@ -301,6 +308,7 @@ mod tests {
             ("EDGE_UPSTREAM", "server"),
             ("EDGE_WORKERS", "0"),
             ("EDGE_MAX_CONNECTIONS", "0"),
+            ("EDGE_UPSTREAM_CONNECTIONS", "0"),
             ("JWT_LEEWAY_S", "100000"),
             ("EDGE_RUNTIME", "fast"),
         ] {

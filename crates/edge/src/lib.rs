@@ -71,16 +71,16 @@ pub fn start(config: &Config, backend: Backend) -> Result<RunningEdge, StartErro
         // Checked once here, so that building each worker's own pool cannot fail later.
         Backend::Proxy => Upstream::Proxy(Proxy::new(
             &config.upstream,
-            config.upstream_idle,
+            config.upstream_connections,
             config.limits.upstream_timeout,
         )?),
         Backend::Fused(router) => Upstream::Fused(router),
     };
     let metrics = Arc::new(Metrics::default());
-    let (verifier, upstream_addr, idle, timeout) = (
+    let (verifier, upstream_addr, connections, timeout) = (
         config.verifier(),
         config.upstream.clone(),
-        config.upstream_idle,
+        config.upstream_connections,
         config.limits.upstream_timeout,
     );
     let shared_metrics = Arc::clone(&metrics);
@@ -89,7 +89,7 @@ pub fn start(config: &Config, backend: Backend) -> Result<RunningEdge, StartErro
         statics: Arc::clone(&statics),
         verifier: verifier.clone(),
         upstream: match &upstream {
-            Upstream::Proxy(checked) => Proxy::new(&upstream_addr, idle, timeout)
+            Upstream::Proxy(checked) => Proxy::new(&upstream_addr, connections, timeout)
                 .map(Upstream::Proxy)
                 .unwrap_or_else(|_| Upstream::Proxy(checked.clone())),
             fused => fused.clone(),

@@ -49,6 +49,8 @@ pub struct UpOptions {
     pub profile: Profile,
     /// nginx (Production/Tuned), or our Rust edge in proxy or fused mode (Engine).
     pub edge: EdgeKind,
+    /// Extra environment for our Rust edge (benchmark variants try its knobs this way).
+    pub edge_env: Vec<(String, String)>,
     pub ports_offset: u16,
     pub cpus: CpuSplit,
     /// Drop the `benchmark` database and load `data/pgdb-seed.sql` again.
@@ -69,6 +71,7 @@ impl UpOptions {
         Ok(Self {
             profile: Profile::Production,
             edge: EdgeKind::Nginx,
+            edge_env: Vec::new(),
             ports_offset: 0,
             cpus: CpuSplit::default_for(&available),
             reseed: false,
@@ -588,6 +591,7 @@ fn command(
                 } else {
                     cmd.env("EDGE_MODE", "proxy");
                 }
+                cmd.envs(opts.edge_env.iter().map(|(k, v)| (k, v)));
                 cmd
             }
         },

@@ -69,8 +69,9 @@ pub struct ProductionBenchArgs {
     #[arg(long, default_value_t = 0)]
     pub ports_offset: u16,
     /// Variants to compare with the same load, interleaved run by run: `production`, `tuned`,
-    /// `engine-proxy`, `engine-fused` (our Rust edge), or `authsvc=PATH` entries for other
-    /// authsvc binaries.
+    /// `engine-proxy`, `engine-fused` (our Rust edge; append `+NAME=VALUE` settings to try
+    /// edge knobs, e.g. `engine-fused+EDGE_RUNTIME=multi-thread`), or `authsvc=PATH` entries
+    /// for other authsvc binaries.
     #[arg(long, value_delimiter = ',')]
     pub compare: Vec<String>,
     /// Write the results in HttpArena's JSON format (plus a nested `prodstack` object).
@@ -126,6 +127,8 @@ pub struct Variant {
     pub profile: Profile,
     pub edge: EdgeKind,
     pub authsvc_bin: Option<PathBuf>,
+    /// Extra environment for the edge process (`engine-fused+EDGE_RUNTIME=multi-thread`).
+    pub edge_env: Vec<(String, String)>,
 }
 
 /// The Engine-category variants: our Rust edge in each mode, production's other settings.
@@ -141,6 +144,7 @@ fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
             profile: args.profile,
             edge: EdgeKind::Nginx,
             authsvc_bin: args.authsvc_bin.clone(),
+            edge_env: Vec::new(),
         }]);
     }
     ensure!(
@@ -163,13 +167,36 @@ fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
                     profile: args.profile,
                     edge: EdgeKind::Nginx,
                     authsvc_bin: Some(path),
+                    edge_env: Vec::new(),
                 })
-            } else if let Some((name, edge)) = ENGINE_VARIANTS.iter().find(|(n, _)| n == spec) {
+            } else if let Some((base, settings)) = spec.split_once('+').or(Some((spec, ""))).filter(
+                |(base, _)| ENGINE_VARIANTS.iter().any(|(n, _)| n == base),
+            ) {
+                let edge = ENGINE_VARIANTS
+                    .iter()
+                    .find(|(n, _)| *n == base)
+                    .map(|(_, edge)| *edge)
+                    .unwrap_or(EdgeKind::RustFused);
+                let edge_env = settings
+                    .split('+')
+                    .filter(|s| !s.is_empty())
+                    .map(|setting| {
+                        let (key, value) = setting.split_once('=').with_context(|| {
+                            format!("--compare {spec}: `{setting}` is not NAME=VALUE")
+                        })?;
+                        ensure!(
+                            key.starts_with("EDGE_") || key.starts_with("SERVER_") || key.starts_with("JWT_"),
+                            "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
+                        );
+                        Ok((key.to_string(), value.to_string()))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
                 Ok(Variant {
-                    name: name.to_string(),
+                    name: spec.to_string(),
                     profile: Profile::Production,
-                    edge: *edge,
+                    edge,
                     authsvc_bin: None,
+                    edge_env,
                 })
             } else {
                 let profile: Profile = spec.parse().map_err(|e: String| {
@@ -180,6 +207,7 @@ fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
                     profile,
                     edge: EdgeKind::Nginx,
                     authsvc_bin: args.authsvc_bin.clone(),
+                    edge_env: Vec::new(),
                 })
             }
         })
@@ -436,6 +464,7 @@ impl Bench<'_> {
         let mut opts = UpOptions::new(&self.project.project_root)?;
         opts.profile = variant.profile;
         opts.edge = variant.edge;
+        opts.edge_env = variant.edge_env.clone();
         opts.ports_offset = self.args.ports_offset;
         opts.cpus = self.plan.split.clone();
         opts.authsvc_bin = variant.authsvc_bin.clone();
@@ -884,6 +913,32 @@ mod tests {
             v.iter().map(|v| v.edge).collect::<Vec<_>>(),
             [EdgeKind::Nginx, EdgeKind::RustProxy, EdgeKind::RustFused]
         );
+        let args = ProductionBenchArgs {
+            compare: vec![
+                "engine-proxy+EDGE_UPSTREAM_CONNECTIONS=16+EDGE_RUNTIME=multi-thread".into(),
+            ],
+            ..Default::default()
+        };
+        let v = variants(&args).unwrap();
+        assert_eq!(v[0].edge, EdgeKind::RustProxy);
+        assert_eq!(
+            v[0].edge_env,
+            [
+                ("EDGE_UPSTREAM_CONNECTIONS".to_string(), "16".to_string()),
+                ("EDGE_RUNTIME".to_string(), "multi-thread".to_string())
+            ]
+        );
+        for bad in [
+            "engine-fused+EDGE_RUNTIME",
+            "engine-fused+PATH=/tmp",
+            "nginx+EDGE_X=1",
+        ] {
+            let args = ProductionBenchArgs {
+                compare: vec![bad.into()],
+                ..Default::default()
+            };
+            assert!(variants(&args).is_err(), "{bad}");
+        }
         let args = ProductionBenchArgs {
             compare: vec!["fast".into()],
             ..Default::default()

@@ -211,15 +211,21 @@ pub fn usage_table(r: &RunResult) -> String {
             ]
         })
         .collect();
+    // The Engine stacks run fewer services (no authsvc; fused: no server process either).
+    let services = r
+        .usage
+        .iter()
+        .filter(|u| super::results::STACK_SERVICES.contains(&u.service.as_str()))
+        .count();
     rows.push(vec![
-        "stack (4 services)".into(),
+        format!("stack ({services} services)"),
         format!("{:.1}%", r.stack_cpu()),
         memory(r.stack_memory()),
     ]);
     let mut text = table(&["service", "cpu (100% = 1 CPU)", "peak RSS"], &rows);
     let _ = writeln!(
         text,
-        "efficiency: {:.0} rps per CPU of the stack (4 services + postgres)",
+        "efficiency: {:.0} rps per CPU of the stack ({services} services + postgres)",
         r.rps_per_cpu()
     );
     text
