@@ -274,3 +274,37 @@ async fn garbage_and_silent_connections_do_not_stop_others() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_closed_and_the_open_ones_keep_working() {
+    let edge = TestEdge::start_with(Behind::Nothing, |config| {
+        config.max_connections = 2;
+    });
+    let metrics = edge.running().metrics().clone();
+    let mut first = H2Client::connect(edge.addr).await;
+    let mut second = H2Client::connect(edge.addr).await;
+    assert_eq!(first.get("/static/reset.css", &[]).await.status, 200);
+
+    // A third client is cut off before any TLS: its handshake fails.
+    let third = H2Client::try_connect(edge.addr).await;
+    assert!(third.is_err(), "a third connection was served over a cap of 2");
+    assert!(metrics.connections_refused.load(Ordering::Relaxed) >= 1);
+
+    // The two admitted connections are unaffected.
+    assert_eq!(second.get("/static/reset.css", &[]).await.status, 200);
+    assert_eq!(first.get("/static/app.js", &[]).await.status, 200);
+
+    // Once one closes, a new client gets its place.
+    drop(first);
+    let mut admitted = None;
+    for _ in 0..100 {
+        if let Ok(client) = H2Client::try_connect(edge.addr).await {
+            admitted = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut admitted = admitted.expect("no connection admitted after one of the two closed");
+    assert_eq!(admitted.get("/static/reset.css", &[]).await.status, 200);
+    assert_eq!(metrics.connections_open.load(Ordering::Relaxed), 2);
+}
