@@ -287,7 +287,10 @@ async fn connections_beyond_the_cap_are_closed_and_the_open_ones_keep_working() 
 
     // A third client is cut off before any TLS: its handshake fails.
     let third = H2Client::try_connect(edge.addr).await;
-    assert!(third.is_err(), "a third connection was served over a cap of 2");
+    assert!(
+        third.is_err(),
+        "a third connection was served over a cap of 2"
+    );
     assert!(metrics.connections_refused.load(Ordering::Relaxed) >= 1);
 
     // The two admitted connections are unaffected.
