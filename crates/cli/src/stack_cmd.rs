@@ -104,6 +104,10 @@ pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
     let mut opts = UpOptions::new(&project.project_root)?;
     opts.profile = args.profile;
     opts.edge = edge_kind(args.edge, args.mode)?;
+    anyhow::ensure!(
+        !(opts.edge.is_rust() && args.authsvc_bin.is_some()),
+        "--authsvc-bin applies to the nginx edge only: the Rust edge verifies tokens itself"
+    );
     opts.ports_offset = args.ports_offset;
     opts.reseed = args.reseed;
     opts.authsvc_bin = args.authsvc_bin;
@@ -319,5 +323,17 @@ mod tests {
             &[vec!["xxx".into(), "y".into()], vec!["z".into(), "".into()]],
         );
         assert_eq!(text, "A    BB\nxxx  y\nz");
+    }
+
+    #[test]
+    fn edge_and_mode_make_one_kind() {
+        assert_eq!(edge_kind(EdgeArg::Nginx, None).unwrap(), EdgeKind::Nginx);
+        assert_eq!(edge_kind(EdgeArg::Rust, None).unwrap(), EdgeKind::RustFused);
+        assert_eq!(
+            edge_kind(EdgeArg::Rust, Some(EngineMode::Proxy)).unwrap(),
+            EdgeKind::RustProxy
+        );
+        let err = edge_kind(EdgeArg::Nginx, Some(EngineMode::Fused)).unwrap_err();
+        assert!(err.to_string().contains("--edge rust"), "{err}");
     }
 }
