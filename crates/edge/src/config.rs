@@ -6,7 +6,7 @@
 //! | `EDGE_LISTEN` | `0.0.0.0:8443` | TLS listener (ALPN `h2` and `http/1.1`) |
 //! | `EDGE_MODE` | `proxy` | `proxy`: forward to `EDGE_UPSTREAM`; `fused`: run the app server in this process |
 //! | `EDGE_UPSTREAM` | `127.0.0.1:8080` | proxy mode: the app server's `host:port` (names are resolved) |
-//! | `EDGE_UPSTREAM_CONNECTIONS` | `32` | proxy mode: upstream connections per worker (requests beyond wait for one) |
+//! | `EDGE_UPSTREAM_CONNECTIONS` | `32` | proxy mode: upstream connections per worker (per process with `multi-thread`); requests beyond wait for one |
 //! | `TLS_CERT`, `TLS_KEY` | `/certs/server.crt`, `/certs/server.key` | PEM certificate chain and key |
 //! | `STATIC_DIR` | `/data/static` | files served under `/static/`, read once at start |
 //! | `JWT_SECRET` | HttpArena's benchmark secret | HS256 key (a warning is logged when unset) |
