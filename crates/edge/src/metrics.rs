@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cache::Counter;
+
 /// What a request was, by its path prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -27,12 +29,14 @@ impl Class {
     }
 }
 
-/// Relaxed atomics: one increment per request or connection, read only by scrapes.
+/// Per-request counts are sharded [`Counter`]s (every worker bumps them on every request);
+/// per-connection ones are plain relaxed atomics, and `connections_open` is exact because the
+/// connection cap is checked against it.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: [AtomicU64; 4],
-    unauthorized: AtomicU64,
-    upstream_errors: AtomicU64,
+    requests: [Counter; 4],
+    unauthorized: Counter,
+    upstream_errors: Counter,
     pub connections_accepted: AtomicU64,
     pub connections_open: AtomicU64,
     pub connections_refused: AtomicU64,
@@ -41,19 +45,19 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn request(&self, class: Class) {
-        self.requests[class as usize].fetch_add(1, Ordering::Relaxed);
+        self.requests[class as usize].inc();
     }
 
     pub fn unauthorized(&self) {
-        self.unauthorized.fetch_add(1, Ordering::Relaxed);
+        self.unauthorized.inc();
     }
 
     pub fn upstream_error(&self) {
-        self.upstream_errors.fetch_add(1, Ordering::Relaxed);
+        self.upstream_errors.inc();
     }
 
     pub fn requests(&self, class: Class) -> u64 {
-        self.requests[class as usize].load(Ordering::Relaxed)
+        self.requests[class as usize].get()
     }
 
     /// The Prometheus text exposition.
@@ -74,13 +78,13 @@ impl Metrics {
                 "edge_unauthorized_total",
                 "API requests refused with 401.",
                 "counter",
-                load(&self.unauthorized),
+                self.unauthorized.get(),
             ),
             (
                 "edge_upstream_errors_total",
                 "Requests the app server did not answer (502/504).",
                 "counter",
-                load(&self.upstream_errors),
+                self.upstream_errors.get(),
             ),
             (
                 "edge_connections_accepted_total",

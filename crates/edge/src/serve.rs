@@ -40,32 +40,9 @@ use crate::config::{Config, Limits};
 use crate::metrics::Metrics;
 use crate::service::EdgeService;
 
-/// How the edge maps workers to threads (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuntimeFlavor {
-    PerCore,
-    MultiThread,
-}
-
-impl std::str::FromStr for RuntimeFlavor {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "per-core" => Ok(Self::PerCore),
-            "multi-thread" => Ok(Self::MultiThread),
-            _ => Err("expected `per-core` or `multi-thread`".into()),
-        }
-    }
-}
-
-impl std::fmt::Display for RuntimeFlavor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::PerCore => "per-core",
-            Self::MultiThread => "multi-thread",
-        })
-    }
-}
+/// How the edge maps workers to threads (see the module docs): the app server's own setting,
+/// parsed and printed the same way (`per-core`, `multi-thread`).
+pub use server::RuntimeFlavor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -41,20 +41,18 @@ pub enum Upstream {
 
 impl Upstream {
     /// Sends `request` (origin-form URI, headers already decided by the edge) and returns the
-    /// app server's answer with hop-by-hop headers removed.
+    /// app server's answer (a proxied one with its hop-by-hop headers removed).
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Body>, UpstreamError> {
-        let mut response = match self {
-            Upstream::Proxy(proxy) => proxy.send(request).await?,
+        match self {
+            Upstream::Proxy(proxy) => proxy.send(request).await,
             Upstream::Fused(router) => {
                 let mut router = router.clone();
                 match tower_service::Service::call(&mut router, request).await {
-                    Ok(response) => response,
+                    Ok(response) => Ok(response),
                     Err(never) => match never {},
                 }
             }
-        };
-        strip_hop_by_hop(response.headers_mut());
-        Ok(response)
+        }
     }
 }
 
@@ -147,7 +145,10 @@ impl Proxy {
                 .request(request)
                 .await
                 .map_err(|err| UpstreamError::Unavailable(error_chain(&err)))?;
-            Ok(response.map(|body| Body::new(SlotBody { body, _slot: slot })))
+            let mut response = response.map(|body| Body::new(SlotBody { body, _slot: slot }));
+            // Connection-level headers of the HTTP/1.1 hop must not reach an HTTP/2 client.
+            strip_hop_by_hop(response.headers_mut());
+            Ok(response)
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(result) => result,

@@ -47,6 +47,26 @@ pub enum RuntimeFlavor {
     PerCore,
 }
 
+impl std::str::FromStr for RuntimeFlavor {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "multi-thread" | "multi" => Ok(Self::MultiThread),
+            "per-core" => Ok(Self::PerCore),
+            _ => Err("expected `multi-thread` or `per-core`".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeFlavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::MultiThread => "multi-thread",
+            Self::PerCore => "per-core",
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -148,17 +168,9 @@ impl Settings {
             settings.workers = parse_int("SERVER_WORKERS", &v)?;
         }
         if let Some(v) = get("SERVER_RUNTIME") {
-            settings.runtime = match v.trim() {
-                "multi-thread" | "multi" => RuntimeFlavor::MultiThread,
-                "per-core" => RuntimeFlavor::PerCore,
-                _ => {
-                    return Err(invalid(
-                        "SERVER_RUNTIME",
-                        &v,
-                        "expected `multi-thread` or `per-core`",
-                    ))
-                }
-            };
+            settings.runtime = v
+                .parse()
+                .map_err(|reason: String| invalid("SERVER_RUNTIME", &v, reason))?;
         }
         if let Some(v) = get("SERVER_HTTP") {
             settings.http = match v.trim() {

@@ -169,35 +169,8 @@ fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
                     authsvc_bin: Some(path),
                     edge_env: Vec::new(),
                 })
-            } else if let Some((base, settings)) = spec.split_once('+').or(Some((spec, ""))).filter(
-                |(base, _)| ENGINE_VARIANTS.iter().any(|(n, _)| n == base),
-            ) {
-                let edge = ENGINE_VARIANTS
-                    .iter()
-                    .find(|(n, _)| *n == base)
-                    .map(|(_, edge)| *edge)
-                    .unwrap_or(EdgeKind::RustFused);
-                let edge_env = settings
-                    .split('+')
-                    .filter(|s| !s.is_empty())
-                    .map(|setting| {
-                        let (key, value) = setting.split_once('=').with_context(|| {
-                            format!("--compare {spec}: `{setting}` is not NAME=VALUE")
-                        })?;
-                        ensure!(
-                            key.starts_with("EDGE_") || key.starts_with("SERVER_") || key.starts_with("JWT_"),
-                            "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
-                        );
-                        Ok((key.to_string(), value.to_string()))
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                Ok(Variant {
-                    name: spec.to_string(),
-                    profile: Profile::Production,
-                    edge,
-                    authsvc_bin: None,
-                    edge_env,
-                })
+            } else if let Some(variant) = engine_variant(spec) {
+                variant
             } else {
                 let profile: Profile = spec.parse().map_err(|e: String| {
                     anyhow::anyhow!("{e}, or one of engine-proxy, engine-fused, authsvc=PATH")
@@ -212,6 +185,36 @@ fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
             }
         })
         .collect()
+}
+
+/// `engine-proxy` / `engine-fused`, optionally with `+NAME=VALUE` edge settings; `None` when
+/// `spec` names no engine variant.
+fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
+    let (base, settings) = spec.split_once('+').unwrap_or((spec, ""));
+    let (_, edge) = ENGINE_VARIANTS.iter().find(|(name, _)| *name == base)?;
+    let edge_env = settings
+        .split('+')
+        .filter(|s| !s.is_empty())
+        .map(|setting| {
+            let (key, value) = setting
+                .split_once('=')
+                .with_context(|| format!("--compare {spec}: `{setting}` is not NAME=VALUE"))?;
+            ensure!(
+                ["EDGE_", "SERVER_", "JWT_"]
+                    .iter()
+                    .any(|p| key.starts_with(p)),
+                "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
+            );
+            Ok((key.to_string(), value.to_string()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>();
+    Some(edge_env.map(|edge_env| Variant {
+        name: spec.to_string(),
+        profile: Profile::Production,
+        edge: *edge,
+        authsvc_bin: None,
+        edge_env,
+    }))
 }
 
 /// How the machine's CPUs are shared between the stack and the load generator.

@@ -628,6 +628,17 @@ pub fn meta_json(name: &str, category: Category, repo: &str) -> String {
 }
 
 /// The export's README.md.
+/// The cache section both exported READMEs share: the same server code runs in both.
+const CACHE_DESIGN: &str = "## Cache design\n\
+\n\
+- One process-wide L1 map shared by all worker threads, per-entry TTL: items 1 s, users 30 s.\n\
+- Redis as L2 with the same TTLs (`item:{id}`, `user:{id}`, millisecond expiry).\n\
+- Per-key single-flight: a burst of misses for one id runs one query; the waiters get its result\n\
+  and report `X-Cache: HIT`. `MISS` only for the request that queried Postgres.\n\
+- A write updates the row, then removes the key from L1 and Redis before the `204`, so the next\n\
+  read is a `MISS`. No pre-warming: the first read of an id always goes to Postgres.\n\
+\n";
+
 pub fn readme(name: &str, category: Category, repo: &str) -> String {
     match category.profile() {
         Some(profile) => stack_readme(name, profile, repo),
@@ -677,16 +688,7 @@ Postgres is HttpArena's own (`DATABASE_URL`); the server keeps its pool below\n\
 | `GET /api/me` | the user named by the edge's `X-User-Id` (the server never reads JWTs) |\n\
 | `GET /baseline11`, `/healthz`, `/readyz` | HttpArena's readiness probe; liveness; Postgres reachable |\n\
 \n\
-## Cache design\n\
-\n\
-- One process-wide L1 map shared by all worker threads, per-entry TTL: items 1 s, users 30 s.\n\
-- Redis as L2 with the same TTLs (`item:{{id}}`, `user:{{id}}`, millisecond expiry).\n\
-- Per-key single-flight: a burst of misses for one id runs one query; the waiters get its result\n\
-  and report `X-Cache: HIT`. `MISS` only for the request that queried Postgres.\n\
-- A write updates the row, then removes the key from L1 and Redis before the `204`, so the next\n\
-  read is a `MISS`. No pre-warming: the first read of an id always goes to Postgres.\n\
-\n\
-## CPU split\n\
+{CACHE_DESIGN}## CPU split\n\
 \n\
 | service | cpuset | cores | logical CPUs |\n\
 |---|---|---|---|\n\
@@ -739,16 +741,7 @@ project runs other than 4 containers; this one runs 2.\n\
 | `GET /api/me` | JWT checked; the user named by its `sub` claim |\n\
 | `/api/*` without a valid token | `401 {{\"error\":\"unauthorized\"}}` |\n\
 \n\
-## Cache design\n\
-\n\
-- One process-wide L1 map shared by all worker threads, per-entry TTL: items 1 s, users 30 s.\n\
-- Redis as L2 with the same TTLs (`item:{{id}}`, `user:{{id}}`, millisecond expiry).\n\
-- Per-key single-flight: a burst of misses for one id runs one query; the waiters get its result\n\
-  and report `X-Cache: HIT`. `MISS` only for the request that queried Postgres.\n\
-- A write updates the row, then removes the key from L1 and Redis before the `204`, so the next\n\
-  read is a `MISS`. No pre-warming: the first read of an id always goes to Postgres.\n\
-\n\
-## CPU split\n\
+{CACHE_DESIGN}## CPU split\n\
 \n\
 | service | cpuset | cores | logical CPUs |\n\
 |---|---|---|---|\n\
