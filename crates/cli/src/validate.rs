@@ -163,6 +163,10 @@ const EXTENDED_CHECKS: &[(&str, Check)] = &[
         check_precompressed_static,
     ),
     ("x11 HTTP/1.1 clients served", check_http11),
+    (
+        "x12 200 KB POST is 413 JSON, row unchanged",
+        check_oversize_post,
+    ),
 ];
 
 /// Runs the checks in order, reporting each one as it finishes.
@@ -683,4 +687,35 @@ fn check_http11(t: &Target) -> anyhow::Result<()> {
     ensure!(r.body_text() == "42", "body {:?}", r.body_text());
     let r = curl::send(&authed_get(t, "/api/items/1").version(HttpVersion::Http11))?;
     expect_status(&r, 200)
+}
+
+/// A write body over the app server's 64 KiB limit, through the edge over HTTP/2 and
+/// HTTP/1.1: a JSON 413 every time (never a 502 or a reset stream) and the row as it was.
+fn check_oversize_post(t: &Target) -> anyhow::Result<()> {
+    const ID: i64 = 9;
+    let row = |t: &Target| {
+        query(
+            t,
+            &format!("SELECT name, price, quantity FROM items WHERE id = {ID}"),
+        )
+    };
+    let before = row(t)?;
+    let name = "x".repeat(200 * 1024);
+    let body = format!(r#"{{"name":"{name}","price":1,"quantity":1}}"#);
+    for version in [HttpVersion::Http2, HttpVersion::Http11] {
+        let r = curl::send(
+            &post_json(t, &format!("/api/items/{ID}"), &body)
+                .bearer(&t.token)
+                .version(version),
+        )?;
+        expect_status(&r, 413)?;
+        let doc = r.json().context("the 413 has no JSON error body")?;
+        ensure!(doc["error"].is_string(), "413 body {doc}");
+    }
+    ensure!(
+        row(t)? == before,
+        "item {ID} changed after refused writes: {before:?} -> {:?}",
+        row(t)?
+    );
+    Ok(())
 }

@@ -1,8 +1,11 @@
 //! `prodstack validate` and `prodstack bench` end to end, through the real CLI binary against a
 //! real stack on offset ports: every check passes on an honest stack, the benchmark's smoke run
-//! produces a complete HttpArena-format result, and a broken stack is refused, not scored.
+//! produces a complete HttpArena-format result, a broken stack is refused, not scored, and a
+//! load generator that hangs costs one run, not the report.
 
 mod support;
+
+use std::os::unix::fs::PermissionsExt;
 
 use stack::state::{Service, StackState};
 use support::*;
@@ -20,8 +23,8 @@ fn up_validate_down_passes_every_check_and_leaves_nothing_running() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "validate failed:\n{stdout}");
     let last = stdout.lines().last().unwrap_or_default();
-    assert_eq!(last, "26 passed, 0 failed", "{stdout}");
-    assert_eq!(stdout.matches("PASS  ").count(), 26, "{stdout}");
+    assert_eq!(last, "27 passed, 0 failed", "{stdout}");
+    assert_eq!(stdout.matches("PASS  ").count(), 27, "{stdout}");
     assert!(stdout.contains(&format!(
         "validating https://localhost:{}",
         stack.ports().edge
@@ -73,7 +76,7 @@ fn both_rust_edge_modes_pass_every_check_and_come_down_clean() {
         assert!(out.status.success(), "validate ({mode}) failed:\n{stdout}");
         assert_eq!(
             stdout.lines().last().unwrap_or_default(),
-            "26 passed, 0 failed",
+            "27 passed, 0 failed",
             "{mode}: {stdout}"
         );
         // The edge's own counters answer on the status port (what bench reads).
@@ -247,5 +250,114 @@ fn bench_refuses_a_stack_that_fails_validation() {
         "a result file was written for a refused run"
     );
     // --attach never stops a stack it did not start.
+    assert!(StackState::path(&stack.home).exists());
+}
+
+/// A stand-in h2load that behaves like Debian's 1.52 on a slow machine in its second reads
+/// run: it logs what it measured, says the duration is over, and never exits. The benchmark
+/// must kill it at the timeout, count that run as nothing, say why, carry on with the next
+/// run and still write its whole report, exiting 0 (the stack answered everything).
+#[test]
+fn a_hung_load_generator_run_counts_nothing_and_the_report_is_still_written() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    assert!(stack.up(&[]).status.success(), "prodstack up failed");
+
+    let state = stack.home.root().join("fake-h2load");
+    std::fs::create_dir_all(&state).unwrap();
+    let fixtures = project_root().join("crates/cli/tests/fixtures/h2load");
+    let fake = state.join("h2load");
+    std::fs::write(
+        &fake,
+        format!(
+            r#"#!/bin/bash
+[ "$1" = --version ] && {{ echo "h2load nghttp2/1.52.0"; exit 0; }}
+log=; kind=reads
+for a in "$@"; do case $a in --log-file=*) log=${{a#--log-file=}};; -d) kind=writes;; esac; done
+n=$(( $(cat {state}/$kind.count 2>/dev/null || echo 0) + 1 )); echo $n > {state}/$kind.count
+now=$(date +%s%6N)
+for i in $(seq 1 50); do printf '%s\t200\t1000\n' "$now"; done > "$log"
+if [ $kind = reads ] && [ $n = 2 ]; then
+  echo $$ > {state}/hung.pid
+  echo "Main benchmark duration is over for thread #0. Stopping all clients."
+  exec sleep 600
+fi
+cat {fixtures}/production-stack-$kind-1024c.txt
+"#,
+            state = state.display(),
+            fixtures = fixtures.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let json = stack.home.root().join("result.json");
+    let out = stack.run(&[
+        "bench",
+        "--attach",
+        "--connections",
+        "16",
+        "--duration",
+        "1s",
+        "--runs",
+        "3",
+        "--pause",
+        "1s",
+        "--h2load",
+        fake.to_str().unwrap(),
+        "--loadgen-timeout",
+        "3s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.join("reads.count"))
+            .unwrap()
+            .trim(),
+        "3",
+        "the runs after the hung one went on"
+    );
+    assert!(stdout.contains("0 (unfinished)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "run 2: h2load (reads) did not exit within 3 s and was killed; the run counts nothing"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Its --log-file recorded 50 requests (50 2xx, 0 other) = 50 rps"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("this h2load (1.52.0"), "{stdout}");
+    assert!(stdout.contains("--duration (e.g. 15s)"), "{stdout}");
+
+    let hung: i32 = std::fs::read_to_string(state.join("hung.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_all_gone(&[hung as u32], "the hung stand-in h2load");
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let e = &doc.as_array().unwrap()[0];
+    // The score is a finished run's: the fixtures' floor((15,658 + 1,024) / 5.17 s).
+    assert_eq!(e["rps"], 3226, "{e}");
+    assert_ne!(e["prodstack"]["best_run"], 2, "{e}");
+    let runs = e["prodstack"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let unfinished = runs[1]["unfinished"].as_array().unwrap();
+    assert_eq!(unfinished.len(), 1, "{}", runs[1]);
+    assert_eq!(unfinished[0]["instance"], "reads");
+    assert_eq!(unfinished[0]["logged"]["requests"], 50);
+    assert!(runs[0]["unfinished"].as_array().unwrap().is_empty());
+    assert!(runs[2]["unfinished"].as_array().unwrap().is_empty());
+    // --attach leaves the stack as it found it.
     assert!(StackState::path(&stack.home).exists());
 }

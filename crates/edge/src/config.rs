@@ -113,8 +113,11 @@ pub struct Limits {
     pub keep_alive_timeout: Duration,
     /// Request head (HTTP/1.1) or header list (HTTP/2) size.
     pub max_header_bytes: usize,
-    /// Request bodies beyond this get 413 (nginx's `client_max_body_size` default).
+    /// Request bodies beyond this get 413 before they reach the app server: the app server's
+    /// own limit, so both edges refuse what the app would.
     pub max_body_bytes: usize,
+    /// A request body must arrive in full within this (nginx's `client_body_timeout`).
+    pub body_timeout: Duration,
     /// HTTP/2 streams per connection: h2load runs `-m 16`; nginx allows 128.
     pub max_concurrent_streams: u32,
     /// How long in-flight requests may run after a shutdown request.
@@ -131,7 +134,8 @@ impl Default for Limits {
             keep_alive_interval: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(20),
             max_header_bytes: 32 * 1024,
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: server::body::MAX_BODY_BYTES,
+            body_timeout: Duration::from_secs(60),
             max_concurrent_streams: 256,
             shutdown_grace: Duration::from_secs(5),
             upstream_timeout: Duration::from_secs(30),

@@ -84,7 +84,7 @@ pub fn start(config: &Config, backend: Backend) -> Result<RunningEdge, StartErro
         config.limits.upstream_timeout,
     );
     let shared_metrics = Arc::clone(&metrics);
-    let max_body_bytes = config.limits.max_body_bytes;
+    let (max_body_bytes, body_timeout) = (config.limits.max_body_bytes, config.limits.body_timeout);
     let factory: serve::ServiceFactory = Arc::new(move || EdgeService {
         statics: Arc::clone(&statics),
         verifier: verifier.clone(),
@@ -96,6 +96,7 @@ pub fn start(config: &Config, backend: Backend) -> Result<RunningEdge, StartErro
         },
         metrics: Arc::clone(&shared_metrics),
         max_body_bytes,
+        body_timeout,
     });
     Ok(serve::start(config, tls, metrics, factory)?)
 }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderName, HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
@@ -38,6 +37,7 @@ pub struct EdgeService {
     pub upstream: Upstream,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
+    pub body_timeout: std::time::Duration,
 }
 
 impl EdgeService {
@@ -78,19 +78,18 @@ impl EdgeService {
         self.after_body(request, response).await
     }
 
-    /// Reads (and drops) what is left of the request body before answering without it, up to
-    /// the body limit. Answering while the client still sends makes HTTP/2 reset the stream,
-    /// and clients such as curl report that reset instead of our 401 (nginx discards the body
-    /// the same way). Bodiless requests (every GET) pass straight through.
+    /// Reads (and drops) what is left of the request body before answering without it
+    /// ([`server::body::drain`], bounded in bytes and time). Answering while the client still
+    /// sends makes HTTP/2 reset the stream, and clients such as curl report that reset instead
+    /// of our 401 (nginx discards the body the same way). Bodiless requests (every GET) pass
+    /// straight through.
     async fn after_body(
         &self,
         request: Request<Incoming>,
         response: Response<Body>,
     ) -> Response<Body> {
-        let body = request.into_body();
-        if !hyper::body::Body::is_end_stream(&body) {
-            let _ = Limited::new(body, self.max_body_bytes).collect().await;
-        }
+        let mut body = request.into_body();
+        server::body::drain(&mut body).await;
         response
     }
 
@@ -122,24 +121,29 @@ impl EdgeService {
         request: Request<Incoming>,
         user: Option<HeaderValue>,
     ) -> Response<Body> {
-        let declared = request
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.max_body_bytes as u64) {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body exceeds {} bytes", self.max_body_bytes),
-            );
-        }
         let (mut parts, body) = request.into_parts();
         parts.headers.remove(X_USER_ID);
         if let Some(user) = user {
             parts.headers.insert(X_USER_ID, user);
         }
-        // A body without Content-Length is cut off at the limit as it streams.
-        let body = Body::new(Limited::new(body, self.max_body_bytes));
+        // The body is read here, within the app server's limit, before anything is forwarded
+        // (as nginx buffers it): an oversize one is refused with 413 JSON after being drained,
+        // so the client gets the answer and the app never sees it. Every GET has no body.
+        let body = if hyper::body::Body::is_end_stream(&body) {
+            Body::empty()
+        } else {
+            let declared = parts
+                .headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            match server::body::read_limited(body, declared, self.max_body_bytes, self.body_timeout)
+                .await
+            {
+                Ok(bytes) => Body::from(bytes),
+                Err(err) => return json_error(err.status(), &err.to_string()),
+            }
+        };
         match self.upstream.send(Request::from_parts(parts, body)).await {
             Ok(response) => response,
             Err(err) => {

@@ -326,3 +326,76 @@ async fn a_missing_app_server_is_a_502_with_a_json_body() {
     // And the edge keeps serving what it can.
     assert_eq!(client.get("/static/reset.css", &[]).await.status, 200);
 }
+
+/// `{"name":"xx…","price":1,"quantity":1}` of exactly `len` bytes.
+fn write_body_of(len: usize) -> Vec<u8> {
+    let frame = br#"{"name":"","price":1,"quantity":1}"#.len();
+    format!(
+        r#"{{"name":"{}","price":1,"quantity":1}}"#,
+        "x".repeat(len - frame)
+    )
+    .into_bytes()
+}
+
+/// A write body over the app server's 64 KiB limit is refused by the edge itself with a JSON
+/// 413, in both modes, over HTTP/2 (declared or streamed without a length) and HTTP/1.1, and
+/// the row stays as it was; a body of exactly 64 KiB still lands. Before the edge enforced the
+/// limit, the fused app answered 413 mid-upload and HTTP/2 reset the stream: no answer at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_bodies_are_413_json_in_both_modes_and_change_nothing() {
+    let limit = server::body::MAX_BODY_BYTES;
+    for behind in [Behind::Fused, Behind::Proxy] {
+        let edge = TestEdge::start(behind);
+        let app = edge.app();
+        let (id, control) = (4, 11);
+        let before = app.item_in_db(id);
+        let authorization = bearer(&token());
+        let path = format!("/api/items/{id}");
+        let big = write_body_of(200 * 1024);
+        let length = big.len().to_string();
+        let mut client = edge.h2().await;
+        let json = ("content-type", "application/json");
+        let auth = ("authorization", authorization.as_str());
+        for headers in [
+            vec![auth, json, ("content-length", length.as_str())],
+            vec![auth, json],
+        ] {
+            let answer = client
+                .send("POST", &path, &headers, Some(&big))
+                .await
+                .unwrap_or_else(|e| panic!("{behind:?}: no answer to a 200 KB POST: {e}"));
+            assert_eq!(answer.status, 413, "{behind:?}: {}", answer.text());
+            assert_eq!(answer.header("content-type"), Some("application/json"));
+            assert_eq!(
+                answer.json()["error"],
+                "request body is larger than 64 KiB (65536 bytes)"
+            );
+        }
+        let h1 = h1_request(edge.addr, "POST", &path, &[auth, json], Some(&big)).await;
+        assert_eq!(h1.status, 413, "{behind:?} over HTTP/1.1: {}", h1.text());
+        assert!(h1.json()["error"].is_string());
+        assert_eq!(
+            app.item_in_db(id),
+            before,
+            "{behind:?}: a refused body changed the row"
+        );
+
+        // The limit is the app's, not lower: exactly 64 KiB is written.
+        let exact = write_body_of(limit);
+        let landed = client
+            .send(
+                "POST",
+                &format!("/api/items/{control}"),
+                &[auth, json],
+                Some(&exact),
+            )
+            .await
+            .unwrap();
+        assert_eq!(landed.status, 204, "{behind:?}: {}", landed.text());
+        assert!(app.item_in_db(control).ends_with("|1|1"));
+        // The connection that carried the refusals still serves.
+        let item = client.get(&path, &[auth]).await;
+        assert_eq!(item.status, 200);
+        assert_eq!(item.json(), item_json(&app.item_row(id)));
+    }
+}

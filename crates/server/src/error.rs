@@ -3,6 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::body::BodyError;
 use crate::db::DbError;
 
 /// Seconds a client should wait before retrying while Postgres is unavailable.
@@ -38,6 +39,12 @@ impl From<DbError> for ApiError {
             DbError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
             DbError::Query(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
         }
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(err: BodyError) -> Self {
+        Self::new(err.status(), err.to_string())
     }
 }
 

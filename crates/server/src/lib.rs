@@ -45,6 +45,7 @@
 //! - **L1 hit**: 22–31 ns (`cargo bench -p cache`, two runs; `Instant::now()` alone is
 //!   24–28 ns, the coarse clock 0.5 ns).
 
+pub mod body;
 pub mod configuration;
 pub mod dataset;
 pub mod db;

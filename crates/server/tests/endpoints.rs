@@ -389,3 +389,47 @@ async fn runtime_layouts_and_frontends_agree() {
         );
     }
 }
+
+/// An oversize body is read (and dropped) before the 413 goes out, so the client gets the
+/// answer and the keep-alive connection stays usable. Answering mid-upload and closing made
+/// nginx in front of the server turn this 413 into a 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_body_gets_its_413_and_the_connection_keeps_serving() {
+    use http_body_util::{BodyExt, Full};
+    let services = Services::start(false);
+    let server = services.spawn();
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let huge = format!(
+        "{{\"name\":\"{}\",\"price\":1,\"quantity\":2}}",
+        "x".repeat(200 * 1024)
+    );
+    let request = hyper::Request::post("/api/items/5")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(huge)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 413);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("64 KiB"),
+        "{body:?}"
+    );
+
+    sender.ready().await.expect("the connection is still open");
+    let request = hyper::Request::get("/public/baseline?a=1&b=2")
+        .header("host", "localhost")
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "3"
+    );
+}

@@ -566,6 +566,46 @@ fn the_edge_routes_authenticates_and_answers_json_as_the_contract_says() {
     assert_eq!(last.header_values("x-user-id"), ["42"]);
     assert_eq!(last.body, body.as_bytes());
 
+    // A body over the app server's 64 KiB limit: nginx itself answers 413 JSON, over HTTP/2
+    // and HTTP/1.1, declared or chunked, and the server never sees the request (left to the
+    // server, its 413 raced the upload and nginx answered 502).
+    let big = home.root().join("big.json");
+    let name = "x".repeat(200 * 1024);
+    std::fs::write(
+        &big,
+        format!(r#"{{"name":"{name}","price":1,"quantity":1}}"#),
+    )
+    .unwrap();
+    let data = format!("@{}", big.display());
+    let forwarded = backend.seen().len();
+    for extra in [
+        &["--http2"][..],
+        &["--http1.1"][..],
+        &["--http1.1", "-H", "Transfer-Encoding: chunked"][..],
+    ] {
+        let mut args = vec![
+            "-H",
+            "Authorization: Bearer good",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &data,
+        ];
+        args.extend_from_slice(extra);
+        let answer = curl(port, "/api/items/4", &args);
+        assert_eq!(answer.status, 413, "{extra:?}");
+        assert_eq!(answer.headers["content-type"], "application/json");
+        assert_eq!(
+            answer.body,
+            br#"{"error":"request body is larger than 64 KiB (65536 bytes)"}"#
+        );
+    }
+    assert_eq!(
+        backend.seen().len(),
+        forwarded,
+        "an oversize body was forwarded to the server"
+    );
+
     // The auth sub-request: GET /_auth, only Authorization (plus HTTP/1.1's Host), no body.
     let auth_seen = auth.seen();
     let sub = auth_seen.last().unwrap();

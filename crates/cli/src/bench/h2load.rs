@@ -99,15 +99,16 @@ impl Invocation {
         args
     }
 
-    /// `[taskset -c CPUS] h2load ARGS`.
-    pub fn command(&self, cpus: Option<&str>) -> Command {
+    /// `[taskset -c CPUS] PROGRAM ARGS` (`program` is `h2load` or a path to one). taskset
+    /// execs the program, so the child's pid is h2load's own.
+    pub fn command(&self, program: &Path, cpus: Option<&str>) -> Command {
         let mut cmd = match cpus {
             Some(cpus) => {
                 let mut cmd = Command::new("taskset");
-                cmd.arg("-c").arg(cpus).arg("h2load");
+                cmd.arg("-c").arg(cpus).arg(program);
                 cmd
             }
-            None => Command::new("h2load"),
+            None => Command::new(program),
         };
         cmd.args(self.args());
         cmd
@@ -314,6 +315,48 @@ pub fn parse_log(text: &str) -> (Vec<LoggedRequest>, usize) {
     (requests, malformed)
 }
 
+/// What a `--log-file` recorded, in counts: the diagnostic of a run whose h2load printed no
+/// summary (never its score).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Logged {
+    pub requests: u64,
+    pub status_2xx: u64,
+    /// Answers other than 2xx, and requests h2load logged without an answer (`-1`).
+    pub other: u64,
+}
+
+impl Logged {
+    pub fn of(requests: &[LoggedRequest]) -> Self {
+        let ok = requests
+            .iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .count() as u64;
+        Self {
+            requests: requests.len() as u64,
+            status_2xx: ok,
+            other: requests.len() as u64 - ok,
+        }
+    }
+}
+
+/// `h2load nghttp2/1.52.0` → (1, 52, 0).
+pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let version = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("nghttp2/"))?;
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+/// The first nghttp2 release whose h2load stops clients still in their TLS handshake when
+/// `-D` ends (upstream commit 6813f88 "h2load: Fix bug that h2load does not stop early with
+/// -D option"). Older ones keep such clients sending, uncounted, and never exit.
+pub const FIRST_VERSION_THAT_STOPS_LATE_CLIENTS: (u32, u32, u32) = (1, 69, 0);
+
 /// Nearest-rank percentiles of every logged request (whatever its status: a slow error is
 /// still a slow answer).
 pub fn latency(requests: &[LoggedRequest]) -> Latency {
@@ -437,6 +480,26 @@ pub(crate) mod tests {
         assert_eq!(l.mean_ms, 50.5);
         let (parsed, malformed) = parse_log("1\t200\t5\nnot a line\n2\t404\n");
         assert_eq!((parsed.len(), malformed), (1, 2));
+    }
+
+    #[test]
+    fn log_counts_and_versions() {
+        let (requests, _) = parse_log("1\t200\t5\n2\t204\t5\n3\t-1\t9\n4\t503\t1\n");
+        assert_eq!(
+            Logged::of(&requests),
+            Logged {
+                requests: 4,
+                status_2xx: 2,
+                other: 2
+            }
+        );
+        assert_eq!(parse_version("h2load nghttp2/1.52.0\n"), Some((1, 52, 0)));
+        assert_eq!(parse_version("h2load nghttp2/1.69.0-DEV"), Some((1, 69, 0)));
+        assert_eq!(parse_version("something else"), None);
+        assert!(
+            parse_version("h2load nghttp2/1.70.1").unwrap()
+                >= FIRST_VERSION_THAT_STOPS_LATE_CLIENTS
+        );
     }
 
     #[test]

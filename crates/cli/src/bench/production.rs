@@ -28,8 +28,8 @@ use super::metrics::Scrape;
 use super::procstat::Sampler;
 use super::report;
 use super::results::{
-    metric, CacheHierarchy, LatencyReport, RunResult, TemplateCounts, UsageReport, LOADGEN,
-    POSTGRES,
+    metric, CacheHierarchy, LatencyReport, RunResult, TemplateCounts, Unfinished, UsageReport,
+    LOADGEN, POSTGRES,
 };
 use super::static_bytes::{self, StaticBytes};
 use crate::validate::{self, Target};
@@ -86,6 +86,13 @@ pub struct ProductionBenchArgs {
     /// Pause between runs (HttpArena sleeps 2 s).
     #[arg(long, default_value = "2s", value_parser = parse_seconds)]
     pub pause: u32,
+    /// The load generator: `h2load` on PATH, or the path of another h2load build.
+    #[arg(long, default_value = "h2load")]
+    pub h2load: PathBuf,
+    /// Kill an h2load still running this long after it started; its run then counts nothing.
+    /// Default: HttpArena's `timeout 45`, or the duration + 40 s for runs longer than 5 s.
+    #[arg(long, value_parser = parse_seconds)]
+    pub loadgen_timeout: Option<u32>,
 }
 
 impl Default for ProductionBenchArgs {
@@ -106,6 +113,8 @@ impl Default for ProductionBenchArgs {
             markdown: None,
             framework: "prodstack".into(),
             pause: 2,
+            h2load: PathBuf::from("h2load"),
+            loadgen_timeout: None,
         }
     }
 }
@@ -261,12 +270,19 @@ fn cpu_plan(args: &ProductionBenchArgs) -> anyhow::Result<CpuPlan> {
 }
 
 pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitCode> {
-    for tool in ["h2load", "curl"] {
-        ensure!(
-            stack::process::find_on_path(tool).is_some(),
-            "`{tool}` is not installed (./prodstack installs it: Debian packages nghttp2-client, curl)"
-        );
-    }
+    ensure!(
+        stack::process::find_on_path("curl").is_some(),
+        "`curl` is not installed (./prodstack installs it: Debian package curl)"
+    );
+    let h2load = resolve_h2load(&args.h2load)?;
+    let timeout = args
+        .loadgen_timeout
+        .unwrap_or(HTTPARENA_LOADGEN_TIMEOUT_S.max(args.duration + 40));
+    ensure!(
+        timeout > args.duration,
+        "--loadgen-timeout {timeout}s must be longer than --duration {}s",
+        args.duration
+    );
     let home = &project.home;
     if !args.attach && !supervise::missing_data(home).is_empty() {
         eprintln!("prodstack bench: generating the data first (prodstack data)");
@@ -295,6 +311,8 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
         args: &args,
         plan,
         threads,
+        h2load,
+        loadgen_timeout: Duration::from_secs(timeout as u64),
         running: None,
         started_here: false,
         static_bytes: Vec::new(),
@@ -309,6 +327,9 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
         println!("comparison (same load, interleaved runs):\n{cmp}");
     }
     println!("{}", bench.static_bytes_table());
+    if let Some(advice) = unfinished_advice(&runs, &bench.h2load) {
+        println!("{advice}");
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, report::httparena_json(&runs, &args.framework)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -322,6 +343,9 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
             path.with_extension("svg").display()
         );
     }
+    // The exit status is the stack's: non-2xx or unanswered requests in a run that counts. A
+    // run whose load generator did not finish is reported (above) but says nothing about the
+    // stack.
     let failed = runs
         .iter()
         .any(|r| r.status(4) + r.status(5) + r.unanswered() > 0);
@@ -337,6 +361,9 @@ struct Bench<'a> {
     args: &'a ProductionBenchArgs,
     plan: CpuPlan,
     threads: u32,
+    /// The h2load program and how long one may run before it is killed.
+    h2load: LoadGenerator,
+    loadgen_timeout: Duration,
     /// The variant the stack currently runs.
     running: Option<String>,
     /// Whether this benchmark brought the stack up (and so must take it down).
@@ -614,7 +641,7 @@ impl Bench<'_> {
             let _ = std::fs::remove_file(&invocation.log_file);
             let out = scratch.join(format!("{}.out", invocation.label));
             let child = invocation
-                .command(cpus.as_deref())
+                .command(&self.h2load.program, cpus.as_deref())
                 .stdin(Stdio::null())
                 .stdout(
                     std::fs::File::create(&out)
@@ -630,12 +657,7 @@ impl Bench<'_> {
             "{} · {}c · run {}/{}",
             variant.name, connections, run, self.args.runs
         );
-        let statuses = wait_all(
-            &mut children,
-            Duration::from_secs(duration as u64 + 40),
-            &label,
-            duration,
-        )?;
+        let exits = wait_all(&mut children, self.loadgen_timeout, &label, duration)?;
         let elapsed = started.elapsed();
         let (usage, _samples) = sampler.finish();
         let after =
@@ -643,16 +665,37 @@ impl Bench<'_> {
         let edge_after = edge_status.requests();
 
         let mut summaries = Vec::new();
-        for ((invocation, _, out), status) in children.iter().zip(statuses) {
-            let text = std::fs::read_to_string(out)
-                .with_context(|| format!("reading {}", out.display()))?;
-            let summary = Summary::parse(&text).with_context(|| {
-                format!(
-                    "h2load ({}) exited with {status}; its output is in {}",
-                    invocation.label,
-                    out.display()
-                )
-            })?;
+        let mut unfinished = Vec::new();
+        for ((invocation, _, out), exit) in children.iter().zip(exits) {
+            let text = std::fs::read_to_string(out).unwrap_or_default();
+            let summary =
+                match (&exit, Summary::parse(&text)) {
+                    (Exit::Finished(_), Ok(summary)) => summary,
+                    (_, parsed) => {
+                        let reason =
+                            match exit {
+                                Exit::Finished(status) => format!(
+                            "exited with {status} and printed no summary ({}; output in {})",
+                            parsed.err().map(|e| first_line(&e.to_string())).unwrap_or_default(),
+                            out.display()
+                        ),
+                                Exit::Killed { .. } => format!(
+                                    "did not exit within {} s and was killed",
+                                    self.loadgen_timeout.as_secs()
+                                ),
+                            };
+                        let log = std::fs::read_to_string(&invocation.log_file).unwrap_or_default();
+                        let logged = h2load::Logged::of(&h2load::parse_log(&log).0);
+                        unfinished.push(Unfinished {
+                            instance: invocation.label.to_string(),
+                            reason,
+                            open_connections: exit.open_connections(),
+                            logged,
+                            logged_rps: logged.status_2xx / duration.max(1) as u64,
+                        });
+                        Summary::default()
+                    }
+                };
             summaries.push(summary);
         }
         let writes_summary = summaries.pop().unwrap_or_default();
@@ -680,6 +723,7 @@ impl Bench<'_> {
             ),
             templates: TemplateCounts::measure(&delta, edge_requests),
             failures,
+            unfinished,
         })
     }
 }
@@ -730,31 +774,70 @@ fn service_groups(
     })
 }
 
-/// Waits for both h2load processes with a progress line; kills them at `timeout`
-/// (HttpArena wraps h2load in `timeout 45`).
+/// HttpArena's harness runs each h2load under `timeout 45`.
+const HTTPARENA_LOADGEN_TIMEOUT_S: u32 = 45;
+
+/// How one h2load process ended.
+#[derive(Debug)]
+enum Exit {
+    Finished(std::process::ExitStatus),
+    /// Still running at the timeout, so killed; `sockets` it held then.
+    Killed {
+        sockets: Option<u64>,
+    },
+}
+
+impl Exit {
+    fn open_connections(&self) -> Option<u64> {
+        match self {
+            Exit::Finished(_) => None,
+            Exit::Killed { sockets } => *sockets,
+        }
+    }
+}
+
+/// Waits for both h2load processes with a progress line; kills one still running at
+/// `timeout` after the start (counting the connections it still holds first), like
+/// HttpArena's `timeout 45`, and waits for the other.
 fn wait_all(
     children: &mut [(&Invocation, Child, PathBuf)],
     timeout: Duration,
     label: &str,
     duration: u32,
-) -> anyhow::Result<Vec<std::process::ExitStatus>> {
+) -> anyhow::Result<Vec<Exit>> {
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
+    let mut exits: Vec<Option<Exit>> = children.iter().map(|_| None).collect();
     let mut last_print = 0;
     loop {
+        let overdue = started.elapsed() > timeout;
         for (i, (_, child, _)) in children.iter_mut().enumerate() {
-            if statuses[i].is_none() {
-                statuses[i] = child.try_wait().context("waiting for h2load")?;
+            if exits[i].is_some() {
+                continue;
+            }
+            if let Some(status) = child.try_wait().context("waiting for h2load")? {
+                exits[i] = Some(Exit::Finished(status));
+            } else if overdue {
+                let sockets = open_sockets(child.id());
+                let _ = child.kill();
+                let _ = child.wait();
+                exits[i] = Some(Exit::Killed { sockets });
             }
         }
-        if statuses.iter().all(Option::is_some) {
+        if exits.iter().all(Option::is_some) {
             break;
         }
         let secs = started.elapsed().as_secs();
         if secs != last_print {
             last_print = secs;
-            let line = format!("   {label}: {secs}/{duration} s");
+            let line = if secs <= duration as u64 {
+                format!("   {label}: {secs}/{duration} s")
+            } else {
+                format!(
+                    "   {label}: {duration} s run over, waiting for h2load to exit ({secs} s; killed at {} s)",
+                    timeout.as_secs()
+                )
+            };
             if tty {
                 eprint!("\r{line}   ");
                 let _ = std::io::stderr().flush();
@@ -762,17 +845,94 @@ fn wait_all(
                 eprintln!("{line}");
             }
         }
-        if started.elapsed() > timeout {
-            for (_, child, _) in children.iter_mut() {
-                let _ = child.kill();
-            }
-        }
         std::thread::sleep(Duration::from_millis(50));
     }
     if tty {
-        eprint!("\r{}\r", " ".repeat(60));
+        eprint!("\r{}\r", " ".repeat(100));
     }
-    Ok(statuses.into_iter().flatten().collect())
+    Ok(exits.into_iter().flatten().collect())
+}
+
+/// Sockets among a process' descriptors (its open client connections, for h2load).
+fn open_sockets(pid: u32) -> Option<u64> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        fds.filter_map(Result::ok)
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count() as u64,
+    )
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// The h2load to run, and its version (for explaining a hang).
+struct LoadGenerator {
+    program: PathBuf,
+    version: Option<(u32, u32, u32)>,
+}
+
+fn resolve_h2load(program: &Path) -> anyhow::Result<LoadGenerator> {
+    let found = if program.components().count() > 1 {
+        program.is_file().then(|| program.to_path_buf())
+    } else {
+        stack::process::find_on_path(&program.to_string_lossy())
+    };
+    let program = found.with_context(|| {
+        format!(
+            "`{}` is not installed (./prodstack installs h2load: Debian package nghttp2-client)",
+            program.display()
+        )
+    })?;
+    let version = std::process::Command::new(&program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| h2load::parse_version(&String::from_utf8_lossy(&out.stdout)));
+    Ok(LoadGenerator { program, version })
+}
+
+/// What to tell the user when runs did not finish: the known cause and what to do about it.
+fn unfinished_advice(runs: &[RunResult], h2load: &LoadGenerator) -> Option<String> {
+    let unfinished: Vec<&RunResult> = runs.iter().filter(|r| !r.scored()).collect();
+    if unfinished.is_empty() {
+        return None;
+    }
+    let killed = unfinished
+        .iter()
+        .flat_map(|r| &r.unfinished)
+        .filter(|u| u.reason.contains("killed"))
+        .count();
+    let mut text = format!(
+        "!! {} of {} runs did not finish and count nothing (scored 0, as in HttpArena); the report above shows them.",
+        unfinished.len(),
+        runs.len()
+    );
+    let version = h2load
+        .version
+        .map(|(a, b, c)| format!("{a}.{b}.{c}"))
+        .unwrap_or_else(|| "of unknown version".into());
+    let old = h2load
+        .version
+        .is_none_or(|v| v < h2load::FIRST_VERSION_THAT_STOPS_LATE_CLIENTS);
+    if killed > 0 && old {
+        text.push_str(&format!(
+            "\n   Cause: this h2load ({version}; Debian 12 ships 1.52) never stops a client whose TLS handshake is \
+             still under way when -D ends: once connected it sends requests that are no longer counted, \
+             forever (fixed in nghttp2 1.69.0). It happens when the stack's CPUs cannot finish every \
+             handshake (connections + connections/8 at once) within the duration while serving the clients \
+             already connected; on HttpArena's 64-CPU host they finish within milliseconds.\n   \
+             To get a score here: a longer --duration (e.g. 15s) leaves time for every handshake; or fewer \
+             --connections, more CPUs for the stack (--loadgen-cpus), or a newer h2load (--h2load PATH)."
+        ));
+    } else if killed > 0 {
+        text.push_str(&format!(
+            "\n   h2load {version} did not exit within --loadgen-timeout; its output files are in the bench folder."
+        ));
+    }
+    Some(text)
 }
 
 fn log_latency(path: &Path) -> LatencyReport {

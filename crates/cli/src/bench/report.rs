@@ -18,8 +18,12 @@ pub struct Series<'a> {
 }
 
 impl<'a> Series<'a> {
+    /// The best run by rps; a run that counts beats one that does not.
     pub fn best(&self) -> Option<&'a RunResult> {
-        self.runs.iter().copied().max_by_key(|r| r.rps())
+        self.runs
+            .iter()
+            .copied()
+            .max_by_key(|r| (r.scored(), r.rps()))
     }
 }
 
@@ -128,7 +132,11 @@ pub fn terminal(runs: &[RunResult]) -> String {
                         r.run,
                         if std::ptr::eq(*r, best) { " *" } else { "" }
                     ),
-                    thousands(r.rps()),
+                    if r.scored() {
+                        thousands(r.rps())
+                    } else {
+                        "0 (unfinished)".into()
+                    },
                     thousands(r.status(2)),
                     thousands(r.status(4)),
                     thousands(r.status(5)),
@@ -151,7 +159,20 @@ pub fn terminal(runs: &[RunResult]) -> String {
             ],
             &rows,
         ));
-        let _ = writeln!(out, "(* best run, kept as the score)\n");
+        let _ = writeln!(out, "(* best run, kept as the score)");
+        for r in s.runs.iter().filter(|r| !r.scored()) {
+            for u in &r.unfinished {
+                let _ = writeln!(out, "{}", unfinished_line(r, u));
+            }
+        }
+        if !best.scored() {
+            let _ = writeln!(
+                out,
+                "!! no run of {} · {}c finished: no score (HttpArena would record 0 rps); the tables below are diagnostics of run {}",
+                s.variant, s.connections, best.run
+            );
+        }
+        out.push('\n');
         out.push_str(&latency_table(best));
         out.push('\n');
         out.push_str(&usage_table(best));
@@ -170,6 +191,26 @@ pub fn terminal(runs: &[RunResult]) -> String {
         }
     }
     out
+}
+
+/// One line per h2load instance that did not finish: why, and what its log recorded.
+pub fn unfinished_line(r: &RunResult, u: &super::results::Unfinished) -> String {
+    let held = match u.open_connections {
+        Some(n) if n > 0 => format!("; it still held {} connections", thousands(n)),
+        _ => String::new(),
+    };
+    format!(
+        "run {}: h2load ({}) {}; the run counts nothing (scored 0, as HttpArena's `timeout 45`). \
+         Its --log-file recorded {} requests ({} 2xx, {} other) = {} rps over the {} s run, a diagnostic, not the score{held}.",
+        r.run,
+        u.instance,
+        u.reason,
+        thousands(u.logged.requests),
+        thousands(u.logged.status_2xx),
+        thousands(u.logged.other),
+        thousands(u.logged_rps),
+        r.duration_s,
+    )
 }
 
 pub fn latency_table(r: &RunResult) -> String {
@@ -691,6 +732,7 @@ mod tests {
                 me: 1,
             },
             failures: vec![],
+            unfinished: vec![],
         }
     }
 

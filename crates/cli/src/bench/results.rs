@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::h2load::{Latency, Summary};
+use super::h2load::{Latency, Logged, Summary};
 use super::metrics::Scrape;
 use super::procstat::ServiceUsage;
 
@@ -30,12 +30,42 @@ pub struct RunResult {
     pub templates: TemplateCounts,
     /// URLs of the first failing requests, from the h2load logs and the server's routes.
     pub failures: Vec<String>,
+    /// h2load instances that printed no summary (hung and killed, or crashed). A run with
+    /// any counts nothing.
+    pub unfinished: Vec<Unfinished>,
+}
+
+/// An h2load instance of a run that did not finish with a summary. HttpArena runs each under
+/// `timeout 45` and parses its summary, so such a run counts nothing there; here too. (To be
+/// exact, HttpArena's `h2load_parse`, given a reads section without a summary, falls back to a
+/// 1 s duration and credits the writes instance's 2xx as rps: a figure that measures nothing,
+/// so the run is scored 0 instead.)
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Unfinished {
+    /// `reads` or `writes`.
+    pub instance: String,
+    /// What happened, e.g. `did not exit within 45 s and was killed`.
+    pub reason: String,
+    /// Client connections it still held when it was killed (`/proc/PID/fd` sockets).
+    pub open_connections: Option<u64>,
+    /// What its `--log-file` recorded: a diagnostic, never the score.
+    pub logged: Logged,
+    /// `logged.status_2xx` over the run's duration, the rate h2load was seeing.
+    pub logged_rps: u64,
 }
 
 impl RunResult {
+    /// Whether the run counts: every h2load instance finished with a summary.
+    pub fn scored(&self) -> bool {
+        self.unfinished.is_empty()
+    }
+
     /// HttpArena's score: 2xx of both instances divided by the reads duration (the writes
-    /// duration only when the reads one is zero), floored.
+    /// duration only when the reads one is zero), floored; 0 for a run that does not count.
     pub fn rps(&self) -> u64 {
+        if !self.scored() {
+            return 0;
+        }
         let ok = self.reads.status_2xx + self.writes.status_2xx;
         let duration = if self.reads.duration_s > 0.0 {
             self.reads.duration_s
@@ -48,7 +78,11 @@ impl RunResult {
         (ok as f64 / duration).floor() as u64
     }
 
+    /// Answers of `class` (2 = 2xx, …) in h2load's summaries; 0 for a run that does not count.
     pub fn status(&self, class: u32) -> u64 {
+        if !self.scored() {
+            return 0;
+        }
         let pick = |s: &Summary| match class {
             2 => s.status_2xx,
             3 => s.status_3xx,
@@ -60,6 +94,9 @@ impl RunResult {
     }
 
     pub fn unanswered(&self) -> u64 {
+        if !self.scored() {
+            return 0;
+        }
         self.reads.unanswered() + self.writes.unanswered()
     }
 
@@ -283,6 +320,7 @@ mod tests {
             cache: CacheHierarchy::default(),
             templates: TemplateCounts::default(),
             failures: vec![],
+            unfinished: vec![],
         }
     }
 
@@ -313,6 +351,25 @@ mod tests {
         assert_eq!(r.rps(), 650);
         let r = run(summary(0, 0.0), summary(300, 3.0), vec![]);
         assert_eq!(r.rps(), 100);
+    }
+
+    #[test]
+    fn a_run_with_an_unfinished_instance_counts_nothing() {
+        let mut r = run(summary(1000, 2.0), summary(300, 2.0), vec![]);
+        assert_eq!((r.rps(), r.status(2)), (650, 1300));
+        r.unfinished.push(Unfinished {
+            instance: "reads".into(),
+            reason: "did not exit within 45 s and was killed".into(),
+            open_connections: Some(183),
+            logged: Logged {
+                requests: 10,
+                status_2xx: 10,
+                other: 0,
+            },
+            logged_rps: 5,
+        });
+        assert!(!r.scored());
+        assert_eq!((r.rps(), r.status(2), r.unanswered()), (0, 0, 0));
     }
 
     #[test]

@@ -6,17 +6,20 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
+use std::time::Duration;
 
+use crate::body;
 use crate::error::ApiError;
 use crate::keys::Key;
 use crate::metrics::Route;
 use crate::routes::{cache_aside, counted};
 use crate::state::AppState;
 
-/// Largest accepted write body.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use crate::body::MAX_BODY_BYTES;
+
+/// How long a write body may take to arrive in full (nginx's `client_body_timeout` default).
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The item id from the path. Ids are Postgres `int4`: a non-integer is a client error (400);
 /// an integer that cannot be an id (≤ 0 or beyond `int4`) simply names no item (404).
@@ -114,26 +117,13 @@ pub fn parse_update(body: &[u8]) -> Result<ItemUpdate, ApiError> {
 }
 
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than 64 KiB ({MAX_BODY_BYTES} bytes)"),
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(err) => Err(ApiError::bad_request(format!(
-            "could not read the request body: {err}"
-        ))),
-    }
+    body::read_limited(body, declared, MAX_BODY_BYTES, BODY_TIMEOUT)
+        .await
+        .map_err(ApiError::from)
 }
 
 pub async fn post_item(
