@@ -3,7 +3,7 @@
 //! | variable          | default                                          | meaning                          |
 //! |-------------------|--------------------------------------------------|----------------------------------|
 //! | `JWT_SECRET`      | `httparena-bench-secret-do-not-use-in-production` | HMAC-SHA256 key (warned loudly)  |
-//! | `AUTHSVC_LISTEN`  | `0.0.0.0:9090`                                   | listen address                   |
+//! | `AUTHSVC_LISTEN`  | `127.0.0.1:9090`                                 | listen address (loopback: the edge runs beside it) |
 //! | `AUTHSVC_WORKERS` | CPUs available to the process                    | worker threads                   |
 //! | `JWT_LEEWAY_S`    | `0`                                              | clock skew allowed on `exp`/`nbf` |
 //! | `AUTHSVC_RUNTIME` | `per-core`                                       | `per-core` or `multi-thread` (see [`RuntimeMode`]) |
@@ -22,7 +22,9 @@ use crate::server::RuntimeMode;
 
 /// HttpArena's benchmark secret, used when `JWT_SECRET` is unset (as the upstream sidecar does).
 pub const DEFAULT_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:9090";
+/// Loopback: the edge that asks is on the same host, and an auth oracle has no business on
+/// the network (HttpArena's shared sidecar, a different binary, listens on 0.0.0.0).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9090";
 /// A leeway beyond a day is almost certainly a unit mistake (milliseconds for seconds).
 pub const MAX_LEEWAY_S: u64 = 86_400;
 /// More workers than this is a typo, not a machine.
@@ -246,7 +248,7 @@ mod tests {
         let config = config(&[]).unwrap();
         assert_eq!(config.secret.as_bytes(), DEFAULT_SECRET.as_bytes());
         assert!(config.secret_is_default);
-        assert_eq!(config.listen, "0.0.0.0:9090".parse().unwrap());
+        assert_eq!(config.listen, "127.0.0.1:9090".parse().unwrap());
         assert_eq!(config.workers, available_cpus());
         assert_eq!(config.leeway, Duration::ZERO);
         assert_eq!(config.runtime, RuntimeMode::PerCore);

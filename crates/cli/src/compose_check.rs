@@ -757,17 +757,24 @@ fn check_authsvc(service: &Value, export: Option<&str>, compose_dir: &Path, out:
             "JWT_SECRET is missing or empty".into(),
         ),
     }
+    // Ours listens on loopback only; an export runs HttpArena's shared sidecar as HttpArena's
+    // entries do.
+    let want = if export.is_some() {
+        "0.0.0.0:9090"
+    } else {
+        "127.0.0.1:9090"
+    };
     match env.get("AUTHSVC_LISTEN") {
-        Some(Some(v)) if v == "0.0.0.0:9090" => {}
+        Some(Some(v)) if v == want => {}
         Some(Some(v)) => out.service(
             "authsvc",
             "environment",
-            format!("AUTHSVC_LISTEN={v}; the edge expects authsvc on 0.0.0.0:9090"),
+            format!("AUTHSVC_LISTEN={v}; must be {want}"),
         ),
         _ => out.service(
             "authsvc",
             "environment",
-            "AUTHSVC_LISTEN is missing; must be 0.0.0.0:9090".into(),
+            format!("AUTHSVC_LISTEN is missing; must be {want}"),
         ),
     }
     if export.is_some() {
@@ -832,6 +839,28 @@ fn check_server(service: &Value, export: Option<&str>, compose_dir: &Path, out: 
 /// The app server's environment (the server's, or the fused engine's): HttpArena's database,
 /// a connection cap Postgres can honour, and the cache on loopback.
 fn check_app_env(name: &str, env: &BTreeMap<String, Option<String>>, out: &mut Findings) {
+    // The app port trusts X-User-Id: loopback only, unless the edge proves itself with
+    // EDGE_SECRET (then any address on port 8080).
+    let proven = matches!(env.get("EDGE_SECRET"), Some(Some(v)) if !v.is_empty());
+    match env.get("LISTEN") {
+        Some(Some(v)) => {
+            let ok = v.parse::<std::net::SocketAddr>().is_ok_and(|a| {
+                a.port() == 8080 && (proven || a.ip() == std::net::Ipv4Addr::LOCALHOST)
+            });
+            if !ok {
+                out.service(
+                    name,
+                    "environment",
+                    format!("LISTEN={v}; the app port trusts X-User-Id, so it must be 127.0.0.1:8080 (or set EDGE_SECRET)"),
+                );
+            }
+        }
+        _ => out.service(
+            name,
+            "environment",
+            "LISTEN is missing; must be 127.0.0.1:8080 (the app port trusts X-User-Id)".into(),
+        ),
+    }
     match env.get("DATABASE_URL") {
         Some(Some(v)) if v.contains("${DATABASE_URL") => {}
         Some(Some(v)) => out.service(
@@ -897,9 +926,9 @@ fn check_export_build(name: &str, build: &Value, export: Option<&str>, out: &mut
     true
 }
 
-/// The engine's listeners as HttpArena reaches them: validation and the benchmark on 8443,
-/// the readiness probe on 8080 (G1), both on every interface of the host network.
-const ENGINE_LISTENERS: [(&str, u16); 2] = [("EDGE_LISTEN", 8443), ("LISTEN", 8080)];
+/// The engine's TLS listener as HttpArena reaches it: validation and the benchmark on 8443, on
+/// every interface of the host network (its app listener, `LISTEN`, is the server's rule).
+const ENGINE_LISTENERS: [(&str, u16); 1] = [("EDGE_LISTEN", 8443)];
 /// Where the engine's files are inside the container: the mounts below. A variable may be left
 /// unset (the binary's default is the same path) but must not point elsewhere.
 const ENGINE_PATHS: [(&str, &str); 4] = [

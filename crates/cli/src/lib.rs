@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use stack::Home;
 
+pub mod attack;
 pub mod bench;
 pub mod compose_check;
 pub mod curl;
@@ -43,6 +44,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Benchmark the stack with HttpArena's production-stack load, or one component alone.
     Bench(Box<bench::BenchArgs>),
+    /// Run one hostile-client scenario against the running edge while probing it like a visitor.
+    Attack(attack::AttackArgs),
     /// Run every check: rustfmt, clippy and the whole test suite.
     Test(test_cmd::TestArgs),
     /// Check compose files (or an HttpArena export folder) against HttpArena's production-stack rules.
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => stack_cmd::logs(&project, args),
         Command::Validate(args) => validate::run(&project, args),
         Command::Bench(args) => bench::run(&project, *args),
+        Command::Attack(args) => attack::run(&project, args),
         Command::Test(args) => test_cmd::run(&project, args),
         Command::ComposeCheck(args) => compose_check::run(&project, args),
         Command::ExportHttparena(args) => export::run(&project, args),

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 use stack::cpus::{CpuSet, CpuSplit};
 use stack::nginx::Template;
+use stack::postgres::Durability;
 use stack::profile::EdgeKind;
 use stack::state::{Service, StackState};
 use stack::supervise::{self, UpOptions};
@@ -53,6 +54,11 @@ pub struct UpArgs {
     /// Seconds one service may take to become healthy.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
+    /// What an acknowledged write survives: `full` (fsync on: a Postgres or machine crash) or
+    /// `process-crash` (fsync off, commits still synchronous: a Postgres crash, as on
+    /// HttpArena's tmpfs). Applies when Postgres starts.
+    #[arg(long, value_name = "MODE", default_value_t = Durability::Full)]
+    pub pg_durability: Durability,
 }
 
 fn parse_profile(text: &str) -> Result<Profile, String> {
@@ -112,6 +118,7 @@ pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
     opts.reseed = args.reseed;
     opts.authsvc_bin = args.authsvc_bin;
     opts.start_timeout = Duration::from_secs(args.timeout.max(1));
+    opts.pg_durability = args.pg_durability;
     if let Some(path) = &args.nginx_template {
         opts.template = Template::load(path)?;
     }

@@ -314,6 +314,28 @@ fn each_rule_reports_its_service_and_field() {
             "DATABASE_MAX_CONN=1000",
         ),
         (
+            "server on every interface without the edge's proof",
+            |d| {
+                set(service(d, "server"), "environment", yaml("[LISTEN=0.0.0.0:8080, \"DATABASE_URL=${DATABASE_URL}\", DATABASE_MAX_CONN=256, REDIS_URL=redis://127.0.0.1:6379]"))
+            },
+            "server",
+            "environment",
+            "LISTEN=0.0.0.0:8080; the app port trusts X-User-Id, so it must be 127.0.0.1:8080",
+        ),
+        (
+            "our authsvc on every interface",
+            |d| {
+                set(
+                    service(d, "authsvc"),
+                    "environment",
+                    yaml("[JWT_SECRET=x, AUTHSVC_LISTEN=0.0.0.0:9090]"),
+                )
+            },
+            "authsvc",
+            "environment",
+            "AUTHSVC_LISTEN=0.0.0.0:9090; must be 127.0.0.1:9090",
+        ),
+        (
             "authsvc elsewhere",
             |d| {
                 set(
@@ -332,7 +354,7 @@ fn each_rule_reports_its_service_and_field() {
                 set(
                     service(d, "authsvc"),
                     "environment",
-                    yaml("[AUTHSVC_LISTEN=0.0.0.0:9090]"),
+                    yaml("[AUTHSVC_LISTEN=127.0.0.1:9090]"),
                 )
             },
             "authsvc",
@@ -523,7 +545,7 @@ fn each_engine_rule_reports_its_service_and_field() {
     fn set_env(doc: &mut Value, entries: &str) {
         set(service(doc, "edge"), "environment", yaml(entries));
     }
-    const GOOD_ENV: &str = "[EDGE_MODE=fused, \"DATABASE_URL=${DATABASE_URL}\", DATABASE_MAX_CONN=256, REDIS_URL=redis://127.0.0.1:6379";
+    const GOOD_ENV: &str = "[EDGE_MODE=fused, LISTEN=127.0.0.1:8080, \"DATABASE_URL=${DATABASE_URL}\", DATABASE_MAX_CONN=256, REDIS_URL=redis://127.0.0.1:6379";
     let cases: Vec<Mutation> = vec![
         (
             "proxy mode without a server",
@@ -575,11 +597,19 @@ fn each_engine_rule_reports_its_service_and_field() {
             "REDIS_URL is missing",
         ),
         (
-            "readiness port on loopback only",
-            |d| set_env(d, &format!("{GOOD_ENV}, LISTEN=127.0.0.1:8080]")),
+            "app port on every interface without the edge's proof",
+            |d| {
+                set_env(
+                    d,
+                    &format!(
+                        "{}]",
+                        GOOD_ENV.replace("LISTEN=127.0.0.1:8080", "LISTEN=0.0.0.0:8080")
+                    ),
+                )
+            },
             "edge",
             "environment",
-            "LISTEN=127.0.0.1:8080; HttpArena reaches it on 0.0.0.0:8080",
+            "LISTEN=0.0.0.0:8080; the app port trusts X-User-Id",
         ),
         (
             "TLS on another port",

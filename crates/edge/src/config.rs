@@ -13,7 +13,8 @@
 //! | `JWT_LEEWAY_S` | `0` | clock skew allowed on `exp`/`nbf` |
 //! | `EDGE_WORKERS` | CPUs available (cpuset-aware) | worker threads |
 //! | `EDGE_RUNTIME` | `per-core` | `per-core` or `multi-thread` (see [`crate::serve`]) |
-//! | `EDGE_MAX_CONNECTIONS` | `65536` | open client connections; beyond it new ones are closed at once |
+//! | `EDGE_MAX_CONNECTIONS` | derived | open client connections: the descriptor limit less what the process needs besides clients (a larger value is lowered to it); at the cap the oldest idle connection gives way, and a newcomer is refused only when all are busy |
+//! | `EDGE_SECRET` | unset | sent to the app server as `X-Edge-Secret` (proxy and fused), which it then requires |
 //! | `EDGE_ADMIN_LISTEN` | `127.0.0.1:9092` | plain-HTTP `/metrics` (edge counters), loopback by default |
 //!
 //! In fused mode the app server reads its own variables (`DATABASE_URL`, `REDIS_URL`,
@@ -81,9 +82,12 @@ pub struct Config {
     pub leeway: Duration,
     pub workers: usize,
     pub runtime: RuntimeFlavor,
-    pub max_connections: usize,
+    /// `None`: derived from the descriptor limit at start ([`crate::connections::cap`]).
+    pub max_connections: Option<usize>,
     pub admin_listen: Option<SocketAddr>,
     pub limits: Limits,
+    /// The edge's proof for the app server ([`server::edge_proof`]).
+    pub edge_secret: Option<server::edge_proof::EdgeSecret>,
 }
 
 impl std::fmt::Debug for Config {
@@ -97,6 +101,7 @@ impl std::fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("runtime", &self.runtime)
             .field("max_connections", &self.max_connections)
+            .field("edge_secret", &self.edge_secret)
             .finish_non_exhaustive()
     }
 }
@@ -106,8 +111,14 @@ impl std::fmt::Debug for Config {
 pub struct Limits {
     /// The TLS handshake must finish within this.
     pub handshake_timeout: Duration,
-    /// HTTP/1.1: a request head (and an idle keep-alive gap) must arrive within this.
+    /// HTTP/1.1: a request head (and an idle keep-alive gap) must arrive within this
+    /// (nginx's `client_header_timeout` in our nginx config). Ends slow-header clients.
     pub header_timeout: Duration,
+    /// A connection that has sent no request this long after its handshake is closed.
+    pub first_request_timeout: Duration,
+    /// A connection with no request in flight this long is closed (nginx's
+    /// `keepalive_timeout`; for HTTP/2 a GOAWAY, hyper has no idle timeout of its own).
+    pub idle_timeout: Duration,
     /// HTTP/2: PING an idle connection this often and drop it when the answer is this late.
     pub keep_alive_interval: Duration,
     pub keep_alive_timeout: Duration,
@@ -118,7 +129,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// A request body must arrive in full within this (nginx's `client_body_timeout`).
     pub body_timeout: Duration,
-    /// HTTP/2 streams per connection: h2load runs `-m 16`; nginx allows 128.
+    /// HTTP/2 streams per connection: h2load runs `-m 16` (reads) and `-m 8` (writes); our
+    /// nginx config allows 32 too. A client that never reads holds at most this many.
     pub max_concurrent_streams: u32,
     /// How long in-flight requests may run after a shutdown request.
     pub shutdown_grace: Duration,
@@ -130,13 +142,15 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             handshake_timeout: Duration::from_secs(10),
-            header_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            first_request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(65),
             keep_alive_interval: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(20),
             max_header_bytes: 32 * 1024,
             max_body_bytes: server::body::MAX_BODY_BYTES,
             body_timeout: Duration::from_secs(60),
-            max_concurrent_streams: 256,
+            max_concurrent_streams: 32,
             shutdown_grace: Duration::from_secs(5),
             upstream_timeout: Duration::from_secs(30),
         }
@@ -159,9 +173,10 @@ impl Config {
             leeway: Duration::ZERO,
             workers: server::configuration::available_cpus(),
             runtime: RuntimeFlavor::PerCore,
-            max_connections: 65_536,
+            max_connections: None,
             admin_listen: None,
             limits: Limits::default(),
+            edge_secret: None,
         }
     }
 
@@ -229,10 +244,17 @@ impl Config {
             config.runtime = parse("EDGE_RUNTIME", &v)?;
         }
         if let Some(v) = get("EDGE_MAX_CONNECTIONS") {
-            config.max_connections = parse("EDGE_MAX_CONNECTIONS", &v)?;
-            if config.max_connections == 0 {
+            let cap: usize = parse("EDGE_MAX_CONNECTIONS", &v)?;
+            if cap == 0 {
                 return Err(invalid("EDGE_MAX_CONNECTIONS", &v, "must be at least 1"));
             }
+            config.max_connections = Some(cap);
+        }
+        if let Some(v) = get(server::edge_proof::ENV) {
+            config.edge_secret = Some(
+                server::edge_proof::EdgeSecret::new(&v)
+                    .map_err(|reason| invalid(server::edge_proof::ENV, "(hidden)", reason))?,
+            );
         }
         if let Some(v) = get("EDGE_ADMIN_LISTEN") {
             config.admin_listen = match v.trim() {

@@ -17,8 +17,10 @@
 //! Start one in-process with [`start`] (port 0 works; the tests do that).
 
 pub mod config;
+pub mod connections;
 pub mod encoding;
 pub mod metrics;
+pub mod protocol_errors;
 pub mod serve;
 pub mod service;
 pub mod static_files;
@@ -85,6 +87,8 @@ pub fn start(config: &Config, backend: Backend) -> Result<RunningEdge, StartErro
     );
     let shared_metrics = Arc::clone(&metrics);
     let (max_body_bytes, body_timeout) = (config.limits.max_body_bytes, config.limits.body_timeout);
+    let edge_secret = config.edge_secret.clone();
+    let max_header_bytes = config.limits.max_header_bytes;
     let factory: serve::ServiceFactory = Arc::new(move || EdgeService {
         statics: Arc::clone(&statics),
         verifier: verifier.clone(),
@@ -97,6 +101,8 @@ pub fn start(config: &Config, backend: Backend) -> Result<RunningEdge, StartErro
         metrics: Arc::clone(&shared_metrics),
         max_body_bytes,
         body_timeout,
+        max_header_bytes,
+        edge_secret: edge_secret.clone(),
     });
     Ok(serve::start(config, tls, metrics, factory)?)
 }

@@ -30,8 +30,8 @@ impl Class {
 }
 
 /// Per-request counts are sharded [`Counter`]s (every worker bumps them on every request);
-/// per-connection ones are plain relaxed atomics, and `connections_open` is exact because the
-/// connection cap is checked against it.
+/// per-connection ones are plain relaxed atomics; `connections_open` mirrors the size of the
+/// connection table ([`crate::connections`]).
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: [Counter; 4],
@@ -40,6 +40,12 @@ pub struct Metrics {
     pub connections_accepted: AtomicU64,
     pub connections_open: AtomicU64,
     pub connections_refused: AtomicU64,
+    /// Idle connections closed to make room for a new one at the cap.
+    pub connections_evicted: AtomicU64,
+    /// Connections closed for having no request in flight too long.
+    pub connections_idle_closed: AtomicU64,
+    /// Connections closed for resetting most of their streams (rapid reset).
+    pub connections_reset_flood: AtomicU64,
     pub handshake_failures: AtomicU64,
 }
 
@@ -94,9 +100,27 @@ impl Metrics {
             ),
             (
                 "edge_connections_refused_total",
-                "Connections closed at once because EDGE_MAX_CONNECTIONS were open.",
+                "New connections closed at once: the cap was reached and every connection was busy.",
                 "counter",
                 load(&self.connections_refused),
+            ),
+            (
+                "edge_connections_evicted_total",
+                "Idle connections closed to make room for a new one at the cap.",
+                "counter",
+                load(&self.connections_evicted),
+            ),
+            (
+                "edge_connections_idle_closed_total",
+                "Connections closed after their idle timeout.",
+                "counter",
+                load(&self.connections_idle_closed),
+            ),
+            (
+                "edge_connections_reset_flood_total",
+                "Connections closed for resetting most of their streams (HTTP/2 rapid reset).",
+                "counter",
+                load(&self.connections_reset_flood),
             ),
             (
                 "edge_tls_handshake_failures_total",

@@ -6,12 +6,15 @@
 //!   thread for good: no work stealing, no cross-thread wake-ups on the request path.
 //! - **multi-thread**: one listener feeding one work-stealing runtime.
 //!
-//! A connection: accept → connection cap → TLS handshake (bounded by a timeout) → ALPN picks
-//! HTTP/2 or HTTP/1.1 → hyper serves it with the limits of [`Limits`]. A malformed TLS or HTTP
-//! client only ends its own connection: every error path closes that socket and nothing else.
-//! hyper's HTTP/2 server bounds what one client can pin: concurrent streams, the header list
-//! size, the send buffer per stream (a client that never reads stalls only its own streams),
-//! and resets (the "rapid reset" limits).
+//! A connection: accept → a place in the [`ConnectionTable`] (at the cap the oldest idle
+//! connection gives way) → TLS handshake (bounded by a timeout) → ALPN picks HTTP/2 or
+//! HTTP/1.1 → hyper serves it with the limits of [`Limits`], until it is idle too long, is
+//! asked to give way, or ends. A malformed TLS or HTTP client only ends its own connection:
+//! every error path closes that socket and nothing else, and hyper's own HTTP/1.1 error
+//! answers get JSON bodies ([`crate::protocol_errors`]). hyper's HTTP/2 server bounds what one
+//! client can pin: concurrent streams, the header list size, the send buffer per stream (a
+//! client that never reads stalls only its own streams, and stops answering keep-alive pings
+//! once its socket is full), and resets (the "rapid reset" limits).
 //!
 //! Shutdown: listeners close, every connection is asked to finish its in-flight requests
 //! (HTTP/2 GOAWAY, HTTP/1.1 close after the current response), and the workers wait up to
@@ -37,7 +40,9 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Limits};
+use crate::connections::{self, Admitted, ConnectionState, ConnectionTable, Tracked};
 use crate::metrics::Metrics;
+use crate::protocol_errors::JsonProtocolErrors;
 use crate::service::EdgeService;
 
 /// How the edge maps workers to threads (see the module docs): the app server's own setting,
@@ -136,10 +141,22 @@ pub fn start(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let acceptor = TlsAcceptor::from(tls);
     let mut threads = Vec::new();
+    let descriptors = connections::raise_descriptor_limit();
+    let reserved = workers * config.upstream_connections + 64;
+    let (cap, lowered) = connections::cap(config.max_connections, descriptors, reserved);
+    if lowered {
+        tracing::warn!(
+            requested = ?config.max_connections,
+            cap,
+            descriptors = ?descriptors,
+            "EDGE_MAX_CONNECTIONS is above what the descriptor limit allows; using the lower cap"
+        );
+    }
+    tracing::info!(cap, descriptors = ?descriptors, "connection cap");
     let shared = Shared {
         acceptor,
         limits: config.limits,
-        max_connections: config.max_connections,
+        table: ConnectionTable::new(cap, Arc::clone(&metrics)),
         metrics: Arc::clone(&metrics),
     };
     match config.runtime {
@@ -222,7 +239,7 @@ fn spawn_thread(
 struct Shared {
     acceptor: TlsAcceptor,
     limits: Limits,
-    max_connections: usize,
+    table: Arc<ConnectionTable>,
     metrics: Arc<Metrics>,
 }
 
@@ -230,15 +247,6 @@ struct Worker {
     shared: Shared,
     service: Arc<EdgeService>,
     shutdown: watch::Receiver<bool>,
-}
-
-/// Keeps the open-connection gauge right however a connection task ends.
-struct OpenConnection(Arc<Metrics>);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl Worker {
@@ -255,7 +263,9 @@ impl Worker {
         h1.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .keep_alive(true)
-            .max_buf_size(limits.max_header_bytes.max(8192) + 8 * 1024);
+            // Twice the header limit: the service answers a head over the limit with a JSON
+            // 431; hyper's own 431 (JSON too, protocol_errors) is only the backstop.
+            .max_buf_size((2 * limits.max_header_bytes).max(8192) + 8 * 1024);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_concurrent_streams(limits.max_concurrent_streams)
@@ -263,7 +273,7 @@ impl Worker {
             // allowed body without a window update round trip.
             .initial_stream_window_size(1 << 20)
             .initial_connection_window_size(4 << 20)
-            .max_header_list_size(limits.max_header_bytes as u32)
+            .max_header_list_size(2 * limits.max_header_bytes as u32)
             // Per stream: a client that stops reading holds at most this much of our output.
             .max_send_buf_size(256 * 1024)
             .keep_alive_interval(limits.keep_alive_interval)
@@ -289,21 +299,19 @@ impl Worker {
                 }
             };
             metrics.connections_accepted.fetch_add(1, Ordering::Relaxed);
-            let open = metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-            let guard = OpenConnection(Arc::clone(&metrics));
-            if open >= self.shared.max_connections as u64 {
-                metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("connection cap reached; closing a new connection");
+            let Some(admitted) = self.shared.table.admit() else {
+                tracing::debug!(
+                    "connection cap reached and every connection busy; closing a new one"
+                );
                 continue;
-            }
+            };
             let _ = stream.set_nodelay(true);
             let shared = self.shared.clone();
             let service = Arc::clone(&self.service);
             let shutdown = self.shutdown.clone();
             let (h1, h2) = (h1.clone(), h2.clone());
             tokio::spawn(async move {
-                let _guard = guard;
-                serve_connection(stream, shared, service, h1, h2, shutdown).await;
+                serve_connection(stream, admitted, shared, service, h1, h2, shutdown).await;
             });
         }
         drop(listener);
@@ -317,70 +325,111 @@ impl Worker {
 
 async fn serve_connection(
     stream: tokio::net::TcpStream,
+    admitted: Admitted,
     shared: Shared,
     service: Arc<EdgeService>,
     h1: http1::Builder,
     h2: http2::Builder<TokioExecutor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let state = Arc::clone(&admitted.state);
     let handshake = tokio::time::timeout(
         shared.limits.handshake_timeout,
         shared.acceptor.accept(stream),
     );
-    let tls = match handshake.await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(err)) => {
-            shared
-                .metrics
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%err, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            shared
-                .metrics
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("TLS handshake timed out");
-            return;
-        }
+    let tls = tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(err)) => {
+                shared.metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                shared.metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("TLS handshake timed out");
+                return;
+            }
+        },
+        // Mid-handshake is idle too: a newcomer at the cap may take this place.
+        _ = state.evicted() => return,
     };
     let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let requests = Arc::clone(&state);
     let handler = service_fn(move |request: Request<Incoming>| {
         let service = Arc::clone(&service);
-        async move { Ok::<_, Infallible>(service.handle(request).await) }
+        let in_flight = requests.request();
+        async move {
+            let response = service.handle(request).await;
+            Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+        }
     });
-    let io = TokioIo::new(tls);
+    let ends = Ends {
+        state: &state,
+        limits: &shared.limits,
+        metrics: &shared.metrics,
+    };
     let result = if is_h2 {
-        let conn = pin!(h2.serve_connection(io, handler));
-        drive(conn, &mut shutdown, |c| c.graceful_shutdown()).await
+        let conn = pin!(h2.serve_connection(TokioIo::new(tls), handler));
+        drive(conn, &mut shutdown, ends, |c| c.graceful_shutdown()).await
     } else {
+        let io = TokioIo::new(JsonProtocolErrors::new(tls));
         let conn = pin!(h1.serve_connection(io, handler));
-        drive(conn, &mut shutdown, |c| c.graceful_shutdown()).await
+        drive(conn, &mut shutdown, ends, |c| c.graceful_shutdown()).await
     };
     if let Err(err) = result {
         // Protocol errors and resets are the client's business; hyper already answered what
-        // deserved an answer (400/431 or a GOAWAY).
+        // deserved an answer (400/431 JSON, or a GOAWAY).
         tracing::debug!(%err, "connection ended with an error");
     }
+    drop(admitted);
 }
 
-/// Runs `conn` to completion; on shutdown asks it to finish gracefully and waits for that.
+/// What ends a connection besides the client: shutdown, idleness, or making room at the cap.
+struct Ends<'a> {
+    state: &'a Arc<ConnectionState>,
+    limits: &'a Limits,
+    metrics: &'a Metrics,
+}
+
+/// How long an idle connection gets to say goodbye (a GOAWAY) before it is dropped.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs `conn` to completion. On shutdown it is asked to finish gracefully (HTTP/2 GOAWAY,
+/// HTTP/1.1 close after the current response) and given [`Limits::shutdown_grace`] before it
+/// is dropped, so a client that stopped reading cannot hold it open. After its idle timeout it
+/// gets the same goodbye with [`IDLE_CLOSE_GRACE`]. Asked to give way at the cap, it had no
+/// request in flight, so it is dropped at once (a pre-preface HTTP/2 connection would
+/// otherwise wait for a preface that never comes).
 async fn drive<C>(
     mut conn: std::pin::Pin<&mut C>,
     shutdown: &mut watch::Receiver<bool>,
+    ends: Ends<'_>,
     graceful: impl FnOnce(std::pin::Pin<&mut C>),
 ) -> Result<(), hyper::Error>
 where
     C: Future<Output = Result<(), hyper::Error>>,
 {
-    tokio::select! {
-        result = conn.as_mut() => result,
-        _ = stopped(shutdown) => {
-            graceful(conn.as_mut());
-            conn.await
+    let limits = ends.limits;
+    let grace = tokio::select! {
+        result = conn.as_mut() => return result,
+        _ = stopped(shutdown) => limits.shutdown_grace,
+        _ = ends.state.evicted() => {
+            if ends.state.reset_flood() {
+                ends.metrics.connections_reset_flood.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("closing a connection that reset most of its streams (rapid reset)");
+            }
+            return Ok(());
         }
+        _ = ends.state.idle_expired(limits.first_request_timeout, limits.idle_timeout) => {
+            ends.metrics.connections_idle_closed.fetch_add(1, Ordering::Relaxed);
+            IDLE_CLOSE_GRACE
+        }
+    };
+    graceful(conn.as_mut());
+    match tokio::time::timeout(grace, conn).await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
     }
 }
 

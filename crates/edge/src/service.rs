@@ -7,8 +7,9 @@
 //! | `/api/*` | `Authorization: Bearer` verified here (strict HS256, [`jwt`]); `401` JSON on failure, else the app server with `X-User-Id` set from the token |
 //! | anything else | `404` JSON |
 //!
-//! Any client `X-User-Id` is removed before a request reaches the app server; only a verified
-//! token puts one back. The edge's own answers are JSON `{"error": …}` with the same texts as
+//! Any client `X-User-Id` (and `X-Edge-Secret`) is removed before a request reaches the app
+//! server; only a verified token puts `X-User-Id` back, and the edge adds its own
+//! `X-Edge-Secret` when one is configured. The edge's own answers are JSON `{"error": …}` with the same texts as
 //! the nginx configuration's named locations.
 
 use std::sync::Arc;
@@ -38,10 +39,26 @@ pub struct EdgeService {
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     pub body_timeout: std::time::Duration,
+    /// Request header bytes as HTTP/2 counts them; beyond this, 431 JSON.
+    pub max_header_bytes: usize,
+    /// Added to every forwarded request (the app server requires it when it has one too).
+    pub edge_secret: Option<server::edge_proof::EdgeSecret>,
 }
 
 impl EdgeService {
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        // The header limit is ours (the protocols' own, twice as high, are only a backstop),
+        // so an oversized head gets the same JSON 431 over HTTP/2 and HTTP/1.1.
+        if header_list_size(request.headers()) > self.max_header_bytes {
+            let response = json_error(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                &format!(
+                    "request header fields too large ({} KiB at most)",
+                    self.max_header_bytes / 1024
+                ),
+            );
+            return self.after_body(request, response).await;
+        }
         let path = request.uri().path();
         if let Some(name) = path.strip_prefix("/static/") {
             self.metrics.request(Class::Static);
@@ -126,6 +143,13 @@ impl EdgeService {
         if let Some(user) = user {
             parts.headers.insert(X_USER_ID, user);
         }
+        // Only the edge speaks for the edge: a client's value never passes.
+        parts.headers.remove(server::edge_proof::HEADER);
+        if let Some(secret) = &self.edge_secret {
+            parts
+                .headers
+                .insert(server::edge_proof::HEADER, secret.header_value());
+        }
         // The body is read here, within the app server's limit, before anything is forwarded
         // (as nginx buffers it): an oversize one is refused with 413 JSON after being drained,
         // so the client gets the answer and the app never sees it. Every GET has no body.
@@ -168,6 +192,15 @@ impl EdgeService {
             }
         }
     }
+}
+
+/// Header bytes as HTTP/2 counts a header list: name + value + 32 per field (RFC 9113
+/// §6.5.2).
+pub fn header_list_size(headers: &hyper::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum()
 }
 
 /// `{"error": message}` with `status`.

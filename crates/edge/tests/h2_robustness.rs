@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use support::{
-    bearer, h1_raw, h1_request, item_json, largest_static, token, Behind, H2Client, TestEdge,
-    TIMEOUT,
+    bearer, h1_raw, h1_request, item_json, largest_static, read_h2_response, token, Behind,
+    H2Client, TestEdge, TIMEOUT,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -35,7 +35,8 @@ async fn others_are_served(edge: &TestEdge) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_does_not_stall_others() {
-    const STREAMS: usize = 100;
+    // As many streams as the edge allows one connection (32).
+    let streams = edge::config::Limits::default().max_concurrent_streams as usize;
     let edge = TestEdge::start(Behind::Nothing);
     let largest = largest_static();
     let path = format!("/static/{}", largest.name);
@@ -43,15 +44,15 @@ async fn a_client_that_never_reads_does_not_stall_others() {
     // h2's default windows (65,535 bytes per stream and per connection) and this client never
     // releases capacity, so the edge can send it at most one window in total.
     let stalled = H2Client::connect(edge.addr).await;
-    let mut pending = Vec::with_capacity(STREAMS);
-    for _ in 0..STREAMS {
+    let mut pending = Vec::with_capacity(streams);
+    for _ in 0..streams {
         let mut sender = stalled.sender.clone().ready().await.unwrap();
         let request = stalled.request("GET", &path).body(()).unwrap();
         let (response, _) = sender.send_request(request, true).unwrap();
         pending.push(response);
     }
     // HEADERS are not flow-controlled: every stream is answered 200 at once…
-    let mut bodies = Vec::with_capacity(STREAMS);
+    let mut bodies = Vec::with_capacity(streams);
     for response in pending {
         let response = tokio::time::timeout(TIMEOUT, response)
             .await
@@ -73,7 +74,7 @@ async fn a_client_that_never_reads_does_not_stall_others() {
         held <= 65_535,
         "the edge overran the client's connection window: {held} bytes"
     );
-    assert!(held < largest.size * STREAMS);
+    assert!(held < largest.size * streams);
 
     // The edge kept the stalled streams intact: once the client lets go of the others and
     // reads one, it gets the whole file.
@@ -276,29 +277,53 @@ async fn garbage_and_silent_connections_do_not_stop_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_the_cap_are_closed_and_the_open_ones_keep_working() {
-    let edge = TestEdge::start_with(Behind::Nothing, |config| {
-        config.max_connections = 2;
+async fn at_the_cap_idle_connections_give_way_and_busy_ones_are_kept() {
+    let edge = TestEdge::start_with(Behind::Fused, |config| {
+        config.max_connections = Some(2);
     });
     let metrics = edge.running().metrics().clone();
-    let mut first = H2Client::connect(edge.addr).await;
-    let mut second = H2Client::connect(edge.addr).await;
-    assert_eq!(first.get("/static/reset.css", &[]).await.status, 200);
+    let authorization = bearer(&token());
+    // Two busy connections: each has a POST whose body never finishes.
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let client = H2Client::connect(edge.addr).await;
+        let request = client
+            .request("POST", "/api/items/3")
+            .header("authorization", &authorization)
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap();
+        let (response, mut stream) = client
+            .sender
+            .clone()
+            .ready()
+            .await
+            .unwrap()
+            .send_request(request, false)
+            .unwrap();
+        stream
+            .send_data(Bytes::from_static(b"{\"name\":"), false)
+            .unwrap();
+        busy.push((client, response, stream));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
-    // A third client is cut off before any TLS: its handshake fails.
-    let third = H2Client::try_connect(edge.addr).await;
+    // Full and both busy: a third client is cut off before any TLS.
     assert!(
-        third.is_err(),
-        "a third connection was served over a cap of 2"
+        H2Client::try_connect(edge.addr).await.is_err(),
+        "a third connection was served over a cap of 2 busy ones"
     );
     assert!(metrics.connections_refused.load(Ordering::Relaxed) >= 1);
 
-    // The two admitted connections are unaffected.
-    assert_eq!(second.get("/static/reset.css", &[]).await.status, 200);
-    assert_eq!(first.get("/static/app.js", &[]).await.status, 200);
-
-    // Once one closes, a new client gets its place.
-    drop(first);
+    // One of them finishes its request and is idle: the next newcomer takes its place.
+    let (_client, response, mut stream) = busy.remove(0);
+    stream
+        .send_data(
+            Bytes::from_static(b"\"x\",\"price\":1,\"quantity\":1}"),
+            true,
+        )
+        .unwrap();
+    assert_eq!(read_h2_response(response).await.unwrap().status, 204);
     let mut admitted = None;
     for _ in 0..100 {
         if let Ok(client) = H2Client::try_connect(edge.addr).await {
@@ -307,7 +332,16 @@ async fn connections_beyond_the_cap_are_closed_and_the_open_ones_keep_working() 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut admitted = admitted.expect("no connection admitted after one of the two closed");
+    let mut admitted = admitted.expect("no connection admitted once one was idle");
     assert_eq!(admitted.get("/static/reset.css", &[]).await.status, 200);
-    assert_eq!(metrics.connections_open.load(Ordering::Relaxed), 2);
+    assert!(metrics.connections_evicted.load(Ordering::Relaxed) >= 1);
+    // The busy one was never touched: its request still completes.
+    let (_client, response, mut stream) = busy.remove(0);
+    stream
+        .send_data(
+            Bytes::from_static(b"\"y\",\"price\":2,\"quantity\":2}"),
+            true,
+        )
+        .unwrap();
+    assert_eq!(read_h2_response(response).await.unwrap().status, 204);
 }

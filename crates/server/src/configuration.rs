@@ -2,7 +2,8 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `LISTEN` | `0.0.0.0:8080` | public HTTP/1.1 listener |
+//! | `LISTEN` | `127.0.0.1:8080` | app HTTP/1.1 listener: loopback, the edge runs beside it (beyond loopback, set `EDGE_SECRET`) |
+//! | `EDGE_SECRET` | unset | when set, app routes require `X-Edge-Secret` with this value (see `edge_proof`) |
 //! | `ADMIN_LISTEN` | `127.0.0.1:9091` | `/metrics` listener (never exposed through the edge) |
 //! | `DATABASE_URL` | required | `postgres://user:pass@host:port/db` |
 //! | `DATABASE_MAX_CONN` | `256` | the server's connections stay strictly below this |
@@ -21,6 +22,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::edge_proof::{self, EdgeSecret};
 
 /// The contract's upper bounds for the cache TTLs.
 pub const MAX_ITEM_TTL_MS: u64 = 1000;
@@ -83,6 +86,7 @@ pub struct Settings {
     pub runtime: RuntimeFlavor,
     pub l1_capacity: usize,
     pub http: HttpFrontend,
+    pub edge_secret: Option<EdgeSecret>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -112,7 +116,7 @@ impl Settings {
     /// Defaults for everything but the database URL (what tests start from).
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
             database_url: database_url.into(),
             database_max_conn: 256,
@@ -125,6 +129,7 @@ impl Settings {
             runtime: RuntimeFlavor::MultiThread,
             l1_capacity: 262_144,
             http: HttpFrontend::Axum,
+            edge_secret: None,
         }
     }
 
@@ -188,6 +193,12 @@ impl Settings {
         }
         if let Some(v) = get("L1_CAPACITY") {
             settings.l1_capacity = parse_int("L1_CAPACITY", &v)?;
+        }
+        if let Some(v) = get(edge_proof::ENV) {
+            settings.edge_secret = Some(
+                EdgeSecret::new(&v)
+                    .map_err(|reason| invalid(edge_proof::ENV, "(hidden)", reason))?,
+            );
         }
         settings.validate()?;
         Ok(settings)
@@ -326,7 +337,8 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() {
         let s = from(&[DB]).unwrap();
-        assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.edge_secret.is_none());
         assert_eq!(s.admin_listen.to_string(), "127.0.0.1:9091");
         assert_eq!(s.item_ttl, Duration::from_millis(1000));
         assert_eq!(s.user_ttl, Duration::from_millis(30_000));
@@ -355,6 +367,7 @@ mod tests {
             ("SERVER_RUNTIME", "fibers"),
             ("REDIS_URL", "http://x"),
             ("ITEM_TTL_MS", "1s"),
+            ("EDGE_SECRET", "too-short"),
         ] {
             let err = from(&[DB, (var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");

@@ -302,6 +302,8 @@ impl Database {
                 return Ok(conn);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                // An outage: counted like a failed statement, so the metric sees it.
+                self.stats.errors.inc();
                 return Err(DbError::Unavailable(
                     format!("no {} connection to Postgres", group.role).into(),
                 ));

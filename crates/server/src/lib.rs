@@ -49,6 +49,7 @@ pub mod body;
 pub mod configuration;
 pub mod dataset;
 pub mod db;
+pub mod edge_proof;
 pub mod error;
 pub mod keys;
 pub mod metrics;

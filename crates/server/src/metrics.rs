@@ -21,7 +21,7 @@
 //! | `prodstack_redis_errors_total` | | failed or timed-out Redis commands |
 //! | `prodstack_redis_up` | | gauge: 1 unless Redis is in an outage (absent without `REDIS_URL`) |
 //! | `prodstack_db_queries_total` | `query` ∈ `item`, `user`, `update_item` | statements sent to Postgres |
-//! | `prodstack_db_errors_total` | | failed or timed-out statements |
+//! | `prodstack_db_errors_total` | | statements that failed, timed out, or found no connection to Postgres to run on (an outage) |
 //! | `prodstack_db_pool_waits_total` | | requests that found no live connection and waited |
 //! | `prodstack_db_connects_total` | | connections (re)established |
 //! | `prodstack_db_connections` | `role` ∈ `read`, `write` | gauge: live connections |
@@ -46,10 +46,12 @@ pub enum Route {
     Readyz,
     Baseline11,
     Unmatched,
+    /// Refused for want of the edge's proof (`X-Edge-Secret`).
+    NoEdgeProof,
 }
 
 impl Route {
-    pub const ALL: [Route; 9] = [
+    pub const ALL: [Route; 10] = [
         Route::PublicBaseline,
         Route::PublicJson,
         Route::ItemGet,
@@ -59,6 +61,7 @@ impl Route {
         Route::Readyz,
         Route::Baseline11,
         Route::Unmatched,
+        Route::NoEdgeProof,
     ];
 
     pub fn label(self) -> &'static str {
@@ -72,6 +75,7 @@ impl Route {
             Route::Readyz => "readyz",
             Route::Baseline11 => "baseline11",
             Route::Unmatched => "unmatched",
+            Route::NoEdgeProof => "no_edge_proof",
         }
     }
 }

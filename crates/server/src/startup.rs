@@ -120,6 +120,12 @@ impl Drop for RunningServer {
 /// background threads. Errors come before anything listens.
 pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
     settings.validate()?;
+    if !settings.listen.ip().is_loopback() && settings.edge_secret.is_none() {
+        tracing::warn!(
+            listen = %settings.listen,
+            "the app port listens beyond loopback without EDGE_SECRET: anyone who reaches it can claim any X-User-Id; set EDGE_SECRET on the server and the edge"
+        );
+    }
     if let Some(url) = &settings.redis_url {
         cache::l2::validate_url(url)?;
     }
@@ -260,6 +266,7 @@ fn build_app(settings: &Settings, dataset: Dataset) -> Result<AppState, StartErr
         metrics: Metrics::default(),
         item_ttl: settings.item_ttl,
         user_ttl: settings.user_ttl,
+        edge_secret: settings.edge_secret.clone(),
     }))
 }
 

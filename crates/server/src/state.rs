@@ -8,6 +8,7 @@ use cache::Cache;
 
 use crate::dataset::Dataset;
 use crate::db::{Database, DbError};
+use crate::edge_proof::EdgeSecret;
 use crate::keys::Key;
 use crate::metrics::Metrics;
 
@@ -21,6 +22,8 @@ pub struct App {
     pub metrics: Metrics,
     pub item_ttl: Duration,
     pub user_ttl: Duration,
+    /// When set, app routes answer only requests that carry it ([`crate::edge_proof`]).
+    pub edge_secret: Option<EdgeSecret>,
 }
 
 impl std::fmt::Debug for App {

@@ -433,3 +433,62 @@ async fn an_oversize_body_gets_its_413_and_the_connection_keeps_serving() {
         "3"
     );
 }
+
+/// With `EDGE_SECRET` set, the app routes answer only requests carrying the edge's proof: a
+/// client that reaches the port directly cannot claim a user with `X-User-Id`, read or write.
+/// The probes stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_edge_proof_the_app_routes_are_401_and_nothing_is_written() {
+    let services = Services::start(false);
+    let mut settings = services.settings();
+    let secret = "0123456789abcdef0123456789abcdef";
+    settings.edge_secret = Some(server::edge_proof::EdgeSecret::new(secret).unwrap());
+    let server = server::spawn(settings).unwrap();
+    let addr = server.addr();
+    let write = "{\"name\":\"forged\",\"price\":1,\"quantity\":1}";
+    let before = services
+        .pg
+        .psql("SELECT name FROM items WHERE id = 6")
+        .unwrap();
+    for proof in [None, Some("wrong"), Some(&secret[..31])] {
+        let mut headers = vec![("x-user-id", "42"), ("content-type", "application/json")];
+        if let Some(proof) = proof {
+            headers.push(("x-edge-secret", proof));
+        }
+        let me = send(addr, "GET", "/api/me", &headers, None).await;
+        me.assert_error(401, "edge only");
+        let post = send(
+            addr,
+            "POST",
+            "/api/items/6",
+            &headers,
+            Some(write.as_bytes()),
+        )
+        .await;
+        post.assert_error(401, "edge only");
+        let public = send(addr, "GET", "/public/baseline?a=1&b=2", &headers, None).await;
+        public.assert_error(401, "edge only");
+    }
+    assert_eq!(
+        services
+            .pg
+            .psql("SELECT name FROM items WHERE id = 6")
+            .unwrap(),
+        before,
+        "a write without the proof changed the row"
+    );
+    let proven = [("x-user-id", "42"), ("x-edge-secret", secret)];
+    let me = send(addr, "GET", "/api/me", &proven, None).await;
+    assert_eq!(me.status, 200, "{}", me.text());
+    for probe in ["/healthz", "/readyz", "/baseline11?a=1&b=2"] {
+        assert_eq!(get(addr, probe).await.status, 200, "{probe}");
+    }
+    let m = metrics(&server).await;
+    assert_eq!(
+        metric(
+            &m,
+            "prodstack_http_requests_total{route=\"no_edge_proof\",status=\"401\"}"
+        ),
+        9.0
+    );
+}

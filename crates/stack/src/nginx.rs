@@ -250,43 +250,45 @@ impl fmt::Display for Workers {
     }
 }
 
+/// Descriptors of `worker_rlimit_nofile` kept for files (static files, shared through
+/// `open_file_cache max=1000`; logs) rather than connections: nginx counts every connection,
+/// client or upstream, in `worker_connections`, one descriptor each.
+pub const FILE_DESCRIPTORS: u64 = 1024;
+
 /// The knobs that differ between the profiles (documented in the template's header comment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileKnobs {
     pub worker_rlimit_nofile: u64,
+    /// Client and upstream connections; rendered at most `worker_rlimit_nofile` less
+    /// [`FILE_DESCRIPTORS`].
     pub worker_connections: u64,
     pub listen_reuseport: bool,
     pub ssl_buffer_size: &'static str,
-    pub http2_max_concurrent_streams: u32,
     pub server_keepalive: u32,
     pub authsvc_keepalive: u32,
-    pub open_file_cache: &'static str,
 }
 
 impl ProfileKnobs {
     pub fn of(profile: Profile) -> Self {
         match profile {
-            // HttpArena's reference edge (aspnet-minimal_nginx/nginx.conf), with nginx's
-            // defaults where the reference sets nothing.
+            // HttpArena's reference edge (aspnet-minimal_nginx/nginx.conf: 65535 connections,
+            // pools 2048/256), with nginx's defaults where the reference sets nothing and
+            // room for files beside the connections.
             Profile::Production => Self {
-                worker_rlimit_nofile: 65535,
+                worker_rlimit_nofile: 131_072,
                 worker_connections: 65535,
                 listen_reuseport: false,
                 ssl_buffer_size: "16k",
-                http2_max_concurrent_streams: 128,
                 server_keepalive: 2048,
                 authsvc_keepalive: 256,
-                open_file_cache: "off",
             },
             Profile::Tuned => Self {
                 worker_rlimit_nofile: 1_048_576,
                 worker_connections: 131_072,
                 listen_reuseport: true,
                 ssl_buffer_size: "4k",
-                http2_max_concurrent_streams: 256,
                 server_keepalive: 2048,
                 authsvc_keepalive: 1024,
-                open_file_cache: "max=1024 inactive=60s",
             },
         }
     }
@@ -319,6 +321,8 @@ pub struct EdgeParams {
     pub error_log: String,
     /// Parent of nginx's client-body/proxy/... temporary folders.
     pub temp_dir: PathBuf,
+    /// Sent to the app server as `X-Edge-Secret` (empty: no header). Hex only.
+    pub edge_secret: String,
 }
 
 impl EdgeParams {
@@ -340,6 +344,7 @@ impl EdgeParams {
             pid_path: run.join("nginx.pid"),
             error_log: "stderr".into(),
             temp_dir: run.join("nginx-temp"),
+            edge_secret: String::new(),
         }
     }
 
@@ -364,6 +369,9 @@ impl EdgeParams {
             pid_path: "/var/run/nginx.pid".into(),
             error_log: "stderr".into(),
             temp_dir: "/var/cache/nginx".into(),
+            // The Docker stack keeps the app port on loopback; a multi-host deployment sets
+            // EDGE_SECRET and renders it here (README, "Deploying").
+            edge_secret: String::new(),
         }
     }
 
@@ -422,18 +430,24 @@ impl EdgeParams {
             ("worker_rlimit_nofile", nofile.to_string()),
             (
                 "worker_connections",
-                knobs.worker_connections.min(nofile).to_string(),
+                knobs
+                    .worker_connections
+                    .min(nofile.saturating_sub(FILE_DESCRIPTORS).max(1))
+                    .to_string(),
             ),
             ("pid_path", path("pid_path", &self.pid_path)),
             ("error_log", self.error_log.clone()),
             ("temp_dir", path("temp_dir", &self.temp_dir)),
             ("ssl_buffer_size", knobs.ssl_buffer_size.to_string()),
-            (
-                "http2_max_concurrent_streams",
-                knobs.http2_max_concurrent_streams.to_string(),
-            ),
-            ("open_file_cache", knobs.open_file_cache.to_string()),
+            ("edge_secret", self.edge_secret.clone()),
         ]);
+        if !self.edge_secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.push(Problem::BadValue {
+                name: "edge_secret".into(),
+                value: "(hidden)".into(),
+                reason: "the edge secret must be hex digits",
+            });
+        }
         if problems.is_empty() {
             Ok(vars)
         } else {
@@ -656,11 +670,9 @@ mod tests {
                 "#",
                 "worker_rlimit_nofile",
                 "worker_connections",
-                "open_file_cache",
                 "keepalive",
                 "listen",
                 "ssl_buffer_size",
-                "http2_max_concurrent_streams",
             ],
             "{changed:#?}"
         );
@@ -674,6 +686,6 @@ mod tests {
         params.nofile_cap = Some(20_000);
         let conf = Template::bundled().render_edge(&params).unwrap();
         assert!(conf.contains("worker_rlimit_nofile 20000;"), "{conf}");
-        assert!(conf.contains("worker_connections 20000;"), "{conf}");
+        assert!(conf.contains("worker_connections 18976;"), "{conf}");
     }
 }

@@ -305,8 +305,15 @@ pub fn terminate(child: &mut Child, signal: libc::c_int, grace: Duration) {
 
 /// Starts `cmd` as a detached service: its own session (`setsid`, so it outlives the
 /// `prodstack` that started it and no terminal signal reaches it), stdin from `/dev/null`,
-/// stdout and stderr appended to `log` (after a header line), pinned to `cpus` when given.
-pub fn spawn_detached(mut cmd: Command, log: &Path, cpus: Option<&CpuSet>) -> Result<Child> {
+/// pinned to `cpus` when given. Its stdout and stderr go to `log` after a header line: through
+/// a pipe into a detached `sink` process (`prodstack-logsink`, which caps and rotates the
+/// file, see [`crate::logsink`]) when one is given, else appended to the file directly.
+pub fn spawn_detached(
+    mut cmd: Command,
+    log: &Path,
+    cpus: Option<&CpuSet>,
+    sink: Option<&Path>,
+) -> Result<Child> {
     use std::os::unix::process::CommandExt;
     let mut file = File::options()
         .create(true)
@@ -319,12 +326,46 @@ pub fn spawn_detached(mut cmd: Command, log: &Path, cpus: Option<&CpuSet>) -> Re
         cmd.get_program(),
         utc_now()
     );
-    let copy = file
-        .try_clone()
-        .io_context(|| format!("duplicating {}", log.display()))?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(file))
-        .stderr(Stdio::from(copy));
+    let (out, err) = match sink {
+        Some(sink) => {
+            drop(file);
+            let (reader, writer) = std::io::pipe().io_context(|| "creating the log pipe".into())?;
+            let mut copier = Command::new(sink);
+            copier
+                .arg(log)
+                .stdin(Stdio::from(reader))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: setsid is async-signal-safe; the sink must outlive us like the service.
+            unsafe {
+                copier.pre_exec(|| {
+                    if libc::setsid() < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let mut copier = copier
+                .spawn()
+                .io_context(|| format!("starting {}", sink.display()))?;
+            // Reaped whenever it exits (a long-lived caller such as `bench` would otherwise
+            // collect zombies); a short-lived `up` leaves it to init.
+            std::thread::spawn(move || {
+                let _ = copier.wait();
+            });
+            let copy = writer
+                .try_clone()
+                .io_context(|| "duplicating the log pipe".into())?;
+            (Stdio::from(writer), Stdio::from(copy))
+        }
+        None => {
+            let copy = file
+                .try_clone()
+                .io_context(|| format!("duplicating {}", log.display()))?;
+            (Stdio::from(file), Stdio::from(copy))
+        }
+    };
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let mask = cpus.map(CpuSet::to_mask);
     // SAFETY: only async-signal-safe system calls run between fork and exec; the affinity mask
     // was built before the fork.
@@ -444,7 +485,7 @@ mod tests {
             "-c",
             "echo out; echo err >&2; grep Cpus_allowed_list /proc/self/status; exec sleep 30",
         ]);
-        let mut child = spawn_detached(cmd, &log, Some(&cpus)).unwrap();
+        let mut child = spawn_detached(cmd, &log, Some(&cpus), None).unwrap();
         let pid = child.id();
         let mut stat = proc_stat(pid).unwrap();
         for _ in 0..100 {

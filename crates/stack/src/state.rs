@@ -231,6 +231,7 @@ impl StackState {
     }
 }
 
+/// Writes `bytes` to `path` through a temporary file and a rename, mode 0600.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -241,7 +242,19 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
         std::process::id()
     ));
-    std::fs::write(&tmp, bytes).io_context(|| format!("writing {}", tmp.display()))?;
+    // Owner-only: the nginx config carries the edge secret, the state file our pids.
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)
+    };
+    write().io_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).io_context(|| format!("renaming {} into place", tmp.display()))
 }
 

@@ -9,7 +9,8 @@
 //! lines are part of the error and everything this run started is stopped again, in reverse
 //! order.
 //!
-//! Services run in their own sessions with stdout and stderr in `logs/<service>.log`, and are
+//! Services run in their own sessions with stdout and stderr in `logs/<service>.log` (through
+//! `prodstack-logsink`, which caps and rotates it: [`crate::logsink`]), and are
 //! recorded in the state file ([`crate::state`]) after each start. A second `up` starts only
 //! what is not running and healthy (a killed authsvc comes back with `prodstack up`). `down`
 //! signals each recorded process only after checking it is still the process that was started
@@ -31,7 +32,7 @@ use crate::health::{edge_get, http_status};
 use crate::home::Home;
 use crate::nginx::{self, EdgeParams, Template};
 use crate::ports::{self, StackPorts};
-use crate::postgres::{self, Cluster, PgSettings};
+use crate::postgres::{self, Cluster, Durability, PgSettings};
 use crate::process::{self, send_signal, session_members, tail, Liveness, ProcessIdentity};
 use crate::profile::{EdgeKind, Profile};
 use crate::redis::{self, RedisSettings};
@@ -61,6 +62,8 @@ pub struct UpOptions {
     pub jwt_secret: String,
     /// How long one service may take to become healthy.
     pub start_timeout: Duration,
+    /// What Postgres' acknowledged commits survive (a running Postgres keeps its setting).
+    pub pg_durability: Durability,
 }
 
 impl UpOptions {
@@ -82,6 +85,7 @@ impl UpOptions {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| DEFAULT_JWT_SECRET.to_string()),
             start_timeout: Duration::from_secs(60),
+            pg_durability: Durability::Full,
         })
     }
 }
@@ -298,6 +302,11 @@ fn check_ports(ports: &StackPorts, edge: EdgeKind, running: &[Service]) -> Resul
 struct Plan {
     ports: StackPorts,
     cluster: Cluster,
+    /// What the edge proves itself with to the app server ([`edge_secret`]).
+    edge_secret: String,
+    /// `prodstack-logsink`, which caps and rotates the services' logs (`None`: not built;
+    /// logs then grow unbounded, and `up` says so).
+    logsink: Option<PathBuf>,
     /// Resolved only for the services this edge kind runs.
     authsvc_bin: Option<PathBuf>,
     server_bin: Option<PathBuf>,
@@ -319,6 +328,14 @@ impl Plan {
         say: &mut dyn FnMut(&str),
     ) -> Result<Self> {
         let cluster = Cluster::new(home.pgdata_dir())?;
+        let edge_secret = edge_secret(home)?;
+        let logsink = our_binary(crate::logsink::BINARY).ok();
+        if logsink.is_none() {
+            say(&format!(
+                "note: {} is not built, so service logs are not size-capped (cargo build -p stack)",
+                crate::logsink::BINARY
+            ));
+        }
         let services = opts.edge.services();
         let authsvc_bin = match &opts.authsvc_bin {
             _ if !services.contains(&Service::Authsvc) => None,
@@ -348,6 +365,8 @@ impl Plan {
             return Ok(Self {
                 ports: *ports,
                 cluster,
+                edge_secret,
+                logsink,
                 authsvc_bin,
                 server_bin,
                 edge: EdgeCommand::Rust {
@@ -357,6 +376,7 @@ impl Plan {
         }
         let nginx_bin = nginx::nginx_binary()?;
         let mut params = EdgeParams::local(home, ports, opts.profile, opts.cpus.edge.len());
+        params.edge_secret = edge_secret.clone();
         if process::is_root() {
             if let Err(reason) = nginx::world_readable(&home.static_dir()) {
                 say(&format!(
@@ -376,6 +396,8 @@ impl Plan {
         Ok(Self {
             ports: *ports,
             cluster,
+            edge_secret,
+            logsink,
             authsvc_bin,
             server_bin,
             edge: EdgeCommand::Nginx {
@@ -470,7 +492,7 @@ fn ensure(
         }
     ));
     let spawned_at = Instant::now();
-    let mut child = process::spawn_detached(cmd, &log, cpus.as_ref())?;
+    let mut child = process::spawn_detached(cmd, &log, cpus.as_ref(), plan.logsink.as_deref())?;
     let Some(process) = ProcessIdentity::of(child.id()) else {
         // Gone before we could look at it: a start-up failure, its reason is in the log.
         let status = child
@@ -480,7 +502,7 @@ fn ensure(
             what: service.to_string(),
             status,
             log: log.clone(),
-            log_tail: tail(&log, 20),
+            log_tail: settled_tail(&log),
         });
     };
     let entry = ServiceState {
@@ -543,8 +565,12 @@ fn command(
                 say("postgres: creating the cluster (initdb, once)");
                 plan.cluster.init()?;
             }
+            if plan.cluster.clear_stale_lock()? {
+                say("postgres: removed the lock file of a postmaster that is gone (it crashed)");
+            }
             let mut settings = PgSettings::new(ports.postgres);
             settings.max_connections = DATABASE_MAX_CONN;
+            settings.durability = opts.pg_durability;
             plan.cluster.server_command(&settings)
         }
         Service::Cache => {
@@ -555,12 +581,12 @@ fn command(
         Service::Authsvc => {
             let mut cmd = Command::new(needed(&plan.authsvc_bin, service)?);
             cmd.env("JWT_SECRET", &opts.jwt_secret)
-                .env("AUTHSVC_LISTEN", format!("0.0.0.0:{}", ports.authsvc));
+                .env("AUTHSVC_LISTEN", format!("127.0.0.1:{}", ports.authsvc));
             cmd
         }
         Service::Server => {
             let mut cmd = Command::new(needed(&plan.server_bin, service)?);
-            app_server_env(&mut cmd, home, ports);
+            app_server_env(&mut cmd, home, ports, &plan.edge_secret);
             cmd
         }
         Service::Edge => match &plan.edge {
@@ -582,9 +608,10 @@ fn command(
                     .env("TLS_KEY", certs.join("server.key"))
                     .env("STATIC_DIR", home.static_dir())
                     .env("JWT_SECRET", &opts.jwt_secret);
+                cmd.env(EDGE_SECRET_ENV, &plan.edge_secret);
                 if opts.edge == EdgeKind::RustFused {
                     cmd.env("EDGE_MODE", "fused");
-                    app_server_env(&mut cmd, home, ports);
+                    app_server_env(&mut cmd, home, ports, &plan.edge_secret);
                     // The in-process server's own listener only answers probes; its runtime
                     // carries the Postgres and Redis connections. One thread is plenty.
                     cmd.env("SERVER_WORKERS", "1");
@@ -598,9 +625,11 @@ fn command(
     })
 }
 
-/// The app server's environment (the server process, or the fused edge that embeds it).
-fn app_server_env(cmd: &mut Command, home: &Home, ports: &StackPorts) {
-    cmd.env("LISTEN", format!("0.0.0.0:{}", ports.server))
+/// The app server's environment (the server process, or the fused edge that embeds it): its
+/// port on loopback, and the edge's proof required on it.
+fn app_server_env(cmd: &mut Command, home: &Home, ports: &StackPorts, edge_secret: &str) {
+    cmd.env("LISTEN", format!("127.0.0.1:{}", ports.server))
+        .env(EDGE_SECRET_ENV, edge_secret)
         .env("ADMIN_LISTEN", format!("127.0.0.1:{}", ports.admin))
         .env("DATABASE_URL", postgres::database_url(ports.postgres))
         .env("DATABASE_MAX_CONN", DATABASE_MAX_CONN.to_string())
@@ -642,6 +671,40 @@ pub fn redis_settings(opts: &UpOptions, port: u16) -> RedisSettings {
         Profile::Tuned => (opts.cpus.cache.len() as u32).clamp(1, 4),
     };
     settings
+}
+
+/// The variable the app server and both edges read the shared secret from.
+pub const EDGE_SECRET_ENV: &str = "EDGE_SECRET";
+
+/// The secret the edge proves itself with to the app server: 32 random bytes as hex, made once
+/// per home (`run/edge-secret`, mode 0600) so a restarted server and a running edge agree.
+pub fn edge_secret(home: &Home) -> Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = home.run_dir().join("edge-secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim();
+        if text.len() >= 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(text.to_string());
+        }
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .io_context(|| "reading /dev/urandom".into())?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(home.run_dir())
+        .io_context(|| format!("creating {}", home.run_dir().display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .io_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, secret.as_bytes())
+        .io_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
 }
 
 /// One probe of `service`.
@@ -837,7 +900,7 @@ fn wait_healthy(
                     what: service.to_string(),
                     status,
                     log: log.to_path_buf(),
-                    log_tail: tail(log, 20),
+                    log_tail: settled_tail(log),
                 });
             }
         }
@@ -851,6 +914,13 @@ fn wait_healthy(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The last log lines of a service that just exited, once its log sink has had a moment to
+/// write what the service printed last.
+fn settled_tail(log: &Path) -> String {
+    std::thread::sleep(Duration::from_millis(150));
+    tail(log, 20)
 }
 
 /// Stops what this run started, newest first, and reaps the children.

@@ -26,7 +26,7 @@ use tempfile::TempDir;
 
 use crate::error::{Error, IoContext, Result};
 use crate::ports::free_port;
-use crate::postgres::{self, Cluster, PgSettings};
+use crate::postgres::{self, Cluster, Durability, PgSettings};
 use crate::process::{terminate, wait_ready};
 use crate::redis::{self, RedisSettings};
 
@@ -118,14 +118,24 @@ pub struct TestPostgres {
 }
 
 impl TestPostgres {
-    /// Starts an empty cluster with the `benchmark` database.
+    /// Starts an empty cluster with the `benchmark` database: fsync off (a throwaway cluster),
+    /// synchronous commits on, so a test that kills this Postgres still finds every
+    /// acknowledged write.
     pub fn start() -> Result<Self> {
+        Self::start_with(Durability::ProcessCrash)
+    }
+
+    /// [`TestPostgres::start`] with the given durability.
+    pub fn start_with(durability: Durability) -> Result<Self> {
         let dir = service_tempdir("prodstack-pg-")?;
         let cluster = Cluster::new(dir.path().join("data"))?;
         cluster.init()?;
+        let mut settings =
+            PgSettings::new(free_port().io_context(|| "finding a free port".into())?);
+        settings.durability = durability;
         let mut pg = Self {
             cluster,
-            settings: PgSettings::new(free_port().io_context(|| "finding a free port".into())?),
+            settings,
             log: dir.path().join("postgres.log"),
             child: None,
             _dir: dir,
@@ -137,7 +147,12 @@ impl TestPostgres {
 
     /// Starts a cluster and loads `seed_sql` (for example `data/pgdb-seed.sql`) into it.
     pub fn start_seeded(seed_sql: &Path) -> Result<Self> {
-        let pg = Self::start()?;
+        Self::start_seeded_with(seed_sql, Durability::ProcessCrash)
+    }
+
+    /// [`TestPostgres::start_seeded`] with the given durability.
+    pub fn start_seeded_with(seed_sql: &Path, durability: Durability) -> Result<Self> {
+        let pg = Self::start_with(durability)?;
         pg.load_sql_file(seed_sql)?;
         Ok(pg)
     }

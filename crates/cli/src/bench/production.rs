@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _};
 use clap::Args;
 use stack::cpus::{CpuSet, CpuSplit};
+use stack::postgres::Durability;
 use stack::profile::{EdgeKind, Profile};
 use stack::state::{Service, StackState};
 use stack::supervise::{self, UpOptions};
@@ -89,6 +90,10 @@ pub struct ProductionBenchArgs {
     /// The load generator: `h2load` on PATH, or the path of another h2load build.
     #[arg(long, default_value = "h2load")]
     pub h2load: PathBuf,
+    /// Postgres durability when the benchmark starts it: `process-crash` (default: fsync off,
+    /// synchronous commits, as HttpArena's Postgres on tmpfs) or `full` (fsync on).
+    #[arg(long, default_value_t = Durability::ProcessCrash)]
+    pub pg_durability: Durability,
     /// Kill an h2load still running this long after it started; its run then counts nothing.
     /// Default: HttpArena's `timeout 45`, or the duration + 40 s for runs longer than 5 s.
     #[arg(long, value_parser = parse_seconds)]
@@ -115,6 +120,7 @@ impl Default for ProductionBenchArgs {
             pause: 2,
             h2load: PathBuf::from("h2load"),
             loadgen_timeout: None,
+            pg_durability: Durability::ProcessCrash,
         }
     }
 }
@@ -316,6 +322,7 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
         running: None,
         started_here: false,
         static_bytes: Vec::new(),
+        postgres: String::new(),
     };
     let outcome = bench.run_all(&variants);
     let teardown = bench.teardown();
@@ -327,6 +334,7 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
         println!("comparison (same load, interleaved runs):\n{cmp}");
     }
     println!("{}", bench.static_bytes_table());
+    println!("postgres: {}\n", bench.postgres);
     if let Some(advice) = unfinished_advice(&runs, &bench.h2load) {
         println!("{advice}");
     }
@@ -370,6 +378,8 @@ struct Bench<'a> {
     started_here: bool,
     /// Static bytes per read cycle, measured once per variant after validation.
     static_bytes: Vec<(String, StaticBytes)>,
+    /// The running Postgres' durability settings, as it reports them.
+    postgres: String,
 }
 
 impl Bench<'_> {
@@ -417,7 +427,7 @@ impl Bench<'_> {
 
     fn describe_setup(&self, variants: &[Variant]) -> String {
         format!(
-            "Variants: {}. Connections: {:?}, {} run(s) of {} s each, h2load -t {}. Stack CPUs {} (edge {}, authsvc {}, server {}, cache {}; postgres unpinned); load generator CPUs {}. Machine: {} CPUs.",
+            "Variants: {}. Connections: {:?}, {} run(s) of {} s each, h2load -t {}. Stack CPUs {} (edge {}, authsvc {}, server {}, cache {}; postgres unpinned); load generator CPUs {}. Machine: {} CPUs. Postgres: {}.",
             variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "),
             self.args.connections,
             self.args.runs,
@@ -430,6 +440,7 @@ impl Bench<'_> {
             self.plan.split.cache,
             self.plan.loadgen.as_ref().map(|l| l.to_string()).unwrap_or_else(|| "any".into()),
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            self.postgres,
         )
     }
 
@@ -498,6 +509,7 @@ impl Bench<'_> {
         opts.ports_offset = self.args.ports_offset;
         opts.cpus = self.plan.split.clone();
         opts.authsvc_bin = variant.authsvc_bin.clone();
+        opts.pg_durability = self.args.pg_durability;
         eprintln!("== bringing the stack up: {}", variant.name);
         let report = supervise::up(self.home(), &opts, &mut |line| eprintln!("   {line}"))?;
         self.started_here = true;
@@ -569,7 +581,7 @@ impl Bench<'_> {
         ))
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    fn validate(&mut self) -> anyhow::Result<()> {
         let (target, _) = self.target()?;
         eprintln!(
             "== validating {} (a stack that fails is not benchmarked)",
@@ -578,6 +590,11 @@ impl Bench<'_> {
         let results = validate::run_checks(&target, true, |_| {});
         let failures: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
         if failures.is_empty() {
+            let postgres = postgres_durability(&target.database_url);
+            if postgres != self.postgres {
+                eprintln!("   postgres: {postgres}");
+                self.postgres = postgres;
+            }
             eprintln!("   all {} checks passed", results.len());
             return Ok(());
         }
@@ -724,6 +741,7 @@ impl Bench<'_> {
             templates: TemplateCounts::measure(&delta, edge_requests),
             failures,
             unfinished,
+            postgres: self.postgres.clone(),
         })
     }
 }
@@ -772,6 +790,35 @@ fn service_groups(
         ));
         groups
     })
+}
+
+/// What the running Postgres' acknowledged commits survive, from its own settings.
+fn postgres_durability(database_url: &str) -> String {
+    let setting = |name: &str| -> String {
+        stack::postgres::PgBin::find()
+            .ok()
+            .and_then(|bin| {
+                std::process::Command::new(bin.tool("psql"))
+                    .args(["-X", "-At", "-d", database_url, "-c"])
+                    .arg(format!("SHOW {name}"))
+                    .env("PGCONNECT_TIMEOUT", "5")
+                    .output()
+                    .ok()
+            })
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "?".into())
+    };
+    let (fsync, commit) = (setting("fsync"), setting("synchronous_commit"));
+    let meaning = match (fsync.as_str(), commit.as_str()) {
+        ("on", "on") => "acknowledged writes survive a Postgres or machine crash",
+        ("off", "on") => {
+            "acknowledged writes survive a Postgres crash, not a machine crash (as HttpArena's Postgres on tmpfs)"
+        }
+        (_, "off") => "acknowledged writes can be lost when Postgres crashes",
+        _ => "durability unknown",
+    };
+    format!("fsync={fsync}, synchronous_commit={commit}: {meaning}")
 }
 
 /// HttpArena's harness runs each h2load under `timeout 45`.

@@ -733,6 +733,7 @@ mod tests {
             },
             failures: vec![],
             unfinished: vec![],
+            postgres: String::new(),
         }
     }
 

@@ -33,6 +33,8 @@ pub struct RunResult {
     /// h2load instances that printed no summary (hung and killed, or crashed). A run with
     /// any counts nothing.
     pub unfinished: Vec<Unfinished>,
+    /// The running Postgres' durability (`fsync=…, synchronous_commit=…: what that means`).
+    pub postgres: String,
 }
 
 /// An h2load instance of a run that did not finish with a summary. HttpArena runs each under
@@ -321,6 +323,7 @@ mod tests {
             templates: TemplateCounts::default(),
             failures: vec![],
             unfinished: vec![],
+            postgres: String::new(),
         }
     }
 

@@ -76,6 +76,11 @@ pub struct ServerBenchArgs {
     /// The server binary (default: `server` next to `prodstack`).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
+    /// Also measure the write path (`POST /api/items/1–20`) against Postgres with fsync on
+    /// (`prodstack up`'s default) and off (the benchmark's, as HttpArena's tmpfs), both with
+    /// synchronous commits, interleaved: what durability costs a write.
+    #[arg(long)]
+    pub durability: bool,
 }
 
 /// One way of running the server.
@@ -114,6 +119,8 @@ struct Backends {
     pg: TestPostgres,
     redis: TestRedis,
     dataset: PathBuf,
+    /// The seed, for a second Postgres (`--durability`).
+    seed: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -196,6 +203,41 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
         }
     }
 
+    let mut ok = true;
+    if runs > 0 {
+        ok &= hot_report(&variants, &results, &mut report);
+    }
+    if args.durability {
+        ok &= write_durability(&server_bin, &args, &backends, &mut report)?;
+    }
+
+    if !args.no_cold {
+        let pools: Vec<Option<u32>> = if args.pool_sizes.is_empty() {
+            vec![None]
+        } else {
+            args.pool_sizes.iter().copied().map(Some).collect()
+        };
+        for pool in pools {
+            let mut variant = all_variants().remove(0);
+            if let Some(pool) = pool {
+                variant.env.push(("DATABASE_POOL_SIZE", pool.to_string()));
+            }
+            ok &= cold_sweep(&server_bin, &args, &backends, &variant, pool, &mut report)?;
+        }
+    }
+
+    println!("{report}");
+    save_report(project, &report);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The hot-route tables and verdicts; `false` when a production-layout route missed its
+/// target.
+fn hot_report(variants: &[Variant], results: &[Vec<Vec<WrkRun>>], report: &mut String) -> bool {
     let _ = writeln!(
         report,
         "\nHot routes: median req/s, and the share of the trivial route's req/s (median of per-run ratios; each run measures the routes back to back on one server)"
@@ -239,7 +281,7 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
     let _ = writeln!(report, "server CPU per request, µs (median of runs):");
     for (r, (label, _, _)) in ROUTES.iter().enumerate() {
         let mut line = format!("{label:<24}");
-        for runs in &results {
+        for runs in results {
             let mut cpu: Vec<f64> = runs[r].iter().map(WrkRun::cpu_us_per_request).collect();
             let _ = write!(line, "{:>28.2}", median(&mut cpu));
         }
@@ -248,7 +290,7 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
     let _ = writeln!(report, "mean latency, µs (median of runs):");
     for (r, (label, _, _)) in ROUTES.iter().enumerate() {
         let mut line = format!("{label:<24}");
-        for runs in &results {
+        for runs in results {
             let mut lat: Vec<f64> = runs[r].iter().map(|w| w.latency_avg_us).collect();
             let _ = write!(line, "{:>28.1}", median(&mut lat));
         }
@@ -302,28 +344,7 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
         );
     }
 
-    if !args.no_cold {
-        let pools: Vec<Option<u32>> = if args.pool_sizes.is_empty() {
-            vec![None]
-        } else {
-            args.pool_sizes.iter().copied().map(Some).collect()
-        };
-        for pool in pools {
-            let mut variant = all_variants().remove(0);
-            if let Some(pool) = pool {
-                variant.env.push(("DATABASE_POOL_SIZE", pool.to_string()));
-            }
-            ok &= cold_sweep(&server_bin, &args, &backends, &variant, pool, &mut report)?;
-        }
-    }
-
-    println!("{report}");
-    save_report(project, &report);
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    ok
 }
 
 fn errors_note(run: &WrkRun) -> String {
@@ -354,6 +375,7 @@ fn start_backends() -> anyhow::Result<Backends> {
         pg,
         redis,
         dataset: dataset_path,
+        seed: seed_path,
         _dir: dir,
     })
 }
@@ -570,6 +592,100 @@ fn cold_sweep(
         if pass { "PASS" } else { "FAIL" }
     );
     Ok(pass)
+}
+
+/// The write path against Postgres with fsync on and off (both with synchronous commits),
+/// interleaved run by run: req/s, latency and server CPU of `POST /api/items/1–20`.
+fn write_durability(
+    bin: &Path,
+    args: &ServerBenchArgs,
+    backends: &Backends,
+    report: &mut String,
+) -> anyhow::Result<bool> {
+    use stack::postgres::Durability;
+    eprintln!("bench server: starting a second Postgres with fsync on");
+    let full = TestPostgres::start_seeded_with(&backends.seed, Durability::Full)
+        .context("starting Postgres with fsync on")?;
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("writes.lua");
+    std::fs::write(
+        &script,
+        r#"local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{"name":"bench-%d","price":%d,"quantity":1}', n, n % 1000)
+  local headers = {["Content-Type"] = "application/json", ["X-User-Id"] = "42"}
+  return wrk.format("POST", "/api/items/" .. (n % 20 + 1), headers, body)
+end
+"#,
+    )?;
+    let modes = [
+        (Durability::Full, full.url()),
+        (Durability::ProcessCrash, backends.pg.url()),
+    ];
+    let mut results: Vec<Vec<WrkRun>> = vec![Vec::new(); modes.len()];
+    for run in 0..args.runs.max(1) {
+        for (m, (mode, url)) in modes.iter().enumerate() {
+            let mut variant = all_variants().remove(0);
+            variant.env.push(("DATABASE_URL", url.clone()));
+            let mut server = ServerProcess::start(bin, args, backends, &variant)?;
+            let base = format!("http://{}/", server.addr);
+            let load = |seconds| {
+                Wrk::new(&base, args.connections, seconds)
+                    .pinned_to(args.load_cpu)
+                    .timeout_secs(10)
+                    .script(&script)
+            };
+            load(1).run()?;
+            let result = load(args.seconds).run_against(server.child.id())?;
+            eprintln!(
+                "  run {}/{} writes, durability {:<14} {:>8.0} req/s {:>7.0} µs mean {:>6.2} µs server CPU/req{}",
+                run + 1,
+                args.runs,
+                mode.as_str(),
+                result.requests_per_sec,
+                result.latency_avg_us,
+                result.cpu_us_per_request(),
+                errors_note(&result)
+            );
+            results[m].push(result);
+            server.stop();
+        }
+    }
+    let _ = writeln!(
+        report,
+        "
+Write path, POST /api/items/1–20 ({} connections, median of {} interleaved runs; synchronous commits in both):",
+        args.connections, args.runs
+    );
+    let mut errors = 0;
+    for (m, (mode, _)) in modes.iter().enumerate() {
+        let mut lat: Vec<f64> = results[m].iter().map(|w| w.latency_avg_us).collect();
+        let mut cpu: Vec<f64> = results[m].iter().map(WrkRun::cpu_us_per_request).collect();
+        errors += results[m]
+            .iter()
+            .map(|w| w.non_2xx + w.socket_errors)
+            .sum::<u64>();
+        let _ = writeln!(
+            report,
+            "  {:<14} {:>8.0} req/s, mean latency {:>7.0} µs, server CPU {:>6.2} µs/request{}",
+            mode.as_str(),
+            median_rps(&results[m]),
+            median(&mut lat),
+            median(&mut cpu),
+            match mode {
+                Durability::Full => " (fsync on: `prodstack up`)",
+                Durability::ProcessCrash => " (fsync off: the benchmark, HttpArena's tmpfs)",
+            }
+        );
+    }
+    let ratio = median_ratio(&results[0], &results[1], |w| w.requests_per_sec);
+    let _ = writeln!(
+        report,
+        "  fsync on runs at {:.2}× the write rate of fsync off (median of per-run ratios); {errors} errors",
+        ratio
+    );
+    Ok(errors == 0)
 }
 
 /// Median over runs of `metric(a[i]) / metric(b[i])`.

@@ -457,11 +457,17 @@ fn authsvc(y: &mut String, target: &Target) {
         Target::Checkout => format!("${{JWT_SECRET:-{BENCH_SECRET}}}"),
         Target::HttpArena { .. } => BENCH_SECRET.to_string(),
     };
+    // Ours listens on loopback (the edge is on the same host network); HttpArena's shared
+    // sidecar is run with the address HttpArena's own entries give it.
+    let listen = match target {
+        Target::Checkout => "127.0.0.1:9090",
+        Target::HttpArena { .. } => "0.0.0.0:9090",
+    };
     let _ = write!(
         y,
         "    environment:\n\
          \x20     - \"JWT_SECRET={secret}\"\n\
-         \x20     - AUTHSVC_LISTEN=0.0.0.0:9090\n"
+         \x20     - AUTHSVC_LISTEN={listen}\n"
     );
     match target {
         // Our Debian-slim image: bash's /dev/tcp probe (deploy/docker/http-probe.sh).
@@ -510,6 +516,9 @@ fn server(y: &mut String, target: &Target) {
     let _ = write!(
         y,
         "    environment:\n\
+         \x20     # Loopback: the edge runs on the same host network, and it sets X-User-Id, which\n\
+         \x20     # this port trusts (HttpArena's probe asks localhost:8080).\n\
+         \x20     - LISTEN=127.0.0.1:8080\n\
          \x20     - \"DATABASE_URL={database_url}\"\n\
          \x20     # The server keeps its own connections strictly below this (Postgres runs 256).\n\
          \x20     - DATABASE_MAX_CONN=256\n\
@@ -566,8 +575,9 @@ fn engine_edge(y: &mut String, target: &Target) {
          \x20     # Verified in-process; the same secret as HttpArena's token.\n\
          \x20     - \"JWT_SECRET={secret}\"\n\
          \x20     - EDGE_ADMIN_LISTEN=127.0.0.1:9092\n\
-         \x20     # The app server inside the process: HttpArena's readiness probe asks :8080 (G1).\n\
-         \x20     - LISTEN=0.0.0.0:8080\n\
+         \x20     # The app server inside the process, on loopback: HttpArena's readiness probe asks\n\
+         \x20     # localhost:8080, and nothing else may reach a port that trusts X-User-Id.\n\
+         \x20     - LISTEN=127.0.0.1:8080\n\
          \x20     - ADMIN_LISTEN=127.0.0.1:9091\n\
          \x20     - \"DATABASE_URL={database_url}\"\n\
          \x20     # The process keeps its own connections strictly below this (Postgres runs 256).\n\

@@ -54,7 +54,9 @@ pub fn bin_dir() -> &'static Path {
             return PathBuf::from(dir);
         }
         let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-            .args(["build", "-p", "server", "-p", "authsvc", "-p", "edge"])
+            .args([
+                "build", "-p", "server", "-p", "authsvc", "-p", "edge", "-p", "stack",
+            ])
             .current_dir(project_root())
             .status()
             .expect("running cargo build for the server, authsvc and edge binaries");

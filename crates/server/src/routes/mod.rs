@@ -14,6 +14,7 @@ use bytes::Bytes;
 use cache::{Fetched, Layer, Lookup};
 
 use crate::db::DbError;
+use crate::edge_proof;
 use crate::error::ApiError;
 use crate::keys::Key;
 use crate::metrics::Route;
@@ -25,17 +26,25 @@ pub mod items;
 pub mod me;
 pub mod public;
 
-/// The public router (`LISTEN`).
+/// The public router (`LISTEN`). With an edge secret configured, the app routes require the
+/// edge's proof ([`crate::edge_proof`]); the probes never do.
 pub fn router(app: AppState) -> Router {
-    Router::new()
+    let mut routes = Router::new()
         .route("/public/baseline", get(public::baseline))
-        .route("/baseline11", get(public::baseline11))
         .route("/public/json/{count}", get(public::json))
         .route(
             "/api/items/{id}",
             get(items::get_item).post(items::post_item),
         )
-        .route("/api/me", get(me::me))
+        .route("/api/me", get(me::me));
+    if app.edge_secret.is_some() {
+        routes = routes.route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            edge_proof::require,
+        ));
+    }
+    routes
+        .route("/baseline11", get(public::baseline11))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(unmatched)
