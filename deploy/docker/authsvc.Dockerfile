@@ -1,4 +1,5 @@
-# syntax=docker/dockerfile:1
+# Written for the Dockerfile frontend built into Docker Engine (no `# syntax=` line, so a build
+# needs no registry to fetch a frontend from; COPY --chmod works there since Engine 20.10).
 #
 # Our JWT sidecar (`crates/authsvc`) as a container image, for deploy/compose.*.yml.
 # (An HttpArena export does not use it: Production and Tuned entries must run HttpArena's
@@ -27,7 +28,8 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin
 COPY --from=build /usr/local/bin/authsvc /usr/local/bin/authsvc
 COPY --chmod=0755 deploy/docker/http-probe.sh /usr/local/bin/http-probe
 USER app
-ENV AUTHSVC_LISTEN=0.0.0.0:9090
+# Loopback: the edge shares the host network (compose files say so too).
+ENV AUTHSVC_LISTEN=127.0.0.1:9090
 EXPOSE 9090
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["http-probe", "9090", "/_health"]

@@ -29,7 +29,9 @@ stand_in() {
     esac
 }
 
-find . -path ./target -prune -o -path "./$out" -prune -o -name Cargo.toml -print | sort |
+# Build output and hidden folders (.git, .prodstack: a private Docker engine keeps image layers
+# there, with manifests of their own) are not the workspace.
+find . \( -path ./target -o -path "./$out" -o -name '.?*' \) -prune -o -name Cargo.toml -print | sort |
     while IFS= read -r manifest; do
         dir=$(dirname "$manifest")
         dir=${dir#./}

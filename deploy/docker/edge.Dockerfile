@@ -1,4 +1,5 @@
-# syntax=docker/dockerfile:1
+# Written for the Dockerfile frontend built into Docker Engine (no `# syntax=` line, so a build
+# needs no registry to fetch a frontend from; COPY --chmod works there since Engine 20.10).
 #
 # The edge: the official nginx 1.27 image (alpine) with our configuration, which is rendered
 # from deploy/nginx/nginx.conf.template — the same template `prodstack up` renders for native

@@ -1,4 +1,5 @@
-# syntax=docker/dockerfile:1
+# Written for the Dockerfile frontend built into Docker Engine (no `# syntax=` line, so a build
+# needs no registry to fetch a frontend from; COPY --chmod works there since Engine 20.10).
 #
 # The engine (`crates/edge`, binary `edge`) as a container image: one process that terminates
 # TLS + HTTP/2 on 8443, serves the static files from memory, verifies JWTs in-process and, in
@@ -50,7 +51,7 @@ USER app
 # /data/dataset.json (the binary's defaults name the first two). Fused is the engine entry's
 # mode; DATABASE_URL, DATABASE_MAX_CONN and REDIS_URL come from the compose file.
 ENV EDGE_MODE=fused \
-    LISTEN=0.0.0.0:8080 \
+    LISTEN=127.0.0.1:8080 \
     DATASET_PATH=/data/dataset.json
 EXPOSE 8443 8080
 # Liveness of the fused process on its plain-HTTP listener (the image has neither curl nor an

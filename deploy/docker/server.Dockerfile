@@ -1,4 +1,5 @@
-# syntax=docker/dockerfile:1
+# Written for the Dockerfile frontend built into Docker Engine (no `# syntax=` line, so a build
+# needs no registry to fetch a frontend from; COPY --chmod works there since Engine 20.10).
 #
 # The app server (`crates/server`) as a container image.
 #
@@ -42,7 +43,9 @@ COPY --chmod=0755 ${SRC}/deploy/docker/http-probe.sh /usr/local/bin/http-probe
 USER app
 # HttpArena's layout: the dataset is mounted at /data/dataset.json; everything else (DATABASE_URL,
 # DATABASE_MAX_CONN, REDIS_URL) comes from the compose file.
-ENV LISTEN=0.0.0.0:8080 \
+# The app port on loopback (it trusts X-User-Id from the edge beside it); the compose files
+# set it too.
+ENV LISTEN=127.0.0.1:8080 \
     DATASET_PATH=/data/dataset.json
 EXPOSE 8080
 # /readyz answers 200 once Postgres does: the edge (depends_on: service_healthy) opens only then.

@@ -778,6 +778,8 @@ fn check_authsvc(service: &Value, export: Option<&str>, compose_dir: &Path, out:
         ),
     }
     if export.is_some() {
+        // As-is: its folder as the context and nothing else but, optionally, the host build
+        // network (no dockerfile, args or target of ours).
         let shared = match service.get("build") {
             Some(Value::String(context)) => normalize_dir(context) == SHARED_AUTHSVC,
             Some(build @ Value::Mapping(map)) => {
@@ -785,7 +787,12 @@ fn check_authsvc(service: &Value, export: Option<&str>, compose_dir: &Path, out:
                     .get("context")
                     .and_then(scalar)
                     .is_some_and(|c| normalize_dir(&c) == SHARED_AUTHSVC)
-                    && map.len() == 1
+                    && map
+                        .keys()
+                        .all(|k| k.as_str().is_some_and(|k| k == "context" || k == "network"))
+                    && build
+                        .get("network")
+                        .is_none_or(|n| n.as_str() == Some("host"))
             }
             _ => false,
         };

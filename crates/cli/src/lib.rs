@@ -13,6 +13,7 @@ pub mod bench;
 pub mod compose_check;
 pub mod curl;
 pub mod data;
+pub mod docker_cmd;
 pub mod export;
 pub mod stack_cmd;
 pub mod telemetry;
@@ -52,6 +53,11 @@ pub enum Command {
     ComposeCheck(compose_check::ComposeCheckArgs),
     /// Write the server as an HttpArena entry (frameworks/NAME/), or regenerate deploy/ files.
     ExportHttparena(export::ExportArgs),
+    /// The Docker engine the compose files run on: the host's, or a private dockerd.
+    DockerEngine(docker_cmd::DockerEngineArgs),
+    /// Build and run every compose file for real, then HttpArena's own validate.sh on the
+    /// exports.
+    DockerTest(docker_cmd::DockerTestArgs),
 }
 
 /// Runs one parsed command line.
@@ -69,6 +75,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(args) => test_cmd::run(&project, args),
         Command::ComposeCheck(args) => compose_check::run(&project, args),
         Command::ExportHttparena(args) => export::run(&project, args),
+        Command::DockerEngine(args) => docker_cmd::engine(&project, args),
+        Command::DockerTest(args) => docker_cmd::test(&project, args),
     }
 }
 

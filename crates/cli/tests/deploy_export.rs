@@ -148,7 +148,9 @@ fn the_export_has_every_file_the_issue_lists_and_nothing_of_the_tests() {
     );
 
     let compose = std::fs::read_to_string(entry.join("compose.production-stack.yml")).unwrap();
-    assert!(compose.contains("    build: ../_shared/authsvc\n"));
+    assert!(
+        compose.contains("    build:\n      context: ../_shared/authsvc\n      network: host\n")
+    );
     assert!(compose
         .contains("      context: ../../\n      dockerfile: frameworks/prodstack/Dockerfile\n"));
     assert!(
@@ -664,15 +666,32 @@ fn an_export_whose_authsvc_is_not_the_shared_sidecar_fails() {
             "{text}"
         );
     }
-    // Back to HttpArena's sidecar: the export passes again.
-    set(
-        service(&mut doc, "authsvc"),
-        "build",
-        "../_shared/authsvc".into(),
-    );
-    save_yaml(&compose, &doc);
-    let result = prodstack(&["compose-check", compose.to_str().unwrap()]);
-    assert!(result.status.success(), "{}", stdout(&result));
+    // Its folder with a Dockerfile or build args of ours is a modified sidecar too.
+    for modified in [
+        "{context: ../_shared/authsvc, dockerfile: ../prodstack/authsvc.Dockerfile}",
+        "{context: ../_shared/authsvc, network: host, args: {FEATURES: fast}}",
+        "{context: ../_shared/authsvc, network: bridge-of-ours}",
+    ] {
+        set(service(&mut doc, "authsvc"), "build", yaml(modified));
+        save_yaml(&compose, &doc);
+        let result = prodstack(&["compose-check", compose.to_str().unwrap()]);
+        assert_eq!(
+            result.status.code(),
+            Some(1),
+            "{modified}: {}",
+            stdout(&result)
+        );
+    }
+    // Back to HttpArena's sidecar, as a path or with the host build network only: it passes.
+    for shared in [
+        "../_shared/authsvc",
+        "{context: ../_shared/authsvc, network: host}",
+    ] {
+        set(service(&mut doc, "authsvc"), "build", yaml(shared));
+        save_yaml(&compose, &doc);
+        let result = prodstack(&["compose-check", compose.to_str().unwrap()]);
+        assert!(result.status.success(), "{shared}: {}", stdout(&result));
+    }
 }
 
 #[test]

@@ -638,7 +638,6 @@ impl Bench<'_> {
             &requests,
             &target.token,
             connections,
-            self.threads,
             duration,
             scratch.join("writes.log"),
         );
