@@ -1,6 +1,5 @@
 //! A model of HttpArena's shared `authsvc` sidecar, for `prodstack bench authsvc` to compare
-//! against. Written from the behaviour described in the contract (§1.2 of
-//! `httparena-production-stack.md`), not from its source:
+//! against. Written from the sidecar's documented behaviour, not from its source:
 //!
 //! - axum (0.8 here; upstream uses 0.7 with the same `http1` + `tokio` features), default
 //!   multi-thread tokio runtime sized to the visible CPUs;

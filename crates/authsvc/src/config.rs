@@ -6,22 +6,21 @@
 //! | `AUTHSVC_LISTEN`  | `127.0.0.1:9090`                                 | listen address (loopback: the edge runs beside it) |
 //! | `AUTHSVC_WORKERS` | CPUs available to the process                    | worker threads                   |
 //! | `JWT_LEEWAY_S`    | `0`                                              | clock skew allowed on `exp`/`nbf` |
-//! | `AUTHSVC_RUNTIME` | `per-core`                                       | `per-core` or `multi-thread` (see [`RuntimeMode`]) |
+//! | `AUTHSVC_RUNTIME` | `per-core`                                       | `per-core` or `multi-thread` (see [`RuntimeLayout`]) |
 //! | `AUTHSVC_HEADER_TIMEOUT_S` | `330`                                   | max wait for a request head, idle keep-alive included; `0` = none |
 //!
 //! Every value is validated up front: a typo must stop the process at startup with a message
 //! naming the variable, not surface later as every request answering 401.
 
+use contract::env;
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use crate::server::RuntimeMode;
+use rt::RuntimeLayout;
 
-/// HttpArena's benchmark secret, used when `JWT_SECRET` is unset (as the upstream sidecar does).
-pub const DEFAULT_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
 /// Loopback: the edge that asks is on the same host, and an auth oracle has no business on
 /// the network (HttpArena's shared sidecar, a different binary, listens on 0.0.0.0).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9090";
@@ -42,18 +41,7 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(330);
 /// A longer header timeout than this is a unit mistake.
 pub const MAX_HEADER_TIMEOUT_S: u64 = 86_400;
 
-/// A rejected environment.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{var} is not valid UTF-8")]
-    NotUnicode { var: &'static str },
-    #[error("{var}={value:?} is invalid: {reason}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        reason: String,
-    },
-}
+pub use rt::ConfigError;
 
 /// The HMAC key. Its `Debug` never shows the bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -83,7 +71,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub workers: NonZeroUsize,
     pub leeway: Duration,
-    pub runtime: RuntimeMode,
+    pub runtime: RuntimeLayout,
     /// Longest wait for a complete request head (idle keep-alive time included); `None` waits
     /// forever, like the upstream sidecar.
     pub header_timeout: Option<Duration>,
@@ -99,7 +87,7 @@ impl Config {
             listen,
             workers: available_cpus(),
             leeway: Duration::ZERO,
-            runtime: RuntimeMode::default(),
+            runtime: RuntimeLayout::PerCore,
             header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
@@ -117,48 +105,45 @@ impl Config {
                 .map(|value| {
                     value
                         .into_string()
-                        .map_err(|_| ConfigError::NotUnicode { var })
+                        .map_err(|_| ConfigError::invalid(var, "(not UTF-8)", "is not valid UTF-8"))
                 })
                 .transpose()
         };
-        let invalid = |var: &'static str, value: &str, reason: &str| ConfigError::Invalid {
-            var,
-            value: value.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let invalid =
+            |var: &'static str, value: &str, reason: &str| ConfigError::invalid(var, value, reason);
 
-        let (secret, secret_is_default) = match get("JWT_SECRET")? {
-            None => (DEFAULT_SECRET.to_owned(), true),
+        let (secret, secret_is_default) = match get(env::JWT_SECRET)? {
+            // HttpArena's benchmark secret, as the upstream sidecar does.
+            None => (contract::BENCH_SECRET.to_owned(), true),
             Some(secret) if secret.is_empty() => {
                 // Logged without the value: it is a secret even when it is wrong.
-                return Err(ConfigError::Invalid {
-                    var: "JWT_SECRET",
-                    value: String::new(),
-                    reason: "an empty HMAC key would accept tokens anyone can mint; unset it \
-                             to use the benchmark default"
-                        .into(),
-                });
+                return Err(ConfigError::invalid(
+                    env::JWT_SECRET,
+                    "",
+                    "an empty HMAC key would accept tokens anyone can mint; unset it to use \
+                     the benchmark default",
+                ));
             }
             Some(secret) => (secret, false),
         };
 
-        let listen_text = get("AUTHSVC_LISTEN")?.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen_text = get(env::AUTHSVC_LISTEN)?.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen = listen_text.trim().parse::<SocketAddr>().map_err(|_| {
             invalid(
-                "AUTHSVC_LISTEN",
+                env::AUTHSVC_LISTEN,
                 &listen_text,
                 "expected IP:PORT, e.g. 0.0.0.0:9090",
             )
         })?;
 
-        let workers = match get("AUTHSVC_WORKERS")? {
+        let workers = match get(env::AUTHSVC_WORKERS)? {
             None => available_cpus(),
             Some(text) => match text.trim().parse::<usize>() {
                 Ok(n) if (1..=MAX_WORKERS).contains(&n) => NonZeroUsize::new(n)
-                    .ok_or_else(|| invalid("AUTHSVC_WORKERS", &text, "must be at least 1"))?,
+                    .ok_or_else(|| invalid(env::AUTHSVC_WORKERS, &text, "must be at least 1"))?,
                 _ => {
                     return Err(invalid(
-                        "AUTHSVC_WORKERS",
+                        env::AUTHSVC_WORKERS,
                         &text,
                         &format!("expected a whole number from 1 to {MAX_WORKERS}"),
                     ))
@@ -166,13 +151,13 @@ impl Config {
             },
         };
 
-        let leeway = match get("JWT_LEEWAY_S")? {
+        let leeway = match get(env::JWT_LEEWAY_S)? {
             None => Duration::ZERO,
             Some(text) => match text.trim().parse::<u64>() {
                 Ok(secs) if secs <= MAX_LEEWAY_S => Duration::from_secs(secs),
                 _ => {
                     return Err(invalid(
-                        "JWT_LEEWAY_S",
+                        env::JWT_LEEWAY_S,
                         &text,
                         &format!("expected whole seconds from 0 to {MAX_LEEWAY_S}"),
                     ))
@@ -180,22 +165,22 @@ impl Config {
             },
         };
 
-        let runtime = match get("AUTHSVC_RUNTIME")? {
-            None => RuntimeMode::default(),
+        let runtime = match get(env::AUTHSVC_RUNTIME)? {
+            None => RuntimeLayout::PerCore,
             Some(text) => text
                 .trim()
                 .parse()
-                .map_err(|reason: String| invalid("AUTHSVC_RUNTIME", &text, &reason))?,
+                .map_err(|reason: String| invalid(env::AUTHSVC_RUNTIME, &text, &reason))?,
         };
 
-        let header_timeout = match get("AUTHSVC_HEADER_TIMEOUT_S")? {
+        let header_timeout = match get(env::AUTHSVC_HEADER_TIMEOUT_S)? {
             None => Some(DEFAULT_HEADER_TIMEOUT),
             Some(text) => match text.trim().parse::<u64>() {
                 Ok(0) => None,
                 Ok(secs) if secs <= MAX_HEADER_TIMEOUT_S => Some(Duration::from_secs(secs)),
                 _ => {
                     return Err(invalid(
-                        "AUTHSVC_HEADER_TIMEOUT_S",
+                        env::AUTHSVC_HEADER_TIMEOUT_S,
                         &text,
                         &format!(
                             "expected whole seconds from 0 (no timeout) to {MAX_HEADER_TIMEOUT_S}"
@@ -223,12 +208,7 @@ impl Config {
     }
 }
 
-/// CPUs this process may run on. `available_parallelism` honours the affinity mask (taskset,
-/// a container cpuset) and a cgroup CPU quota, which is what a pinned container should size
-/// its workers by.
-pub fn available_cpus() -> NonZeroUsize {
-    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
-}
+pub use rt::layout::available_cpus;
 
 #[cfg(test)]
 mod tests {
@@ -246,24 +226,24 @@ mod tests {
     #[test]
     fn defaults_match_httparena() {
         let config = config(&[]).unwrap();
-        assert_eq!(config.secret.as_bytes(), DEFAULT_SECRET.as_bytes());
+        assert_eq!(config.secret.as_bytes(), contract::BENCH_SECRET.as_bytes());
         assert!(config.secret_is_default);
         assert_eq!(config.listen, "127.0.0.1:9090".parse().unwrap());
         assert_eq!(config.workers, available_cpus());
         assert_eq!(config.leeway, Duration::ZERO);
-        assert_eq!(config.runtime, RuntimeMode::PerCore);
+        assert_eq!(config.runtime, RuntimeLayout::PerCore);
         assert_eq!(config.header_timeout, Some(DEFAULT_HEADER_TIMEOUT));
     }
 
     #[test]
     fn reads_every_variable() {
         let config = config(&[
-            ("JWT_SECRET", "s3cret"),
-            ("AUTHSVC_LISTEN", "127.0.0.1:19090"),
-            ("AUTHSVC_WORKERS", "3"),
-            ("JWT_LEEWAY_S", "30"),
-            ("AUTHSVC_RUNTIME", "multi-thread"),
-            ("AUTHSVC_HEADER_TIMEOUT_S", "60"),
+            (env::JWT_SECRET, "s3cret"),
+            (env::AUTHSVC_LISTEN, "127.0.0.1:19090"),
+            (env::AUTHSVC_WORKERS, "3"),
+            (env::JWT_LEEWAY_S, "30"),
+            (env::AUTHSVC_RUNTIME, "multi-thread"),
+            (env::AUTHSVC_HEADER_TIMEOUT_S, "60"),
         ])
         .unwrap();
         assert_eq!(config.secret.as_bytes(), b"s3cret");
@@ -272,27 +252,27 @@ mod tests {
         assert_eq!(config.workers.get(), 3);
         assert_eq!(config.leeway, Duration::from_secs(30));
         assert_eq!(config.verifier().leeway(), Duration::from_secs(30));
-        assert_eq!(config.runtime, RuntimeMode::MultiThread);
+        assert_eq!(config.runtime, RuntimeLayout::MultiThread);
         assert_eq!(config.header_timeout, Some(Duration::from_secs(60)));
-        let no_timeout = self::config(&[("AUTHSVC_HEADER_TIMEOUT_S", "0")]).unwrap();
+        let no_timeout = self::config(&[(env::AUTHSVC_HEADER_TIMEOUT_S, "0")]).unwrap();
         assert_eq!(no_timeout.header_timeout, None);
     }
 
     #[test]
     fn rejects_invalid_values_naming_the_variable() {
         let cases: [(&str, &str); 12] = [
-            ("JWT_SECRET", ""),
-            ("AUTHSVC_LISTEN", "9090"),
-            ("AUTHSVC_LISTEN", "localhost:9090"),
-            ("AUTHSVC_WORKERS", "0"),
-            ("AUTHSVC_WORKERS", "-1"),
-            ("AUTHSVC_WORKERS", "many"),
-            ("JWT_LEEWAY_S", "1.5"),
-            ("JWT_LEEWAY_S", "-5"),
-            ("JWT_LEEWAY_S", "86401"),
-            ("AUTHSVC_RUNTIME", "fast"),
-            ("AUTHSVC_HEADER_TIMEOUT_S", "-1"),
-            ("AUTHSVC_HEADER_TIMEOUT_S", "86401"),
+            (env::JWT_SECRET, ""),
+            (env::AUTHSVC_LISTEN, "9090"),
+            (env::AUTHSVC_LISTEN, "localhost:9090"),
+            (env::AUTHSVC_WORKERS, "0"),
+            (env::AUTHSVC_WORKERS, "-1"),
+            (env::AUTHSVC_WORKERS, "many"),
+            (env::JWT_LEEWAY_S, "1.5"),
+            (env::JWT_LEEWAY_S, "-5"),
+            (env::JWT_LEEWAY_S, "86401"),
+            (env::AUTHSVC_RUNTIME, "fast"),
+            (env::AUTHSVC_HEADER_TIMEOUT_S, "-1"),
+            (env::AUTHSVC_HEADER_TIMEOUT_S, "86401"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).unwrap_err().to_string();
@@ -302,7 +282,7 @@ mod tests {
 
     #[test]
     fn secret_is_never_printed() {
-        let config = config(&[("JWT_SECRET", "hunter2-hunter2")]).unwrap();
+        let config = config(&[(env::JWT_SECRET, "hunter2-hunter2")]).unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 
@@ -310,14 +290,10 @@ mod tests {
     fn rejects_non_unicode_values() {
         use std::os::unix::ffi::OsStringExt;
         let err = Config::from_lookup(|name| {
-            (name == "AUTHSVC_LISTEN").then(|| OsString::from_vec(vec![0xFF, b':', b'1']))
+            (name == env::AUTHSVC_LISTEN).then(|| OsString::from_vec(vec![0xFF, b':', b'1']))
         })
         .unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::NotUnicode {
-                var: "AUTHSVC_LISTEN"
-            }
-        ));
+        assert_eq!(err.var, env::AUTHSVC_LISTEN);
+        assert_eq!(err.reason, "is not valid UTF-8");
     }
 }

@@ -21,5 +21,5 @@ pub mod server;
 pub mod service;
 
 pub use config::{Config, ConfigError};
-pub use server::{run, RuntimeMode, ServeError, Server, ShutdownReport};
+pub use server::{run, RuntimeLayout, ServeError, Server, ShutdownReport};
 pub use service::AuthService;

@@ -1,6 +1,6 @@
 //! Sockets, runtimes and the life of a connection.
 //!
-//! Two layouts are implemented (chosen by [`RuntimeMode`]):
+//! Two layouts are implemented (chosen by [`RuntimeLayout`]):
 //! - **per-core** (default): one thread per worker, each with its own `current_thread` tokio
 //!   runtime and its own `SO_REUSEPORT` listener on the same address. The kernel spreads new
 //!   connections over the listeners; a connection then lives on one thread for good, with no
@@ -8,8 +8,10 @@
 //! - **multi-thread**: one listener feeding one multi-thread tokio runtime (what the upstream
 //!   axum sidecar does).
 //!
-//! Per-core is the default because it measured faster; the figures are in [`RuntimeMode`]'s
-//! docs.
+//! Per-core is the default: on one core it was ahead of multi-thread by 0–10 % (docs/BENCHMARKS.md,
+//! "authsvc runtime layout"), and it is the layout that scales, since nothing is shared between
+//! workers, while the multi-thread layout shares one listener, one run queue and one
+//! graceful-shutdown channel (a mutex taken on every poll of every connection).
 //!
 //! Every connection is HTTP/1.1 with keep-alive and `TCP_NODELAY`. Request heads are capped at
 //! [`MAX_REQUEST_HEAD`]; hyper answers a malformed or oversize head itself (400 / 431) and closes
@@ -19,7 +21,6 @@
 //! request and close (hyper's graceful shutdown closes idle keep-alive connections at once),
 //! wait at most the configured grace period, then drop whatever is left.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +31,6 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -42,59 +42,11 @@ use crate::service::AuthService;
 /// room for cookies.
 pub const MAX_REQUEST_HEAD: usize = 32 * 1024;
 
-/// Pending-connection queue per listener.
-const LISTEN_BACKLOG: i32 = 4096;
-
 /// After a failed `accept` (e.g. out of file descriptors), wait before retrying so the loop
 /// does not spin; connections already open keep being served meanwhile.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
-/// How the server maps workers to threads and runtimes.
-///
-/// Measured with one worker on one pinned core of a 2-vCPU AMD EPYC VM shared with other
-/// jobs, `wrk -t1 -c64` on the other core, `GET /_auth` with a valid token, release build,
-/// runs interleaved (`prodstack bench authsvc --multi-thread`):
-///
-/// | layout       | req/s, median of 8 x 5 s | req/s, 2 clean 10 s runs | server CPU per request |
-/// |--------------|--------------------------|--------------------------|------------------------|
-/// | per-core     | 105,700                  | 117,600 / 108,700        | 8.15 / 8.61 / 8.58 us  |
-/// | multi-thread | 102,800                  | 111,600 / 98,500         | 8.60 / 9.42 / 8.46 us  |
-/// | (bare hyper) | 106,200                  | 124,800 / 117,700        | 7.14 / 7.32 / 7.98 us  |
-///
-/// On one core per-core is ahead by 0-10 % (within the noise of a shared VM in some runs, never
-/// behind by more than that), and it is the layout that scales: nothing is shared between
-/// workers, while the multi-thread layout shares one listener, one run queue and one
-/// graceful-shutdown channel (a mutex taken on every poll of every connection). About 80 % of
-/// the CPU per request is the kernel's loopback TCP path on this VM, which every layout pays;
-/// wrk on its own core tops out around 115-125k req/s, which caps every variant here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RuntimeMode {
-    /// One `current_thread` runtime and one `SO_REUSEPORT` listener per worker thread.
-    #[default]
-    PerCore,
-    /// One multi-thread runtime with `workers` threads and a single listener.
-    MultiThread,
-}
-
-impl std::str::FromStr for RuntimeMode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "per-core" => Ok(Self::PerCore),
-            "multi-thread" => Ok(Self::MultiThread),
-            _ => Err("expected `per-core` or `multi-thread`".into()),
-        }
-    }
-}
-
-impl std::fmt::Display for RuntimeMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::PerCore => "per-core",
-            Self::MultiThread => "multi-thread",
-        })
-    }
-}
+pub use rt::RuntimeLayout;
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +78,7 @@ pub struct ShutdownReport {
 /// the workers (their shutdown channel closes), without waiting for them.
 pub struct Server {
     local_addr: SocketAddr,
-    mode: RuntimeMode,
+    mode: RuntimeLayout,
     workers: usize,
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<usize>>,
@@ -143,8 +95,14 @@ impl Server {
         let stats = Arc::new(Stats::default());
 
         let (local_addr, jobs) = match mode {
-            RuntimeMode::PerCore => {
-                let listeners = bind_reuseport_group(config.listen, workers)?;
+            RuntimeLayout::PerCore => {
+                let listeners =
+                    rt::listener::bind_group(config.listen, workers).map_err(|source| {
+                        ServeError::Bind {
+                            addr: config.listen,
+                            source,
+                        }
+                    })?;
                 let local_addr = local_addr(&listeners[0], config.listen)?;
                 let mut jobs = Vec::with_capacity(workers);
                 for listener in listeners {
@@ -156,10 +114,12 @@ impl Server {
                 }
                 (local_addr, jobs)
             }
-            RuntimeMode::MultiThread => {
-                let listener = bind(config.listen, false).map_err(|source| ServeError::Bind {
-                    addr: config.listen,
-                    source,
+            RuntimeLayout::MultiThread => {
+                let listener = rt::listener::bind(config.listen, false).map_err(|source| {
+                    ServeError::Bind {
+                        addr: config.listen,
+                        source,
+                    }
                 })?;
                 let local_addr = local_addr(&listener, config.listen)?;
                 let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -195,8 +155,8 @@ impl Server {
             let thread = std::thread::Builder::new()
                 // Linux keeps 15 bytes of a thread name.
                 .name(match mode {
-                    RuntimeMode::PerCore => format!("authsvc-w{index}"),
-                    RuntimeMode::MultiThread => "authsvc-accept".to_owned(),
+                    RuntimeLayout::PerCore => format!("authsvc-w{index}"),
+                    RuntimeLayout::MultiThread => "authsvc-accept".to_owned(),
                 })
                 .spawn(move || worker.run(runtime, listener, mode))
                 .map_err(ServeError::Thread)?;
@@ -218,7 +178,7 @@ impl Server {
         self.local_addr
     }
 
-    pub fn mode(&self) -> RuntimeMode {
+    pub fn mode(&self) -> RuntimeLayout {
         self.mode
     }
 
@@ -254,7 +214,7 @@ pub fn run(config: &Config) -> Result<ShutdownReport, ServeError> {
         .build()
         .map_err(ServeError::Runtime)?;
     let signal = waiter
-        .block_on(async { termination_signal() })
+        .block_on(async { rt::signal::termination() })
         .map_err(ServeError::Signals)?;
 
     if config.secret_is_default {
@@ -290,20 +250,6 @@ pub fn run(config: &Config) -> Result<ShutdownReport, ServeError> {
     Ok(report)
 }
 
-/// Installs SIGTERM and SIGINT handlers (needs a runtime context) and returns a future that
-/// resolves to the name of the first of them to arrive.
-fn termination_signal() -> io::Result<impl Future<Output = &'static str>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        }
-    })
-}
-
 /// One accept loop and the connections it spawned.
 struct Worker {
     service: AuthService,
@@ -319,15 +265,15 @@ impl Worker {
         self,
         runtime: tokio::runtime::Runtime,
         listener: TcpListener,
-        mode: RuntimeMode,
+        mode: RuntimeLayout,
     ) -> usize {
         let cut = runtime.block_on(async move {
             match mode {
                 // The accept loop is the `block_on` future: it shares the thread with the
                 // connections it spawns.
-                RuntimeMode::PerCore => self.accept_loop(listener).await,
+                RuntimeLayout::PerCore => self.accept_loop(listener).await,
                 // Spawned, so that it runs on a worker thread of the pool like every task.
-                RuntimeMode::MultiThread => {
+                RuntimeLayout::MultiThread => {
                     tokio::spawn(self.accept_loop(listener)).await.unwrap_or(0)
                 }
             }
@@ -387,38 +333,6 @@ impl Worker {
             Err(_) => open.max(1),
         }
     }
-}
-
-/// Binds `workers` listeners sharing one address with `SO_REUSEPORT`.
-///
-/// `SO_REUSEPORT` would also let this process silently share a port with a stale instance of
-/// itself (same user), splitting traffic between old and new code. So the address is first
-/// claimed with a plain socket, which fails loudly if anything listens there; that socket is
-/// then replaced by the group. For port 0 the probe also picks the port.
-fn bind_reuseport_group(
-    addr: SocketAddr,
-    workers: usize,
-) -> Result<Vec<std::net::TcpListener>, ServeError> {
-    let bind_error = |addr, source| ServeError::Bind { addr, source };
-    let probe = bind(addr, false).map_err(|source| bind_error(addr, source))?;
-    let addr = local_addr(&probe, addr)?;
-    drop(probe);
-    (0..workers)
-        .map(|_| bind(addr, true).map_err(|source| bind_error(addr, source)))
-        .collect()
-}
-
-fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    // Restarting right after a stop must not fail on connections lingering in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
 }
 
 fn local_addr(

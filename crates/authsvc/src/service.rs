@@ -22,7 +22,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Empty;
 
 /// The header carrying the verified subject, which the edge forwards to the app server.
-pub static X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+pub static X_USER_ID: HeaderName = HeaderName::from_static(contract::headers::USER_ID);
 
 const ALLOWED_METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD");
 

@@ -190,10 +190,7 @@ fn binary_warns_loudly_about_the_default_secret() {
     );
     assert!(log.contains("runtime=multi-thread"), "{log}");
     // The default really is HttpArena's secret.
-    let bearer = format!(
-        "Bearer {}",
-        token("42", authsvc::config::DEFAULT_SECRET, 3600)
-    );
+    let bearer = format!("Bearer {}", token("42", contract::BENCH_SECRET, 3600));
     assert_eq!(
         Client::connect(addr).get("/_auth", Some(&bearer)).status,
         200

@@ -54,7 +54,7 @@ fn missing_bad_or_expired_tokens_get_401_with_an_empty_body() {
 
 #[test]
 fn two_authorization_headers_get_401() {
-    let server = Running::start(&config(Default::default()));
+    let server = Running::start(&config(authsvc::RuntimeLayout::PerCore));
     let mut client = Client::connect(server.addr());
     let bearer = format!("Bearer {}", token("42", SECRET, 3600));
     let reply = client.request(
@@ -98,7 +98,7 @@ fn routes_health_404_and_405() {
 
 #[test]
 fn query_string_does_not_change_the_route() {
-    let server = Running::start(&config(Default::default()));
+    let server = Running::start(&config(authsvc::RuntimeLayout::PerCore));
     let mut client = Client::connect(server.addr());
     let bearer = format!("Bearer {}", token("7", SECRET, 3600));
     let reply = client.get("/_auth?from=nginx", Some(&bearer));
@@ -165,7 +165,7 @@ fn malformed_request_line_gets_400_and_the_server_survives() {
 
 #[test]
 fn oversize_request_head_is_refused_and_the_server_survives() {
-    let server = Running::start(&config(Default::default()));
+    let server = Running::start(&config(authsvc::RuntimeLayout::PerCore));
     let mut client = Client::connect(server.addr());
     let huge = "x".repeat(authsvc::server::MAX_REQUEST_HEAD);
     client.send_raw(format!("GET /_auth HTTP/1.1\r\nX-Big: {huge}\r\n\r\n").as_bytes());
@@ -191,7 +191,7 @@ fn oversize_request_head_is_refused_and_the_server_survives() {
 
 #[test]
 fn oversize_token_within_the_head_limit_gets_401() {
-    let server = Running::start(&config(Default::default()));
+    let server = Running::start(&config(authsvc::RuntimeLayout::PerCore));
     let mut client = Client::connect(server.addr());
     let bearer = format!("Bearer {}", "a".repeat(jwt::MAX_TOKEN_LEN + 1));
     assert_eq!(client.get("/_auth", Some(&bearer)).status, 401);
@@ -294,7 +294,7 @@ fn concurrent_connections_are_all_served() {
 
 #[test]
 fn dropping_the_server_stops_it() {
-    let server = authsvc::Server::start(&config(Default::default())).unwrap();
+    let server = authsvc::Server::start(&config(authsvc::RuntimeLayout::PerCore)).unwrap();
     let addr = server.local_addr();
     assert_eq!(Client::connect(addr).get("/_health", None).status, 200);
     drop(server);
@@ -307,8 +307,8 @@ fn dropping_the_server_stops_it() {
 
 #[test]
 fn a_second_server_cannot_silently_share_the_port() {
-    let first = Running::start(&config(Default::default()));
-    let mut second = config(Default::default());
+    let first = Running::start(&config(authsvc::RuntimeLayout::PerCore));
+    let mut second = config(authsvc::RuntimeLayout::PerCore);
     second.listen = first.addr();
     match authsvc::Server::start(&second) {
         Err(authsvc::ServeError::Bind { .. }) => {}

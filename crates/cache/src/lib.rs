@@ -49,7 +49,6 @@
 pub mod backplane;
 pub mod cache;
 pub mod clock;
-pub mod counter;
 pub mod generation;
 pub mod key;
 pub mod l2;
@@ -57,7 +56,6 @@ pub mod singleflight;
 pub mod stats;
 
 pub use cache::{Cache, Fetched, Layer, Lookup};
-pub use counter::Counter;
 pub use key::{CacheKey, CacheValue};
 pub use l2::{L2Config, L2Error, OutageLog, RedisL2};
 pub use stats::CacheStats;

@@ -1,6 +1,6 @@
 //! The cache's own counters, read by the server's `/metrics` page.
 
-use crate::counter::Counter;
+use rt::counter::Counter;
 
 /// Event counts since start-up. Every field only grows.
 #[derive(Debug, Default)]

@@ -22,7 +22,7 @@ use hostile::slow_headers::SlowHeaders;
 use hostile::unread::{Unread, UnreadPlan, UnreadStreams};
 use hostile::Target;
 use serde::Serialize;
-use stack::state::{Service, StackState};
+use stack::{Service, StackState};
 
 use crate::bench::procstat;
 use crate::bench::report::{memory, table, thousands};

@@ -1,9 +1,12 @@
 //! `prodstack compose-check FILE...`: the structural guard of the Docker deployment.
 //!
-//! No Docker engine runs on the machines that build this project, so nothing here is ever
-//! `docker compose up`-ed by the test suite. Instead every compose file is checked against
-//! the rules HttpArena's production-stack imposes (contract §5.1, §6.1, §8; gotchas G6, G17,
-//! G18, G20), and every image a compose file builds is checked by reading its Dockerfile
+//! A check that needs no Docker engine (`prodstack docker-test` is the one that builds and
+//! runs): every compose file is checked against the rules HttpArena's production-stack test
+//! imposes — exactly the four services `edge`, `cache`, `authsvc` and `server` (their names
+//! label HttpArena's per-service CPU figures), host networking, health checks that start-up
+//! waits on (HttpArena's checks start as soon as the edge answers), nginx at the edge and the
+//! shared authsvc unmodified for Production and Tuned — and every image a compose file builds
+//! is checked by reading its Dockerfile
 //! ([`dockerfile`]) against its build context ([`dockerignore`]). Each violation is printed
 //! with its file, service and field; any violation makes the command exit 1.
 //!
@@ -12,7 +15,7 @@
 //!   - the **four-service** stack (`deploy/compose.production-stack.yml`,
 //!     `deploy/compose.tuned.yml`): exactly `edge`, `cache`, `authsvc`, `server`; the edge is
 //!     nginx with a config running one worker per CPU of the edge's cpuset, and it opens only
-//!     once the server and authsvc answer (`depends_on: condition: service_healthy`, G6);
+//!     once the server and authsvc answer (`depends_on: condition: service_healthy`);
 //!   - the **engine** stack (`deploy/compose.engine.yml`): exactly `edge` and `cache`, the edge
 //!     being our fused Rust engine, which needs the server's environment and dataset too.
 //!
@@ -377,8 +380,8 @@ fn check_stack(
     for name in &names {
         if !expected.contains(name) {
             let message = match shape {
-                Shape::FourServices => "unexpected service: only edge, cache, authsvc and server may run (G17: the names label HttpArena's per-service CPU figures)",
-                Shape::Engine => "unexpected service: the engine stack runs only edge and cache (G17: the names label HttpArena's per-service CPU figures)",
+                Shape::FourServices => "unexpected service: only edge, cache, authsvc and server may run (the names label HttpArena's per-service CPU figures)",
+                Shape::Engine => "unexpected service: the engine stack runs only edge and cache (the names label HttpArena's per-service CPU figures)",
             };
             out.service(name, "services", message.into());
         }
@@ -487,7 +490,7 @@ fn check_common(name: &str, service: &Value, out: &mut Findings) {
         None => out.service(
             name,
             "healthcheck",
-            "missing; every service needs one so start-up can wait for it (G6)".into(),
+            "missing; every service needs one so start-up can wait for it".into(),
         ),
         Some(check) => {
             let disabled = check.get("disable").and_then(Value::as_bool) == Some(true);
@@ -630,7 +633,7 @@ fn check_edge(
                 out.service(
                     "edge",
                     "build",
-                    format!("the edge image is based on `{base}`; Production and Tuned need a production-grade proxy (nginx) at the edge (G20)"),
+                    format!("the edge image is based on `{base}`; Production and Tuned need a production-grade proxy (nginx) at the edge"),
                 );
             }
             let conf = report
@@ -749,7 +752,7 @@ fn check_cache(service: &Value, out: &mut Findings) {
 
 fn check_authsvc(service: &Value, export: Option<&str>, compose_dir: &Path, out: &mut Findings) {
     let env = environment_or_report("authsvc", service, out);
-    match env.get("JWT_SECRET") {
+    match env.get(contract::env::JWT_SECRET) {
         Some(Some(v)) if !v.is_empty() => {}
         _ => out.service(
             "authsvc",
@@ -764,7 +767,7 @@ fn check_authsvc(service: &Value, export: Option<&str>, compose_dir: &Path, out:
     } else {
         "127.0.0.1:9090"
     };
-    match env.get("AUTHSVC_LISTEN") {
+    match env.get(contract::env::AUTHSVC_LISTEN) {
         Some(Some(v)) if v == want => {}
         Some(Some(v)) => out.service(
             "authsvc",
@@ -801,7 +804,7 @@ fn check_authsvc(service: &Value, export: Option<&str>, compose_dir: &Path, out:
                 "authsvc",
                 "build",
                 format!(
-                    "authsvc must be HttpArena's shared sidecar, built as-is: `build: {SHARED_AUTHSVC}` (found {}); Production and Tuned entries may not replace or modify it (G20)",
+                    "authsvc must be HttpArena's shared sidecar, built as-is: `build: {SHARED_AUTHSVC}` (found {}); Production and Tuned entries may not replace or modify it",
                     describe(service.get("build").or(service.get("image")))
                 ),
             );
@@ -848,8 +851,8 @@ fn check_server(service: &Value, export: Option<&str>, compose_dir: &Path, out: 
 fn check_app_env(name: &str, env: &BTreeMap<String, Option<String>>, out: &mut Findings) {
     // The app port trusts X-User-Id: loopback only, unless the edge proves itself with
     // EDGE_SECRET (then any address on port 8080).
-    let proven = matches!(env.get("EDGE_SECRET"), Some(Some(v)) if !v.is_empty());
-    match env.get("LISTEN") {
+    let proven = matches!(env.get(contract::env::EDGE_SECRET), Some(Some(v)) if !v.is_empty());
+    match env.get(contract::env::LISTEN) {
         Some(Some(v)) => {
             let ok = v.parse::<std::net::SocketAddr>().is_ok_and(|a| {
                 a.port() == 8080 && (proven || a.ip() == std::net::Ipv4Addr::LOCALHOST)
@@ -868,7 +871,7 @@ fn check_app_env(name: &str, env: &BTreeMap<String, Option<String>>, out: &mut F
             "LISTEN is missing; must be 127.0.0.1:8080 (the app port trusts X-User-Id)".into(),
         ),
     }
-    match env.get("DATABASE_URL") {
+    match env.get(contract::env::DATABASE_URL) {
         Some(Some(v)) if v.contains("${DATABASE_URL") => {}
         Some(Some(v)) => out.service(
             name,
@@ -881,7 +884,7 @@ fn check_app_env(name: &str, env: &BTreeMap<String, Option<String>>, out: &mut F
             "DATABASE_URL is missing; must be ${DATABASE_URL}".into(),
         ),
     }
-    match env.get("DATABASE_MAX_CONN") {
+    match env.get(contract::env::DATABASE_MAX_CONN) {
         Some(Some(v)) => match v.parse::<u32>() {
             Ok(n) if (3..=256).contains(&n) => {}
             _ => out.service(
@@ -896,7 +899,7 @@ fn check_app_env(name: &str, env: &BTreeMap<String, Option<String>>, out: &mut F
             "DATABASE_MAX_CONN is missing (HttpArena sets 256)".into(),
         ),
     }
-    match env.get("REDIS_URL") {
+    match env.get(contract::env::REDIS_URL) {
         Some(Some(v)) if v == "redis://127.0.0.1:6379" => {}
         Some(Some(v)) => out.service(
             name,
@@ -935,14 +938,14 @@ fn check_export_build(name: &str, build: &Value, export: Option<&str>, out: &mut
 
 /// The engine's TLS listener as HttpArena reaches it: validation and the benchmark on 8443, on
 /// every interface of the host network (its app listener, `LISTEN`, is the server's rule).
-const ENGINE_LISTENERS: [(&str, u16); 1] = [("EDGE_LISTEN", 8443)];
+const ENGINE_LISTENERS: [(&str, u16); 1] = [(contract::env::EDGE_LISTEN, 8443)];
 /// Where the engine's files are inside the container: the mounts below. A variable may be left
 /// unset (the binary's default is the same path) but must not point elsewhere.
 const ENGINE_PATHS: [(&str, &str); 4] = [
-    ("TLS_CERT", "/certs/server.crt"),
-    ("TLS_KEY", "/certs/server.key"),
-    ("STATIC_DIR", "/data/static"),
-    ("DATASET_PATH", "/data/dataset.json"),
+    (contract::env::TLS_CERT, "/certs/server.crt"),
+    (contract::env::TLS_KEY, "/certs/server.key"),
+    (contract::env::STATIC_DIR, "/data/static"),
+    (contract::env::DATASET_PATH, "/data/dataset.json"),
 ];
 
 /// The engine as the edge: one process serving TLS, static files, JWT and the app server, so
@@ -968,7 +971,7 @@ fn check_engine_edge(
     require_depends_healthy(name, service, &["cache"], out);
 
     let env = environment_or_report(name, service, out);
-    match env.get("EDGE_MODE") {
+    match env.get(contract::env::EDGE_MODE) {
         Some(Some(mode)) if mode == "fused" => {}
         Some(Some(mode)) => out.service(
             name,
@@ -1007,7 +1010,7 @@ fn check_engine_edge(
             _ => {}
         }
     }
-    if let Some(Some(secret)) = env.get("JWT_SECRET") {
+    if let Some(Some(secret)) = env.get(contract::env::JWT_SECRET) {
         if secret.is_empty() {
             out.service(name, "environment", "JWT_SECRET is empty".into());
         }
@@ -1411,12 +1414,12 @@ fn require_depends_healthy(name: &str, service: &Value, needs: &[&str], out: &mu
             Some(_) => out.service(
                 name,
                 "depends_on",
-                format!("`{need}` without `condition: service_healthy` only orders start-up; HttpArena's checks start as soon as the edge answers (G6)"),
+                format!("`{need}` without `condition: service_healthy` only orders start-up; HttpArena's checks start as soon as the edge answers"),
             ),
             None => out.service(
                 name,
                 "depends_on",
-                format!("missing `{need}: {{condition: service_healthy}}` (G6)"),
+                format!("missing `{need}: {{condition: service_healthy}}`: HttpArena's checks start as soon as the edge answers"),
             ),
         }
     }

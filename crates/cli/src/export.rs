@@ -40,6 +40,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
 use stack::nginx::Template;
 use stack::Profile;
+use toml_edit::{Array, DocumentMut, Item};
 
 use crate::compose_check;
 use crate::Project;
@@ -274,7 +275,7 @@ fn assemble(
     std::fs::create_dir_all(entry).with_context(|| format!("creating {}", entry.display()))?;
     let manifest = std::fs::read_to_string(project_root.join("Cargo.toml"))
         .context("reading the workspace Cargo.toml")?;
-    let repo = workspace_repository(&manifest);
+    let repo = workspace_repository(&manifest)?;
 
     // The crates the image's binary needs, with their sources.
     let crates = workspace_crates(project_root, category.image_package())?;
@@ -357,43 +358,27 @@ struct Crate {
 /// `package` and every workspace member it depends on (normal and build dependencies,
 /// transitively), from `cargo metadata --no-deps` (offline: it resolves nothing).
 fn workspace_crates(project_root: &Path, package: &str) -> anyhow::Result<Vec<Crate>> {
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
+    let metadata = cargo_metadata::MetadataCommand::new()
         .current_dir(project_root)
-        .output()
-        .context("running `cargo metadata` (is cargo installed?)")?;
-    if !output.status.success() {
-        bail!(
-            "`cargo metadata` failed in {}: {}",
-            project_root.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("parsing `cargo metadata` output")?;
-    let root = metadata["workspace_root"]
-        .as_str()
-        .map(PathBuf::from)
-        .context("`cargo metadata` printed no workspace_root")?;
+        .no_deps()
+        .other_options(vec!["--offline".to_string()])
+        .exec()
+        .with_context(|| format!("running `cargo metadata` in {}", project_root.display()))?;
+    let root = PathBuf::from(metadata.workspace_root.as_std_path());
     let mut by_name: BTreeMap<String, (PathBuf, Vec<String>)> = BTreeMap::new();
-    for package in metadata["packages"].as_array().into_iter().flatten() {
-        let name = package["name"].as_str().unwrap_or_default().to_string();
-        let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());
-        let deps = package["dependencies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| d["path"].is_string() && d["kind"].as_str() != Some("dev"))
-            .filter_map(|d| d["name"].as_str().map(String::from))
+    for package in &metadata.packages {
+        let deps = package
+            .dependencies
+            .iter()
+            .filter(|d| d.path.is_some() && d.kind != cargo_metadata::DependencyKind::Development)
+            .map(|d| d.name.clone())
             .collect();
-        let dir = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
-        by_name.insert(name, (dir, deps));
+        let dir = package
+            .manifest_path
+            .parent()
+            .map(|dir| dir.as_std_path().to_path_buf())
+            .unwrap_or_default();
+        by_name.insert(package.name.to_string(), (dir, deps));
     }
     if !by_name.contains_key(package) {
         bail!(
@@ -434,7 +419,7 @@ const LEFT_OUT: [&str; 4] = ["tests", "benches", "examples", "target"];
 fn copy_crate(from: &Path, to: &Path) -> anyhow::Result<()> {
     let manifest = std::fs::read_to_string(from.join("Cargo.toml"))
         .with_context(|| format!("reading {}", from.join("Cargo.toml").display()))?;
-    write(&to.join("Cargo.toml"), &strip_dev_sections(&manifest))?;
+    write(&to.join("Cargo.toml"), &strip_dev_sections(&manifest)?)?;
     copy_tree(from, to, true)
 }
 
@@ -465,73 +450,68 @@ fn copy_tree(from: &Path, to: &Path, crate_root: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Drops `[dev-dependencies]` (any form), `[[bench]]`, `[[test]]` and `[[example]]` sections:
-/// their files are not exported, and dev-dependencies would name workspace crates that are not
-/// either.
-pub fn strip_dev_sections(manifest: &str) -> String {
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in manifest.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            let header = trimmed.trim_matches(|c| c == '[' || c == ']');
-            skipping = header == "dev-dependencies"
-                || header.starts_with("dev-dependencies.")
-                || header.ends_with(".dev-dependencies")
-                || header.contains(".dev-dependencies.")
-                || matches!(header, "bench" | "test" | "example");
-        }
-        if !skipping {
-            out.push_str(line);
-            out.push('\n');
+/// Drops `[dev-dependencies]` (any form, `[target.*.dev-dependencies]` too), `[[bench]]`,
+/// `[[test]]` and `[[example]]`: their files are not exported, and dev-dependencies would name
+/// workspace crates that are not either. Everything else is kept as written (`toml_edit`).
+pub fn strip_dev_sections(manifest: &str) -> anyhow::Result<String> {
+    let mut doc: DocumentMut = manifest.parse().context("parsing a crate's Cargo.toml")?;
+    for key in [
+        "dev-dependencies",
+        "dev_dependencies",
+        "bench",
+        "test",
+        "example",
+    ] {
+        doc.remove(key);
+    }
+    if let Some(targets) = doc.get_mut("target").and_then(Item::as_table_like_mut) {
+        for (_, target) in targets.iter_mut() {
+            if let Some(target) = target.as_table_like_mut() {
+                target.remove("dev-dependencies");
+                target.remove("dev_dependencies");
+            }
         }
     }
-    // No run of blank lines where a section was.
-    while out.contains("\n\n\n") {
-        out = out.replace("\n\n\n", "\n\n");
-    }
-    out
+    Ok(doc.to_string())
 }
 
 /// The workspace manifest with `members` = the exported crates and without the path
-/// dependencies of the others. Everything else (pins, profiles) is kept verbatim.
+/// dependencies of the others. Everything else (pins, profiles, comments) is kept verbatim.
 pub fn trim_workspace_manifest(
     manifest: &str,
     members: &[String],
     exported: &BTreeSet<String>,
 ) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut in_members = false;
-    let mut replaced = false;
-    for line in manifest.lines() {
-        let trimmed = line.trim_start();
-        if in_members {
-            if trimmed.starts_with(']') || trimmed.ends_with(']') {
-                in_members = false;
-            }
-            continue;
-        }
-        if trimmed.starts_with("members") && trimmed.contains('[') {
-            let list: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
-            out.push_str(&format!("members = [{}]\n", list.join(", ")));
-            replaced = true;
-            in_members = !trimmed.contains(']');
-            continue;
-        }
-        if let Some((key, rest)) = trimmed.split_once('=') {
-            let key = key.trim();
-            let is_path_dep = rest.trim_start().starts_with('{') && rest.contains("path =");
-            if is_path_dep && !exported.contains(key) {
-                continue;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    if !replaced {
+    let mut doc: DocumentMut = manifest
+        .parse()
+        .context("parsing the workspace Cargo.toml")?;
+    let workspace = doc
+        .get_mut("workspace")
+        .and_then(Item::as_table_like_mut)
+        .context("the workspace Cargo.toml has no [workspace] table")?;
+    let Some(list) = workspace.get_mut("members") else {
         bail!("the workspace Cargo.toml has no `members = [...]` list to trim");
+    };
+    *list = toml_edit::value(members.iter().map(String::as_str).collect::<Array>());
+    if let Some(deps) = workspace
+        .get_mut("dependencies")
+        .and_then(Item::as_table_like_mut)
+    {
+        let dropped: Vec<String> = deps
+            .iter()
+            .filter(|(name, dep)| {
+                let is_path = dep
+                    .as_table_like()
+                    .is_some_and(|table| table.contains_key("path"));
+                is_path && !exported.contains(*name)
+            })
+            .map(|(name, _)| name.to_string())
+            .collect();
+        for name in dropped {
+            deps.remove(&name);
+        }
     }
-    Ok(out)
+    Ok(doc.to_string())
 }
 
 /// Copies the checkout's Cargo.lock and lets cargo drop what the trimmed workspace no longer
@@ -554,8 +534,8 @@ fn trim_lock(project_root: &Path, entry: &Path) -> anyhow::Result<()> {
     }
     let trimmed = std::fs::read_to_string(entry.join("Cargo.lock"))
         .context("reading the trimmed Cargo.lock")?;
-    let before = locked_packages(&original);
-    let changed: Vec<String> = locked_packages(&trimmed)
+    let before = locked_packages(&original)?;
+    let changed: Vec<String> = locked_packages(&trimmed)?
         .difference(&before)
         .map(|(n, v)| format!("{n} {v}"))
         .collect();
@@ -569,34 +549,33 @@ fn trim_lock(project_root: &Path, entry: &Path) -> anyhow::Result<()> {
 }
 
 /// `(name, version)` of every `[[package]]` of a Cargo.lock.
-pub fn locked_packages(lock: &str) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    let mut name: Option<String> = None;
-    for line in lock.lines() {
-        if line.starts_with("[[package]]") {
-            name = None;
-        } else if let Some(value) = line.strip_prefix("name = ") {
-            name = Some(value.trim_matches('"').to_string());
-        } else if let Some(value) = line.strip_prefix("version = ") {
-            if let Some(n) = name.take() {
-                out.insert((n, value.trim_matches('"').to_string()));
-            }
-        }
-    }
-    out
+pub fn locked_packages(lock: &str) -> anyhow::Result<BTreeSet<(String, String)>> {
+    let doc: DocumentMut = lock.parse().context("parsing Cargo.lock")?;
+    let packages = doc
+        .get("package")
+        .and_then(Item::as_array_of_tables)
+        .context("Cargo.lock has no [[package]] entries")?;
+    Ok(packages
+        .iter()
+        .filter_map(|package| {
+            let field = |key: &str| package.get(key).and_then(Item::as_str).map(str::to_string);
+            Some((field("name")?, field("version")?))
+        })
+        .collect())
 }
 
 /// `repository = "..."` of `[workspace.package]`.
-fn workspace_repository(manifest: &str) -> String {
-    manifest
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("repository")
-                .and_then(|rest| rest.trim_start().strip_prefix('='))
-                .map(|v| v.trim().trim_matches('"').to_string())
-        })
-        .unwrap_or_else(|| "https://github.com/prodstack/prodstack".into())
+fn workspace_repository(manifest: &str) -> anyhow::Result<String> {
+    let doc: DocumentMut = manifest
+        .parse()
+        .context("parsing the workspace Cargo.toml")?;
+    Ok(doc
+        .get("workspace")
+        .and_then(|w| w.get("package"))
+        .and_then(|p| p.get("repository"))
+        .and_then(Item::as_str)
+        .unwrap_or("https://github.com/prodstack/prodstack")
+        .to_string())
 }
 
 /// Replaces the default of `ARG name=...` (exactly one such line must exist).
@@ -710,7 +689,7 @@ mod tests {
     #[test]
     fn dev_sections_are_stripped() {
         let manifest = "[package]\nname = \"c\"\n\n[dependencies]\na.workspace = true\n\n[dev-dependencies]\nstack.workspace = true\n\n[target.'cfg(unix)'.dev-dependencies]\nx = \"1\"\n\n[[bench]]\nname = \"b\"\nharness = false\n\n[features]\ndefault = []\n";
-        let out = strip_dev_sections(manifest);
+        let out = strip_dev_sections(manifest).unwrap();
         assert_eq!(
             out,
             "[package]\nname = \"c\"\n\n[dependencies]\na.workspace = true\n\n[features]\ndefault = []\n"
@@ -740,7 +719,8 @@ mod tests {
     #[test]
     fn lock_packages_are_read() {
         let lock = "version = 4\n\n[[package]]\nname = \"a\"\nversion = \"1.0.0\"\n\n[[package]]\nname = \"b\"\nversion = \"0.2.1\"\nsource = \"x\"\n";
-        let packages = locked_packages(lock);
+        let packages = locked_packages(lock).unwrap();
+        assert!(locked_packages("version = 4\n").is_err());
         assert_eq!(
             packages,
             BTreeSet::from([

@@ -12,9 +12,9 @@ use stack::cpus::{CpuSet, CpuSplit};
 use stack::nginx::Template;
 use stack::postgres::Durability;
 use stack::profile::EdgeKind;
-use stack::state::{Service, StackState};
 use stack::supervise::{self, UpOptions};
 use stack::Profile;
+use stack::{Service, StackState};
 
 use crate::Project;
 

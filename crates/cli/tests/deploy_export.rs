@@ -107,7 +107,10 @@ fn the_export_has_every_file_the_issue_lists_and_nothing_of_the_tests() {
         .filter_map(|f| f.strip_prefix("crates/"))
         .filter_map(|f| f.split('/').next())
         .collect();
-    assert_eq!(crates, BTreeSet::from(["cache", "server"]));
+    assert_eq!(
+        crates,
+        BTreeSet::from(["cache", "contract", "rt", "server"])
+    );
     for f in &files {
         for left_out in ["/tests/", "/benches/", "/examples/", "target/"] {
             assert!(!f.contains(left_out), "{f} should not be exported");
@@ -169,7 +172,9 @@ fn the_exported_workspace_resolves_with_its_trimmed_lock() {
     let (_out, entry) = export("prodstack", &[]);
     let manifest = std::fs::read_to_string(entry.join("Cargo.toml")).unwrap();
     assert!(
-        manifest.contains("members = [\"crates/cache\", \"crates/server\"]"),
+        manifest.contains(
+            "members = [\"crates/cache\", \"crates/contract\", \"crates/rt\", \"crates/server\"]"
+        ),
         "{manifest}"
     );
     assert!(!manifest.contains("crates/jwt"), "{manifest}");
@@ -202,7 +207,8 @@ fn the_exported_workspace_resolves_with_its_trimmed_lock() {
     assert!(String::from_utf8_lossy(&tree.stdout).contains("cache v0.1.0"));
 
     // Same versions as the checkout builds, fewer packages.
-    let lock = |p: &Path| cli::export::locked_packages(&std::fs::read_to_string(p).unwrap());
+    let lock =
+        |p: &Path| cli::export::locked_packages(&std::fs::read_to_string(p).unwrap()).unwrap();
     let exported = lock(&entry.join("Cargo.lock"));
     let workspace = lock(&checkout().join("Cargo.lock"));
     assert!(exported.is_subset(&workspace));
@@ -361,42 +367,38 @@ fn the_engine_export_is_the_engine_and_its_crates() {
 /// written: `name`, `name version` or `name version (source)`).
 type LockGraph = BTreeMap<(String, String), (bool, Vec<String>)>;
 
-/// Reads a Cargo.lock (its format is fixed by cargo: one `[[package]]` table per package, one
-/// key per line, `dependencies` as a multi-line array; local packages have no `source`).
+/// Reads a Cargo.lock: one `[[package]]` table per package, `dependencies` as an array of
+/// entries; local packages have no `source`.
 fn lock_graph(lock: &str) -> LockGraph {
-    let mut graph = LockGraph::new();
-    let mut current: Option<(String, String, bool, Vec<String>)> = None;
-    let mut in_deps = false;
-    let unquote = |v: &str| v.trim().trim_end_matches(',').trim_matches('"').to_string();
-    for line in lock.lines().chain(["[[package]]"]) {
-        if line == "[[package]]" {
-            if let Some((name, version, local, deps)) = current.take() {
-                graph.insert((name, version), (local, deps));
-            }
-            current = Some((String::new(), String::new(), true, Vec::new()));
-            in_deps = false;
-            continue;
-        }
-        let Some((name, version, local, deps)) = current.as_mut() else {
-            continue;
-        };
-        if in_deps {
-            if line.starts_with(']') {
-                in_deps = false;
-            } else {
-                deps.push(unquote(line));
-            }
-        } else if let Some(v) = line.strip_prefix("name = ") {
-            *name = unquote(v);
-        } else if let Some(v) = line.strip_prefix("version = ") {
-            *version = unquote(v);
-        } else if line.starts_with("source = ") {
-            *local = false;
-        } else if line.starts_with("dependencies = [") {
-            in_deps = !line.ends_with(']');
-        }
-    }
-    graph
+    let doc: toml_edit::DocumentMut = lock.parse().unwrap();
+    let field = |package: &toml_edit::Table, key: &str| {
+        package
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap()
+            .to_string()
+    };
+    doc["package"]
+        .as_array_of_tables()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            let deps = package
+                .get("dependencies")
+                .and_then(|d| d.as_array())
+                .map(|deps| {
+                    deps.iter()
+                        .map(|d| d.as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let local = !package.contains_key("source");
+            (
+                (field(package, "name"), field(package, "version")),
+                (local, deps),
+            )
+        })
+        .collect()
 }
 
 /// The packages of `graph` reachable from its local (workspace) packages.
@@ -438,33 +440,21 @@ fn the_engine_workspace_is_the_dependency_closure_of_edge_with_a_trimmed_lock() 
 
     // The exported members are exactly edge and the workspace crates it depends on
     // (transitively, dev-dependencies aside), read from the export's own manifests.
-    let metadata = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
+    let metadata = cargo_metadata::MetadataCommand::new()
         .current_dir(&entry)
-        .output()
+        .no_deps()
+        .other_options(vec!["--offline".to_string()])
+        .exec()
         .unwrap();
-    assert!(
-        metadata.status.success(),
-        "{}",
-        String::from_utf8_lossy(&metadata.stderr)
-    );
-    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout).unwrap();
     let mut path_deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for package in metadata["packages"].as_array().unwrap() {
-        let deps = package["dependencies"]
-            .as_array()
-            .unwrap()
+    for package in &metadata.packages {
+        let deps = package
+            .dependencies
             .iter()
-            .filter(|d| d["path"].is_string() && d["kind"].as_str() != Some("dev"))
-            .map(|d| d["name"].as_str().unwrap().to_string())
+            .filter(|d| d.path.is_some() && d.kind != cargo_metadata::DependencyKind::Development)
+            .map(|d| d.name.clone())
             .collect();
-        path_deps.insert(package["name"].as_str().unwrap().to_string(), deps);
+        path_deps.insert(package.name.to_string(), deps);
     }
     let mut closure = BTreeSet::new();
     let mut todo = vec!["edge".to_string()];
@@ -478,13 +468,13 @@ fn the_engine_workspace_is_the_dependency_closure_of_edge_with_a_trimmed_lock() 
         members, closure,
         "a member edge does not need, or a needed one missing"
     );
-    for needed in ["edge", "server", "cache", "jwt"] {
+    for needed in ["edge", "server", "cache", "jwt", "contract", "rt"] {
         assert!(members.contains(needed), "{needed} missing: {members:?}");
     }
     let manifest = std::fs::read_to_string(entry.join("Cargo.toml")).unwrap();
     assert!(
         manifest.contains(
-            "members = [\"crates/cache\", \"crates/edge\", \"crates/jwt\", \"crates/server\"]"
+            "members = [\"crates/cache\", \"crates/contract\", \"crates/edge\", \"crates/jwt\", \"crates/rt\", \"crates/server\"]"
         ),
         "{manifest}"
     );
@@ -538,10 +528,11 @@ fn the_engine_workspace_is_the_dependency_closure_of_edge_with_a_trimmed_lock() 
         .map(|((n, _), _)| n.clone())
         .collect();
     assert_eq!(locals, members);
-    let exported = cli::export::locked_packages(&text);
+    let exported = cli::export::locked_packages(&text).unwrap();
     let workspace = cli::export::locked_packages(
         &std::fs::read_to_string(checkout().join("Cargo.lock")).unwrap(),
-    );
+    )
+    .unwrap();
     assert!(exported.is_subset(&workspace));
     for cli_only in [
         "clap",

@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use stack::state::{Service, StackState};
+use stack::{Service, StackState};
 use support::*;
 
 /// One HTTP/1.1 exchange on a keep-alive connection: (status, body).

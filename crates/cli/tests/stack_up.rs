@@ -11,7 +11,7 @@ mod support;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use stack::state::{Service, StackState};
+use stack::{Service, StackState};
 use support::*;
 
 #[test]

@@ -7,7 +7,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use stack::state::{Service, StackState};
+use stack::{Service, StackState};
 use support::*;
 
 #[test]

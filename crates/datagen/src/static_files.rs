@@ -1,6 +1,6 @@
 //! `data/static/`: the 20 files the edge serves under `/static/`, plus precompressed siblings.
 //!
-//! Names and sizes are HttpArena's (contract §4.4), because the load requests six of them and
+//! Names and sizes are HttpArena's, because the load requests six of them and
 //! their sizes set the bytes per request. The content is ours: deterministic, plausible
 //! CSS/JS/HTML/SVG/JSON built from small vocabularies with seeded randomness, so it compresses
 //! in the same 3–10× range as HttpArena's files; the fonts and images are pseudo-random bytes

@@ -7,15 +7,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Environment variable holding the HMAC secret (HttpArena's name, shared with authsvc).
-pub const SECRET_ENV: &str = "JWT_SECRET";
-
-/// HttpArena's default secret.
-pub const DEFAULT_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
-
 /// Subject and display name of the benchmark user (`users` row 42).
-pub const SUBJECT: &str = "42";
-pub const NAME: &str = "Alice Chen";
+pub const SUBJECT: &str = contract::BENCH_USER_ID;
+pub const NAME: &str = contract::BENCH_USER_NAME;
 
 /// A minted token is valid this long.
 pub const LIFETIME_SECS: u64 = 365 * 24 * 60 * 60;
@@ -23,12 +17,12 @@ pub const LIFETIME_SECS: u64 = 365 * 24 * 60 * 60;
 /// A token that expires sooner than this is replaced even without `--force`.
 pub const REFRESH_WINDOW_SECS: u64 = 7 * 24 * 60 * 60;
 
-/// `$JWT_SECRET` when set and non-empty, otherwise [`DEFAULT_SECRET`].
+/// `$JWT_SECRET` when set and non-empty, otherwise HttpArena's [`contract::BENCH_SECRET`].
 pub fn secret_from_env() -> String {
-    std::env::var(SECRET_ENV)
+    std::env::var(contract::env::JWT_SECRET)
         .ok()
         .filter(|secret| !secret.is_empty())
-        .unwrap_or_else(|| DEFAULT_SECRET.to_owned())
+        .unwrap_or_else(|| contract::BENCH_SECRET.to_owned())
 }
 
 /// Seconds since the Unix epoch.
@@ -79,9 +73,10 @@ pub fn check(token: &str, secret: &[u8], now: u64) -> TokenCheck {
             Err(err) => TokenCheck::Unusable(err.to_string()),
         },
         Err(jwt::VerifyError::Expired) => TokenCheck::ExpiresSoon,
-        Err(jwt::VerifyError::BadSignature) => {
-            TokenCheck::Unusable(format!("it is not signed with the current {SECRET_ENV}"))
-        }
+        Err(jwt::VerifyError::BadSignature) => TokenCheck::Unusable(format!(
+            "it is not signed with the current {}",
+            contract::env::JWT_SECRET
+        )),
         Err(err) => TokenCheck::Unusable(err.to_string()),
     }
 }

@@ -327,7 +327,7 @@ fn from_httparena_copies_its_files_and_draws_the_seed_from_its_dataset() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let mut options = common::options(home);
-    options.jwt_secret = token::DEFAULT_SECRET.into();
+    options.jwt_secret = contract::BENCH_SECRET.into();
     options.from = Some(fixture.clone());
     let report = datagen::generate(&options).unwrap();
     assert_eq!(report.files.len(), FILE_COUNT);
@@ -379,7 +379,7 @@ fn from_httparena_copies_its_files_and_draws_the_seed_from_its_dataset() {
     let theirs = std::fs::read_to_string(fixture.join("data/jwt-token.txt")).unwrap();
     let expected = match token::check(
         &theirs,
-        token::DEFAULT_SECRET.as_bytes(),
+        contract::BENCH_SECRET.as_bytes(),
         token::now_unix_secs(),
     ) {
         token::TokenCheck::Usable => Some(fixture.join("data/jwt-token.txt")),

@@ -1,5 +1,5 @@
 //! The seed loads into a real Postgres (started by `stack::testing`) and holds what
-//! `seed::items` / `seed::users` say, with the column types of contract §4.2.
+//! `seed::items` / `seed::users` say, with HttpArena's column types (INTEGER ids, prices and ratings, JSONB tags).
 
 use std::time::Instant;
 

@@ -21,14 +21,13 @@
 //! `LISTEN`, `ADMIN_LISTEN`, …, see `server::configuration`); its plain listener stays up
 //! because HttpArena's readiness probe asks `:8080/baseline11`.
 
+use contract::env;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::serve::RuntimeFlavor;
+use rt::RuntimeLayout;
 
-/// HttpArena's public benchmark secret (what authsvc uses when `JWT_SECRET` is unset).
-pub const DEFAULT_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
 const MAX_LEEWAY_S: u64 = 86_400;
 
 /// Where `/public/*` and `/api/*` go.
@@ -60,13 +59,8 @@ impl std::fmt::Display for Mode {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{var}={value:?} is invalid: {reason}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub value: String,
-    pub reason: String,
-}
+use rt::config::parse;
+pub use rt::ConfigError;
 
 #[derive(Clone)]
 pub struct Config {
@@ -81,7 +75,7 @@ pub struct Config {
     pub secret_is_default: bool,
     pub leeway: Duration,
     pub workers: usize,
-    pub runtime: RuntimeFlavor,
+    pub runtime: RuntimeLayout,
     /// `None`: derived from the descriptor limit at start ([`crate::connections::cap`]).
     pub max_connections: Option<usize>,
     pub admin_listen: Option<SocketAddr>,
@@ -168,11 +162,11 @@ impl Config {
             tls_cert,
             tls_key,
             static_dir: static_dir.into(),
-            secret: DEFAULT_SECRET.as_bytes().to_vec(),
+            secret: contract::BENCH_SECRET.as_bytes().to_vec(),
             secret_is_default: true,
             leeway: Duration::ZERO,
-            workers: server::configuration::available_cpus(),
-            runtime: RuntimeFlavor::PerCore,
+            workers: rt::layout::available_cpus().get(),
+            runtime: RuntimeLayout::PerCore,
             max_connections: None,
             admin_listen: None,
             limits: Limits::default(),
@@ -188,78 +182,78 @@ impl Config {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let mut config = Self::new(
-            get("STATIC_DIR").unwrap_or_else(|| "/data/static".into()),
-            get("TLS_CERT")
+            get(env::STATIC_DIR).unwrap_or_else(|| "/data/static".into()),
+            get(env::TLS_CERT)
                 .unwrap_or_else(|| "/certs/server.crt".into())
                 .into(),
-            get("TLS_KEY")
+            get(env::TLS_KEY)
                 .unwrap_or_else(|| "/certs/server.key".into())
                 .into(),
         );
         config.admin_listen = Some(SocketAddr::from(([127, 0, 0, 1], 9092)));
-        if let Some(v) = get("EDGE_LISTEN") {
-            config.listen = parse("EDGE_LISTEN", &v)?;
+        if let Some(v) = get(env::EDGE_LISTEN) {
+            config.listen = parse(env::EDGE_LISTEN, &v)?;
         }
-        if let Some(v) = get("EDGE_MODE") {
-            config.mode = parse("EDGE_MODE", &v)?;
+        if let Some(v) = get(env::EDGE_MODE) {
+            config.mode = parse(env::EDGE_MODE, &v)?;
         }
-        if let Some(v) = get("EDGE_UPSTREAM") {
+        if let Some(v) = get(env::EDGE_UPSTREAM) {
             if !v.contains(':') {
-                return Err(invalid("EDGE_UPSTREAM", &v, "expected host:port"));
+                return Err(invalid(env::EDGE_UPSTREAM, &v, "expected host:port"));
             }
             config.upstream = v.trim().to_string();
         }
-        if let Some(v) = get("EDGE_UPSTREAM_CONNECTIONS") {
-            config.upstream_connections = parse("EDGE_UPSTREAM_CONNECTIONS", &v)?;
+        if let Some(v) = get(env::EDGE_UPSTREAM_CONNECTIONS) {
+            config.upstream_connections = parse(env::EDGE_UPSTREAM_CONNECTIONS, &v)?;
             if config.upstream_connections == 0 {
                 return Err(invalid(
-                    "EDGE_UPSTREAM_CONNECTIONS",
+                    env::EDGE_UPSTREAM_CONNECTIONS,
                     &v,
                     "must be at least 1",
                 ));
             }
         }
-        if let Some(v) = var("JWT_SECRET").filter(|v| !v.is_empty()) {
+        if let Some(v) = var(env::JWT_SECRET).filter(|v| !v.is_empty()) {
             config.secret = v.into_bytes();
             config.secret_is_default = false;
         }
-        if let Some(v) = get("JWT_LEEWAY_S") {
-            let secs: u64 = parse("JWT_LEEWAY_S", &v)?;
+        if let Some(v) = get(env::JWT_LEEWAY_S) {
+            let secs: u64 = parse(env::JWT_LEEWAY_S, &v)?;
             if secs > MAX_LEEWAY_S {
                 return Err(invalid(
-                    "JWT_LEEWAY_S",
+                    env::JWT_LEEWAY_S,
                     &v,
                     "more than a day; seconds expected",
                 ));
             }
             config.leeway = Duration::from_secs(secs);
         }
-        if let Some(v) = get("EDGE_WORKERS") {
-            config.workers = parse("EDGE_WORKERS", &v)?;
+        if let Some(v) = get(env::EDGE_WORKERS) {
+            config.workers = parse(env::EDGE_WORKERS, &v)?;
             if !(1..=4096).contains(&config.workers) {
-                return Err(invalid("EDGE_WORKERS", &v, "expected 1–4096"));
+                return Err(invalid(env::EDGE_WORKERS, &v, "expected 1–4096"));
             }
         }
-        if let Some(v) = get("EDGE_RUNTIME") {
-            config.runtime = parse("EDGE_RUNTIME", &v)?;
+        if let Some(v) = get(env::EDGE_RUNTIME) {
+            config.runtime = parse(env::EDGE_RUNTIME, &v)?;
         }
-        if let Some(v) = get("EDGE_MAX_CONNECTIONS") {
-            let cap: usize = parse("EDGE_MAX_CONNECTIONS", &v)?;
+        if let Some(v) = get(env::EDGE_MAX_CONNECTIONS) {
+            let cap: usize = parse(env::EDGE_MAX_CONNECTIONS, &v)?;
             if cap == 0 {
-                return Err(invalid("EDGE_MAX_CONNECTIONS", &v, "must be at least 1"));
+                return Err(invalid(env::EDGE_MAX_CONNECTIONS, &v, "must be at least 1"));
             }
             config.max_connections = Some(cap);
         }
-        if let Some(v) = get(server::edge_proof::ENV) {
+        if let Some(v) = get(env::EDGE_SECRET) {
             config.edge_secret = Some(
                 server::edge_proof::EdgeSecret::new(&v)
-                    .map_err(|reason| invalid(server::edge_proof::ENV, "(hidden)", reason))?,
+                    .map_err(|reason| invalid(env::EDGE_SECRET, "(hidden)", reason))?,
             );
         }
-        if let Some(v) = get("EDGE_ADMIN_LISTEN") {
+        if let Some(v) = get(env::EDGE_ADMIN_LISTEN) {
             config.admin_listen = match v.trim() {
                 "off" => None,
-                addr => Some(parse("EDGE_ADMIN_LISTEN", addr)?),
+                addr => Some(parse(env::EDGE_ADMIN_LISTEN, addr)?),
             };
         }
         Ok(config)
@@ -271,21 +265,7 @@ impl Config {
 }
 
 fn invalid(var: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        value: value.to_string(),
-        reason: reason.into(),
-    }
-}
-
-fn parse<T: std::str::FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .trim()
-        .parse()
-        .map_err(|e: T::Err| invalid(var, value, e.to_string()))
+    ConfigError::invalid(var, value, reason)
 }
 
 #[cfg(test)]
@@ -315,28 +295,28 @@ mod tests {
     #[test]
     fn values_are_read_and_mistakes_named() {
         let config = lookup(&[
-            ("EDGE_MODE", "fused"),
-            ("JWT_SECRET", "s3cret"),
-            ("EDGE_WORKERS", "3"),
-            ("EDGE_RUNTIME", "multi-thread"),
-            ("EDGE_ADMIN_LISTEN", "off"),
+            (env::EDGE_MODE, "fused"),
+            (env::JWT_SECRET, "s3cret"),
+            (env::EDGE_WORKERS, "3"),
+            (env::EDGE_RUNTIME, "multi-thread"),
+            (env::EDGE_ADMIN_LISTEN, "off"),
         ])
         .unwrap();
         assert_eq!(config.mode, Mode::Fused);
         assert_eq!(config.secret, b"s3cret");
         assert_eq!(config.workers, 3);
-        assert_eq!(config.runtime, RuntimeFlavor::MultiThread);
+        assert_eq!(config.runtime, RuntimeLayout::MultiThread);
         assert_eq!(config.admin_listen, None);
 
         for (var, value) in [
-            ("EDGE_MODE", "sideways"),
-            ("EDGE_LISTEN", "8443"),
-            ("EDGE_UPSTREAM", "server"),
-            ("EDGE_WORKERS", "0"),
-            ("EDGE_MAX_CONNECTIONS", "0"),
-            ("EDGE_UPSTREAM_CONNECTIONS", "0"),
-            ("JWT_LEEWAY_S", "100000"),
-            ("EDGE_RUNTIME", "fast"),
+            (env::EDGE_MODE, "sideways"),
+            (env::EDGE_LISTEN, "8443"),
+            (env::EDGE_UPSTREAM, "server"),
+            (env::EDGE_WORKERS, "0"),
+            (env::EDGE_MAX_CONNECTIONS, "0"),
+            (env::EDGE_UPSTREAM_CONNECTIONS, "0"),
+            (env::JWT_LEEWAY_S, "100000"),
+            (env::EDGE_RUNTIME, "fast"),
         ] {
             let err = lookup(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");

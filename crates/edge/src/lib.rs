@@ -30,7 +30,7 @@ pub mod upstream;
 use std::sync::Arc;
 
 pub use config::{Config, Limits, Mode};
-pub use serve::{RunningEdge, RuntimeFlavor};
+pub use serve::{RunningEdge, RuntimeLayout};
 
 use metrics::Metrics;
 use service::EdgeService;

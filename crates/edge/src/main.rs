@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use edge::{Backend, Config, Mode};
 
 fn main() -> ExitCode {
-    init_tracing();
+    rt::telemetry::init();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -31,7 +31,7 @@ fn run() -> anyhow::Result<()> {
         .context("starting the signal runtime")?;
     let wait = {
         let _context = signals.enter();
-        termination_signal().context("installing the SIGTERM/SIGINT handlers")?
+        rt::signal::termination().context("installing the SIGTERM/SIGINT handlers")?
     };
     if config.secret_is_default {
         tracing::warn!(
@@ -68,20 +68,4 @@ fn run() -> anyhow::Result<()> {
     }
     tracing::info!("edge stopped");
     Ok(())
-}
-
-fn termination_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        }
-    })
-}
-
-fn init_tracing() {
-    server::telemetry::init();
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cache::Counter;
+use rt::counter::Counter;
 
 /// What a request was, by its path prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

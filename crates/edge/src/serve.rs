@@ -1,6 +1,6 @@
 //! Listeners, runtimes, TLS and the life of a client connection.
 //!
-//! Two layouts ([`RuntimeFlavor`]):
+//! Two layouts ([`RuntimeLayout`]):
 //! - **per-core** (default): `EDGE_WORKERS` threads, each a `current_thread` runtime with its
 //!   own `SO_REUSEPORT` listener, its own upstream pool and verifier. A connection lives on one
 //!   thread for good: no work stealing, no cross-thread wake-ups on the request path.
@@ -45,9 +45,7 @@ use crate::metrics::Metrics;
 use crate::protocol_errors::JsonProtocolErrors;
 use crate::service::EdgeService;
 
-/// How the edge maps workers to threads (see the module docs): the app server's own setting,
-/// parsed and printed the same way (`per-core`, `multi-thread`).
-pub use server::RuntimeFlavor;
+pub use rt::RuntimeLayout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -97,9 +95,7 @@ impl RunningEdge {
 
     fn stop(&mut self) {
         let _ = self.shutdown.send(true);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        rt::thread::join_all(&mut self.threads);
     }
 }
 
@@ -120,17 +116,15 @@ pub fn start(
     let bind_error = |addr| move |source| ServeError::Bind { addr, source };
     let workers = config.workers.max(1);
     let listeners = match config.runtime {
-        RuntimeFlavor::PerCore => server::startup::bind_reuse_port(config.listen, workers),
-        RuntimeFlavor::MultiThread => vec![server::startup::bind(config.listen, false)],
+        RuntimeLayout::PerCore => rt::listener::bind_group(config.listen, workers),
+        RuntimeLayout::MultiThread => rt::listener::bind(config.listen, false).map(|l| vec![l]),
     }
-    .into_iter()
-    .collect::<io::Result<Vec<_>>>()
     .map_err(bind_error(config.listen))?;
     let addr = listeners[0]
         .local_addr()
         .map_err(bind_error(config.listen))?;
     let admin = match config.admin_listen {
-        Some(admin) => Some(server::startup::bind(admin, false).map_err(bind_error(admin))?),
+        Some(admin) => Some(rt::listener::bind(admin, false).map_err(bind_error(admin))?),
         None => None,
     };
     let admin_addr = match &admin {
@@ -160,7 +154,7 @@ pub fn start(
         metrics: Arc::clone(&metrics),
     };
     match config.runtime {
-        RuntimeFlavor::PerCore => {
+        RuntimeLayout::PerCore => {
             for (index, listener) in listeners.into_iter().enumerate() {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -178,7 +172,7 @@ pub fn start(
                 )?);
             }
         }
-        RuntimeFlavor::MultiThread => {
+        RuntimeLayout::MultiThread => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(workers)
                 .thread_name("edge-worker")
@@ -224,13 +218,7 @@ fn spawn_thread(
     runtime: tokio::runtime::Runtime,
     future: impl Future<Output = ()> + Send + 'static,
 ) -> Result<JoinHandle<()>, ServeError> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            runtime.block_on(future);
-            // Whatever outlived the grace period is dropped here, closing its socket.
-            runtime.shutdown_timeout(Duration::from_millis(100));
-        })
+    rt::thread::spawn(name, runtime, Duration::from_millis(100), future)
         .map_err(ServeError::Runtime)
 }
 

@@ -26,7 +26,7 @@ use crate::metrics::{Class, Metrics};
 use crate::static_files::StaticFiles;
 use crate::upstream::{Upstream, UpstreamError};
 
-pub const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+pub const X_USER_ID: HeaderName = HeaderName::from_static(contract::headers::USER_ID);
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Everything one worker needs to answer requests; cloned per worker (the verifier's HMAC

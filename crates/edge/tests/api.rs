@@ -4,7 +4,7 @@
 
 mod support;
 
-use edge::config::DEFAULT_SECRET;
+use contract::BENCH_SECRET as DEFAULT_SECRET;
 use support::{bearer, h1_request, item_json, now, token, token_for, user, Behind, TestEdge};
 
 /// `base64url('{"alg":"none","typ":"JWT"}')` and `base64url('{"alg":"HS512","typ":"JWT"}')`.

@@ -19,11 +19,12 @@
 //!
 //! Every problem is reported before anything listens, naming the variable.
 
+use contract::env;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::edge_proof::{self, EdgeSecret};
+use crate::edge_proof::EdgeSecret;
 
 /// The contract's upper bounds for the cache TTLs.
 pub const MAX_ITEM_TTL_MS: u64 = 1000;
@@ -41,34 +42,7 @@ pub enum HttpFrontend {
     RawHyper,
 }
 
-/// How HTTP work is spread over threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuntimeFlavor {
-    /// One Tokio multi-thread runtime with `workers` worker threads and one listener.
-    MultiThread,
-    /// `workers` single-thread runtimes, each accepting on its own `SO_REUSEPORT` listener.
-    PerCore,
-}
-
-impl std::str::FromStr for RuntimeFlavor {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.trim() {
-            "multi-thread" | "multi" => Ok(Self::MultiThread),
-            "per-core" => Ok(Self::PerCore),
-            _ => Err("expected `multi-thread` or `per-core`".into()),
-        }
-    }
-}
-
-impl std::fmt::Display for RuntimeFlavor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::MultiThread => "multi-thread",
-            Self::PerCore => "per-core",
-        })
-    }
-}
+pub use rt::RuntimeLayout;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -83,33 +57,16 @@ pub struct Settings {
     pub item_ttl: Duration,
     pub user_ttl: Duration,
     pub workers: usize,
-    pub runtime: RuntimeFlavor,
+    pub runtime: RuntimeLayout,
     pub l1_capacity: usize,
     pub http: HttpFrontend,
     pub edge_secret: Option<EdgeSecret>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("{var} is not set: {hint}")]
-    Missing {
-        var: &'static str,
-        hint: &'static str,
-    },
-    #[error("{var}={value:?} is invalid: {reason}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        reason: String,
-    },
-}
+pub use rt::ConfigError;
 
 fn invalid(var: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        var,
-        value: value.to_string(),
-        reason: reason.into(),
-    }
+    ConfigError::invalid(var, value, reason)
 }
 
 impl Settings {
@@ -125,8 +82,8 @@ impl Settings {
             dataset_path: PathBuf::from("/data/dataset.json"),
             item_ttl: Duration::from_millis(MAX_ITEM_TTL_MS),
             user_ttl: Duration::from_millis(MAX_USER_TTL_MS),
-            workers: available_cpus(),
-            runtime: RuntimeFlavor::MultiThread,
+            workers: rt::layout::available_cpus().get(),
+            runtime: RuntimeLayout::MultiThread,
             l1_capacity: 262_144,
             http: HttpFrontend::Axum,
             edge_secret: None,
@@ -142,62 +99,64 @@ impl Settings {
     /// values count as unset.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing {
-            var: "DATABASE_URL",
-            hint: "set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+        let database_url = get(env::DATABASE_URL).ok_or_else(|| {
+            ConfigError::missing(
+                env::DATABASE_URL,
+                "set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            )
         })?;
         let mut settings = Self::new(database_url);
-        if let Some(v) = get("LISTEN") {
-            settings.listen = parse_addr("LISTEN", &v)?;
+        if let Some(v) = get(env::LISTEN) {
+            settings.listen = parse_addr(env::LISTEN, &v)?;
         }
-        if let Some(v) = get("ADMIN_LISTEN") {
-            settings.admin_listen = parse_addr("ADMIN_LISTEN", &v)?;
+        if let Some(v) = get(env::ADMIN_LISTEN) {
+            settings.admin_listen = parse_addr(env::ADMIN_LISTEN, &v)?;
         }
-        if let Some(v) = get("DATABASE_MAX_CONN") {
-            settings.database_max_conn = parse_int("DATABASE_MAX_CONN", &v)?;
+        if let Some(v) = get(env::DATABASE_MAX_CONN) {
+            settings.database_max_conn = parse_int(env::DATABASE_MAX_CONN, &v)?;
         }
-        if let Some(v) = get("DATABASE_POOL_SIZE") {
-            settings.database_pool_size = Some(parse_int("DATABASE_POOL_SIZE", &v)?);
+        if let Some(v) = get(env::DATABASE_POOL_SIZE) {
+            settings.database_pool_size = Some(parse_int(env::DATABASE_POOL_SIZE, &v)?);
         }
-        settings.redis_url = get("REDIS_URL");
-        if let Some(v) = get("DATASET_PATH") {
+        settings.redis_url = get(env::REDIS_URL);
+        if let Some(v) = get(env::DATASET_PATH) {
             settings.dataset_path = PathBuf::from(v);
         }
-        if let Some(v) = get("ITEM_TTL_MS") {
-            settings.item_ttl = Duration::from_millis(parse_int("ITEM_TTL_MS", &v)?);
+        if let Some(v) = get(env::ITEM_TTL_MS) {
+            settings.item_ttl = Duration::from_millis(parse_int(env::ITEM_TTL_MS, &v)?);
         }
-        if let Some(v) = get("USER_TTL_MS") {
-            settings.user_ttl = Duration::from_millis(parse_int("USER_TTL_MS", &v)?);
+        if let Some(v) = get(env::USER_TTL_MS) {
+            settings.user_ttl = Duration::from_millis(parse_int(env::USER_TTL_MS, &v)?);
         }
-        if let Some(v) = get("SERVER_WORKERS") {
-            settings.workers = parse_int("SERVER_WORKERS", &v)?;
+        if let Some(v) = get(env::SERVER_WORKERS) {
+            settings.workers = parse_int(env::SERVER_WORKERS, &v)?;
         }
-        if let Some(v) = get("SERVER_RUNTIME") {
+        if let Some(v) = get(env::SERVER_RUNTIME) {
             settings.runtime = v
                 .parse()
-                .map_err(|reason: String| invalid("SERVER_RUNTIME", &v, reason))?;
+                .map_err(|reason: String| invalid(env::SERVER_RUNTIME, &v, reason))?;
         }
-        if let Some(v) = get("SERVER_HTTP") {
+        if let Some(v) = get(env::SERVER_HTTP) {
             settings.http = match v.trim() {
                 "axum" => HttpFrontend::Axum,
                 "axum-serve" => HttpFrontend::AxumServe,
                 "raw-hyper" => HttpFrontend::RawHyper,
                 _ => {
                     return Err(invalid(
-                        "SERVER_HTTP",
+                        env::SERVER_HTTP,
                         &v,
                         "expected `axum`, `axum-serve` or `raw-hyper`",
                     ))
                 }
             };
         }
-        if let Some(v) = get("L1_CAPACITY") {
-            settings.l1_capacity = parse_int("L1_CAPACITY", &v)?;
+        if let Some(v) = get(env::L1_CAPACITY) {
+            settings.l1_capacity = parse_int(env::L1_CAPACITY, &v)?;
         }
-        if let Some(v) = get(edge_proof::ENV) {
+        if let Some(v) = get(env::EDGE_SECRET) {
             settings.edge_secret = Some(
                 EdgeSecret::new(&v)
-                    .map_err(|reason| invalid(edge_proof::ENV, "(hidden)", reason))?,
+                    .map_err(|reason| invalid(env::EDGE_SECRET, "(hidden)", reason))?,
             );
         }
         settings.validate()?;
@@ -209,7 +168,7 @@ impl Settings {
         let item_ms = self.item_ttl.as_millis() as u64;
         if item_ms == 0 || item_ms > MAX_ITEM_TTL_MS {
             return Err(invalid(
-                "ITEM_TTL_MS",
+                env::ITEM_TTL_MS,
                 &item_ms.to_string(),
                 format!("must be 1–{MAX_ITEM_TTL_MS} (the contract caps item TTLs at 1 s)"),
             ));
@@ -217,43 +176,43 @@ impl Settings {
         let user_ms = self.user_ttl.as_millis() as u64;
         if user_ms == 0 || user_ms > MAX_USER_TTL_MS {
             return Err(invalid(
-                "USER_TTL_MS",
+                env::USER_TTL_MS,
                 &user_ms.to_string(),
                 format!("must be 1–{MAX_USER_TTL_MS} (the contract caps user TTLs at 30 s)"),
             ));
         }
         if self.workers == 0 || self.workers > 1024 {
             return Err(invalid(
-                "SERVER_WORKERS",
+                env::SERVER_WORKERS,
                 &self.workers.to_string(),
                 "must be 1–1024",
             ));
         }
         if self.database_max_conn < 3 {
             return Err(invalid(
-                "DATABASE_MAX_CONN",
+                env::DATABASE_MAX_CONN,
                 &self.database_max_conn.to_string(),
                 "must be at least 3 (one read and one write connection, and stay below the limit)",
             ));
         }
         if self.database_pool_size == Some(0) {
-            return Err(invalid("DATABASE_POOL_SIZE", "0", "must be at least 1"));
+            return Err(invalid(env::DATABASE_POOL_SIZE, "0", "must be at least 1"));
         }
         if self.l1_capacity == 0 {
-            return Err(invalid("L1_CAPACITY", "0", "must be at least 1"));
+            return Err(invalid(env::L1_CAPACITY, "0", "must be at least 1"));
         }
         if !self.database_url.starts_with("postgres://")
             && !self.database_url.starts_with("postgresql://")
         {
             return Err(invalid(
-                "DATABASE_URL",
+                env::DATABASE_URL,
                 &redact(&self.database_url),
                 "expected a postgres:// or postgresql:// URL",
             ));
         }
         if let Some(url) = &self.redis_url {
             if !url.starts_with("redis://") && !url.starts_with("unix://") {
-                return Err(invalid("REDIS_URL", url, "expected a redis:// URL"));
+                return Err(invalid(env::REDIS_URL, url, "expected a redis:// URL"));
             }
         }
         Ok(())
@@ -279,13 +238,6 @@ impl Settings {
         }
         (read, write)
     }
-}
-
-/// CPUs this process may run on (`sched_getaffinity`, so Docker cpusets count).
-pub fn available_cpus() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }
 
 fn parse_addr(var: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -330,7 +282,7 @@ mod tests {
     }
 
     const DB: (&str, &str) = (
-        "DATABASE_URL",
+        env::DATABASE_URL,
         "postgres://bench:bench@localhost:5432/benchmark",
     );
 
@@ -349,32 +301,32 @@ mod tests {
 
     #[test]
     fn ttls_above_the_contract_are_refused() {
-        let err = from(&[DB, ("ITEM_TTL_MS", "1001")]).unwrap_err();
-        assert!(err.to_string().contains("ITEM_TTL_MS"), "{err}");
-        let err = from(&[DB, ("USER_TTL_MS", "30001")]).unwrap_err();
-        assert!(err.to_string().contains("USER_TTL_MS"), "{err}");
-        assert!(from(&[DB, ("ITEM_TTL_MS", "0")]).is_err());
-        assert!(from(&[DB, ("ITEM_TTL_MS", "1000"), ("USER_TTL_MS", "30000")]).is_ok());
+        let err = from(&[DB, (env::ITEM_TTL_MS, "1001")]).unwrap_err();
+        assert!(err.to_string().contains(env::ITEM_TTL_MS), "{err}");
+        let err = from(&[DB, (env::USER_TTL_MS, "30001")]).unwrap_err();
+        assert!(err.to_string().contains(env::USER_TTL_MS), "{err}");
+        assert!(from(&[DB, (env::ITEM_TTL_MS, "0")]).is_err());
+        assert!(from(&[DB, (env::ITEM_TTL_MS, "1000"), (env::USER_TTL_MS, "30000")]).is_ok());
     }
 
     #[test]
     fn bad_values_name_the_variable() {
         for (var, value) in [
-            ("LISTEN", "nowhere"),
-            ("SERVER_WORKERS", "-1"),
-            ("SERVER_WORKERS", "0"),
-            ("DATABASE_MAX_CONN", "2"),
-            ("SERVER_RUNTIME", "fibers"),
-            ("REDIS_URL", "http://x"),
-            ("ITEM_TTL_MS", "1s"),
-            ("EDGE_SECRET", "too-short"),
+            (env::LISTEN, "nowhere"),
+            (env::SERVER_WORKERS, "-1"),
+            (env::SERVER_WORKERS, "0"),
+            (env::DATABASE_MAX_CONN, "2"),
+            (env::SERVER_RUNTIME, "fibers"),
+            (env::REDIS_URL, "http://x"),
+            (env::ITEM_TTL_MS, "1s"),
+            (env::EDGE_SECRET, "too-short"),
         ] {
             let err = from(&[DB, (var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");
         }
         let err = from(&[]).unwrap_err().to_string();
-        assert!(err.contains("DATABASE_URL"), "{err}");
-        let err = from(&[("DATABASE_URL", "mysql://u:secret@h/db")])
+        assert!(err.contains(env::DATABASE_URL), "{err}");
+        let err = from(&[(env::DATABASE_URL, "mysql://u:secret@h/db")])
             .unwrap_err()
             .to_string();
         assert!(!err.contains("secret"), "password leaked: {err}");

@@ -1,9 +1,8 @@
 //! Postgres: a small fixed set of long-lived, pipelined `tokio-postgres` clients.
 //!
 //! Why not a pool: a `tokio_postgres::Client` can carry many queries at once (it pipelines
-//! them on its socket), so tasks share clients instead of checking connections out. Measured in
-//! `dependency-research.md` §3, four shared clients cost 2.5–3× less CPU per query than
-//! deadpool. Reads and writes use separate clients so the 20 hot rows' UPDATEs (row-lock
+//! them on its socket), so tasks share clients instead of checking connections out. Measured when the
+//! crate was chosen, four shared clients cost 2.5–3× less CPU per query than deadpool. Reads and writes use separate clients so the 20 hot rows' UPDATEs (row-lock
 //! waits) never queue in front of item reads on the same socket.
 //!
 //! Each connection has a supervisor task: connect → prepare the three statements → publish
@@ -17,7 +16,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cache::Counter;
+use rt::counter::Counter;
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_postgres::types::Type;
@@ -111,7 +110,7 @@ struct RatingJson {
 
 impl ItemRow {
     fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
-        // int4 columns are read as i32: asking for i64 fails at run time (gotcha G14).
+        // int4 columns are read as i32: asking for i64 fails at run time, not at compile time.
         Ok(Self {
             id: row.try_get(0)?,
             name: row.try_get(1)?,

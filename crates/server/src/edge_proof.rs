@@ -26,10 +26,7 @@ use crate::metrics::Route;
 use crate::state::AppState;
 
 /// The header the edge proves itself with.
-pub const HEADER: HeaderName = HeaderName::from_static("x-edge-secret");
-
-/// The environment variable holding the secret (server and edges read the same name).
-pub const ENV: &str = "EDGE_SECRET";
+pub const HEADER: HeaderName = HeaderName::from_static(contract::headers::EDGE_SECRET);
 
 /// Shortest secret accepted: 128 bits of hex.
 pub const MIN_LEN: usize = 32;

@@ -57,7 +57,6 @@ pub mod raw_hyper;
 pub mod routes;
 pub mod startup;
 pub mod state;
-pub mod telemetry;
 
-pub use configuration::{HttpFrontend, RuntimeFlavor, Settings};
+pub use configuration::{HttpFrontend, RuntimeLayout, Settings};
 pub use startup::{spawn, RunningServer, StartError};

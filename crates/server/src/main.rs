@@ -8,7 +8,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    server::telemetry::init();
+    rt::telemetry::init();
     let settings = match server::Settings::from_env() {
         Ok(settings) => settings,
         Err(err) => {
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     };
     // Install the signal handlers before anything listens: a SIGTERM that arrives right after
     // the first request must stop the server cleanly, not kill it mid-start.
-    let signals = match Signals::install() {
+    let signals = match rt::signal::Termination::install() {
         Ok(signals) => signals,
         Err(err) => {
             eprintln!("server: cannot install signal handlers: {err}");
@@ -32,42 +32,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    signals.wait();
-    tracing::info!("shutting down");
+    let signal = signals.wait();
+    tracing::info!(signal, "shutting down");
     running.stop();
     ExitCode::SUCCESS
-}
-
-/// SIGINT and SIGTERM, caught on a small runtime of their own.
-struct Signals {
-    runtime: tokio::runtime::Runtime,
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let _context = runtime.enter();
-        let interrupt = signal(SignalKind::interrupt())?;
-        let terminate = signal(SignalKind::terminate())?;
-        drop(_context);
-        Ok(Self {
-            runtime,
-            interrupt,
-            terminate,
-        })
-    }
-
-    fn wait(mut self) {
-        self.runtime.block_on(async {
-            tokio::select! {
-                _ = self.interrupt.recv() => {}
-                _ = self.terminate.recv() => {}
-            }
-        });
-    }
 }

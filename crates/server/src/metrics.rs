@@ -1,6 +1,6 @@
 //! Prometheus counters, served as text on the admin listener (`GET /metrics`).
 //!
-//! Hand-rolled: a fixed table of sharded counters ([`cache::Counter`]) costs a few ns per
+//! Hand-rolled: a fixed table of sharded counters ([`rt::counter::Counter`]) costs a few ns per
 //! request and needs no registry. Names (all prefixed `prodstack_`):
 //!
 //! | metric | labels | meaning |
@@ -29,7 +29,7 @@
 use std::fmt::Write as _;
 
 use axum::http::StatusCode;
-use cache::Counter;
+use rt::counter::Counter;
 
 use crate::db::QueryKind;
 use crate::state::App;

@@ -1,7 +1,7 @@
 //! Binding, runtimes and shutdown: [`spawn`] starts a whole server in the background and
 //! returns its addresses — what `main` runs and what every integration test starts on port 0.
 //!
-//! Two runtime layouts ([`RuntimeFlavor`]), one shared [`App`] (one L1) either way:
+//! Two runtime layouts ([`RuntimeLayout`]), one shared [`App`] (one L1) either way:
 //! - **multi-thread**: one Tokio multi-thread runtime with `workers` threads and one listener;
 //!   the database, Redis and admin tasks run on the same runtime.
 //! - **per-core**: `workers` threads, each with a single-thread runtime and its own
@@ -9,7 +9,8 @@
 //!   runtime hosts the database supervisors, Redis connection, backplane and admin listener.
 //!
 //! The public listener accepts before Postgres or Redis are reachable (both connect in the
-//! background), so HttpArena's probes never see a refused connection (gotcha G6).
+//! background), so HttpArena's probes never see a refused connection: its harness starts probing as
+//! soon as a container runs, and a refused probe counts as a failure.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,12 +25,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::watch;
 use tracing::{debug, error, info};
 
-use crate::configuration::{ConfigError, HttpFrontend, RuntimeFlavor, Settings};
+use crate::configuration::{ConfigError, HttpFrontend, RuntimeLayout, Settings};
 use crate::dataset::{Dataset, DatasetError};
 use crate::db::Database;
 use crate::metrics::Metrics;
@@ -38,7 +38,6 @@ use crate::state::{App, AppState};
 
 /// How long in-flight requests may run on after a shutdown request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-const LISTEN_BACKLOG: i32 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -104,9 +103,7 @@ impl RunningServer {
 
     fn stop_threads(&mut self) {
         let _ = self.shutdown.send(true);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        rt::thread::join_all(&mut self.threads);
     }
 }
 
@@ -131,18 +128,17 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
     }
     let dataset = Dataset::load(&settings.dataset_path)?;
 
-    let admin = bind(settings.admin_listen, false).map_err(|source| StartError::Bind {
-        what: "ADMIN_LISTEN",
-        addr: settings.admin_listen,
-        source,
-    })?;
+    let admin =
+        rt::listener::bind(settings.admin_listen, false).map_err(|source| StartError::Bind {
+            what: "ADMIN_LISTEN",
+            addr: settings.admin_listen,
+            source,
+        })?;
     let admin_addr = local_addr(&admin, settings.admin_listen)?;
     let listeners = match settings.runtime {
-        RuntimeFlavor::MultiThread => vec![bind(settings.listen, false)],
-        RuntimeFlavor::PerCore => bind_reuse_port(settings.listen, settings.workers),
+        RuntimeLayout::MultiThread => rt::listener::bind(settings.listen, false).map(|l| vec![l]),
+        RuntimeLayout::PerCore => rt::listener::bind_group(settings.listen, settings.workers),
     }
-    .into_iter()
-    .collect::<io::Result<Vec<_>>>()
     .map_err(|source| StartError::Bind {
         what: "LISTEN",
         addr: settings.listen,
@@ -151,12 +147,12 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
     let addr = local_addr(&listeners[0], settings.listen)?;
 
     let services = match settings.runtime {
-        RuntimeFlavor::MultiThread => Builder::new_multi_thread()
+        RuntimeLayout::MultiThread => Builder::new_multi_thread()
             .worker_threads(settings.workers)
             .thread_name("server-worker")
             .enable_all()
             .build(),
-        RuntimeFlavor::PerCore => Builder::new_current_thread().enable_all().build(),
+        RuntimeLayout::PerCore => Builder::new_current_thread().enable_all().build(),
     }
     .map_err(|source| StartError::Runtime {
         what: "Tokio runtime",
@@ -173,7 +169,7 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
     let admin_router = routes::admin::router(app.clone());
 
     match settings.runtime {
-        RuntimeFlavor::MultiThread => {
+        RuntimeLayout::MultiThread => {
             let listener = listeners.into_iter().next().ok_or(StartError::Runtime {
                 what: "listener",
                 source: io::Error::other("no listener bound"),
@@ -196,7 +192,7 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
                 let _ = admin.await;
             })?);
         }
-        RuntimeFlavor::PerCore => {
+        RuntimeLayout::PerCore => {
             let rx = shutdown_rx.clone();
             threads.push(run_thread(
                 "server-services",
@@ -270,22 +266,16 @@ fn build_app(settings: &Settings, dataset: Dataset) -> Result<AppState, StartErr
     }))
 }
 
-/// Runs `future` on `runtime` in a new thread, then shuts the runtime down.
+/// Runs `future` on `runtime` in a new thread, then gives what is left a second.
 fn run_thread(
     name: &str,
     runtime: Runtime,
     future: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<JoinHandle<()>, StartError> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            runtime.block_on(future);
-            runtime.shutdown_timeout(SHUTDOWN_GRACE);
-        })
-        .map_err(|source| StartError::Runtime {
-            what: "server thread",
-            source,
-        })
+    rt::thread::spawn(name, runtime, SHUTDOWN_GRACE, future).map_err(|source| StartError::Runtime {
+        what: "server thread",
+        source,
+    })
 }
 
 /// Serves the axum `router` on `listener` until shutdown.
@@ -391,36 +381,6 @@ pub(crate) async fn accept_loop<S, B>(
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     // Drop the borrow guard here: it must not live across the caller's other awaits.
     let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
-}
-
-/// A non-blocking listener on `addr` (`SO_REUSEADDR`, optionally `SO_REUSEPORT`) with a deep
-/// backlog; the edge binds its TLS listeners with it too.
-pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
-}
-
-/// `count` listeners sharing one address with `SO_REUSEPORT`; port 0 becomes the first
-/// listener's port for all of them.
-pub fn bind_reuse_port(addr: SocketAddr, count: usize) -> Vec<io::Result<std::net::TcpListener>> {
-    let first = match bind(addr, true) {
-        Ok(listener) => listener,
-        Err(err) => return vec![Err(err)],
-    };
-    let shared = match first.local_addr() {
-        Ok(actual) => actual,
-        Err(err) => return vec![Err(err)],
-    };
-    std::iter::once(Ok(first))
-        .chain((1..count).map(|_| bind(shared, true)))
-        .collect()
 }
 
 fn local_addr(

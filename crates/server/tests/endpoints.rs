@@ -320,7 +320,7 @@ async fn httparena_dataset_is_served_compatibly() {
     settings.dataset_path = path;
     settings.workers = 1;
     let server = server::spawn(settings).unwrap();
-    // Figures from the contract (§2.2): body sizes and sums of totals.
+    // HttpArena's figures for the dataset: body sizes and sums of totals.
     let r25 = get(server.addr(), "/public/json/25").await;
     let r50 = get(server.addr(), "/public/json/50").await;
     assert_eq!(r25.body.len(), 4176);
@@ -349,13 +349,13 @@ async fn runtime_layouts_and_frontends_agree() {
     let services = Services::start(false);
     let expected = item_json(&services.item_row(9));
     for (runtime, http) in [
-        (server::RuntimeFlavor::PerCore, server::HttpFrontend::Axum),
+        (server::RuntimeLayout::PerCore, server::HttpFrontend::Axum),
         (
-            server::RuntimeFlavor::MultiThread,
+            server::RuntimeLayout::MultiThread,
             server::HttpFrontend::RawHyper,
         ),
         (
-            server::RuntimeFlavor::PerCore,
+            server::RuntimeLayout::PerCore,
             server::HttpFrontend::RawHyper,
         ),
     ] {

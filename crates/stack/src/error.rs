@@ -54,7 +54,7 @@ pub enum Error {
     #[error("nginx template {origin}:\n{problems}")]
     Template {
         origin: String,
-        problems: crate::nginx::RenderError,
+        problems: crate::template::RenderError,
     },
     #[error("{0}")]
     Invalid(String),

@@ -16,8 +16,10 @@ pub mod postgres;
 pub mod process;
 pub mod profile;
 pub mod redis;
+pub mod service;
 pub mod state;
 pub mod supervise;
+pub mod template;
 pub mod testing;
 
 pub use cpus::{CpuSet, CpuSplit};
@@ -25,4 +27,5 @@ pub use error::{Error, Result};
 pub use home::Home;
 pub use ports::StackPorts;
 pub use profile::Profile;
-pub use state::{Service, ServiceState, StackState};
+pub use service::Service;
+pub use state::{ServiceState, StackState};

@@ -8,12 +8,8 @@
 //! the worker count differ between the two renderings; everything that shapes behaviour is in
 //! the template once.
 //!
-//! The renderer is deliberately tiny and strict (no template engine): `{{name}}` is replaced
-//! by the parameter `name`; a placeholder without a parameter, a parameter without a
-//! placeholder, an unclosed `{{`, or a value that could change the config's structure (`;`,
-//! braces, quotes, `#`, line breaks) is an error. A typo in the template or in the code
-//! therefore fails loudly at render time instead of producing a config that silently lacks a
-//! setting.
+//! The renderer ([`crate::template`]) is deliberately tiny and strict, so a typo in the
+//! template or in the code fails loudly at render time.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,6 +21,7 @@ use crate::home::Home;
 use crate::ports::StackPorts;
 use crate::process::run_checked;
 use crate::profile::Profile;
+use crate::template::{render, Problem, RenderError};
 
 /// Where the template lives in the checkout.
 pub const TEMPLATE_PATH: &str = "deploy/nginx/nginx.conf.template";
@@ -88,149 +85,6 @@ impl Template {
             problems,
         })
     }
-}
-
-/// Everything wrong with one rendering, one problem per line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenderError(pub Vec<Problem>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
-    UnknownPlaceholder {
-        name: String,
-        line: usize,
-    },
-    Unterminated {
-        line: usize,
-    },
-    BadName {
-        text: String,
-        line: usize,
-    },
-    UnusedParameter {
-        name: String,
-    },
-    BadValue {
-        name: String,
-        value: String,
-        reason: &'static str,
-    },
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::UnknownPlaceholder { name, line } => {
-                write!(f, "line {line}: unknown placeholder {{{{{name}}}}} (no such parameter)")
-            }
-            Problem::Unterminated { line } => write!(f, "line {line}: `{{{{` without a closing `}}}}`"),
-            Problem::BadName { text, line } => write!(
-                f,
-                "line {line}: {{{{{text}}}}} is not a placeholder (names are lowercase letters, digits and `_`)"
-            ),
-            Problem::UnusedParameter { name } => {
-                write!(f, "parameter `{name}` is not used by the template")
-            }
-            Problem::BadValue {
-                name,
-                value,
-                reason,
-            } => write!(f, "parameter `{name}` = {value:?}: {reason}"),
-        }
-    }
-}
-
-impl fmt::Display for RenderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for RenderError {}
-
-/// Replaces every `{{name}}` of `template` with `vars[name]`, strictly (see the module docs).
-pub fn render(
-    template: &str,
-    vars: &BTreeMap<&str, String>,
-) -> std::result::Result<String, RenderError> {
-    let mut problems = Vec::new();
-    for (name, value) in vars {
-        if let Some(reason) = unsafe_value_reason(value) {
-            problems.push(Problem::BadValue {
-                name: name.to_string(),
-                value: value.clone(),
-                reason,
-            });
-        }
-    }
-    let mut used = std::collections::BTreeSet::new();
-    let mut out = String::with_capacity(template.len() + 1024);
-    for (index, line) in template.split_inclusive('\n').enumerate() {
-        let line_no = index + 1;
-        let mut rest = line;
-        while let Some(start) = rest.find("{{") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let Some(end) = after.find("}}") else {
-                problems.push(Problem::Unterminated { line: line_no });
-                rest = after;
-                break;
-            };
-            let name = &after[..end];
-            if !is_placeholder_name(name) {
-                problems.push(Problem::BadName {
-                    text: name.to_string(),
-                    line: line_no,
-                });
-            } else if let Some(value) = vars.get(name) {
-                used.insert(name);
-                out.push_str(value);
-            } else {
-                problems.push(Problem::UnknownPlaceholder {
-                    name: name.to_string(),
-                    line: line_no,
-                });
-            }
-            rest = &after[end + 2..];
-        }
-        out.push_str(rest);
-    }
-    for name in vars.keys() {
-        if !used.contains(name) {
-            problems.push(Problem::UnusedParameter {
-                name: name.to_string(),
-            });
-        }
-    }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(RenderError(problems))
-    }
-}
-
-fn is_placeholder_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-/// Why `value` could change the structure of the config around it, if it could.
-fn unsafe_value_reason(value: &str) -> Option<&'static str> {
-    if value.chars().any(char::is_control) {
-        return Some("line breaks and control characters are not allowed");
-    }
-    if value.contains([';', '{', '}', '#', '"', '\'', '$', '\\']) {
-        return Some("nginx syntax characters (; { } # quotes $ \\) are not allowed");
-    }
-    None
 }
 
 /// How many worker processes nginx starts.

@@ -15,74 +15,10 @@ use crate::home::Home;
 use crate::ports::StackPorts;
 use crate::process::{Liveness, ProcessIdentity};
 use crate::profile::{EdgeKind, Profile};
+use crate::service::Service;
 
 /// Version of the file format; a file of another version is refused rather than misread.
 pub const STATE_VERSION: u32 = 1;
-
-/// The services of the stack, in start order (`down` stops them in reverse).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Service {
-    Postgres,
-    Cache,
-    Authsvc,
-    Server,
-    Edge,
-}
-
-impl Service {
-    pub const ALL: [Service; 5] = [
-        Service::Postgres,
-        Service::Cache,
-        Service::Authsvc,
-        Service::Server,
-        Service::Edge,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Postgres => "postgres",
-            Service::Cache => "cache",
-            Service::Authsvc => "authsvc",
-            Service::Server => "server",
-            Service::Edge => "edge",
-        }
-    }
-
-    pub fn parse(name: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == name)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown service `{name}` (expected one of {})",
-                    Self::ALL.map(Service::as_str).join(", ")
-                ))
-            })
-    }
-
-    /// `logs/<service>.log`.
-    pub fn log_path(self, home: &Home) -> PathBuf {
-        home.logs_dir().join(format!("{}.log", self.as_str()))
-    }
-
-    /// The ports this service listens on (main port first).
-    pub fn ports(self, ports: &StackPorts) -> Vec<u16> {
-        match self {
-            Service::Postgres => vec![ports.postgres],
-            Service::Cache => vec![ports.cache],
-            Service::Authsvc => vec![ports.authsvc],
-            Service::Server => vec![ports.server, ports.admin],
-            Service::Edge => vec![ports.edge, ports.edge_status],
-        }
-    }
-}
-
-impl std::fmt::Display for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One started service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,8 @@
 //!
 //! Start order is dependency order — postgres → cache → authsvc → server → edge — and each
 //! service must pass its health probe ([`crate::health`]) before the next starts, so the edge
-//! only opens once everything behind it answers (HttpArena's gotcha G6). Everything that can be
+//! only opens once everything behind it answers (HttpArena's checks start as soon as the edge
+//! does). Everything that can be
 //! checked without starting anything is checked first: the data files, the binaries, every
 //! port (a taken port is reported with the process holding it), and the edge config (rendered
 //! from the template and passed through `nginx -t`). If a service then fails, its last log
@@ -19,8 +20,9 @@
 //! Profile differences outside nginx: Redis runs HttpArena's 4 threaded-I/O threads in
 //! `production`; `tuned` uses at most one I/O thread per CPU of the cache's cpuset (Redis'
 //! guidance: more I/O threads than cores only adds context switches, and the cache is nearly
-//! idle in this workload, contract §5.9).
+//! idle in this workload: L1 answers almost every read).
 
+use contract::env;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -36,10 +38,8 @@ use crate::postgres::{self, Cluster, Durability, PgSettings};
 use crate::process::{self, send_signal, session_members, tail, Liveness, ProcessIdentity};
 use crate::profile::{EdgeKind, Profile};
 use crate::redis::{self, RedisSettings};
-use crate::state::{Service, ServiceState, StackState};
-
-/// HttpArena's bench secret, authsvc's default when `JWT_SECRET` is not set.
-pub const DEFAULT_JWT_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
+use crate::service::Service;
+use crate::state::{ServiceState, StackState};
 
 /// HttpArena's `DATABASE_MAX_CONN` for the server.
 pub const DATABASE_MAX_CONN: u32 = 256;
@@ -80,10 +80,10 @@ impl UpOptions {
             reseed: false,
             authsvc_bin: None,
             template: Template::from_checkout(project_root)?,
-            jwt_secret: std::env::var("JWT_SECRET")
+            jwt_secret: std::env::var(env::JWT_SECRET)
                 .ok()
                 .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| DEFAULT_JWT_SECRET.to_string()),
+                .unwrap_or_else(|| contract::BENCH_SECRET.to_string()),
             start_timeout: Duration::from_secs(60),
             pg_durability: Durability::Full,
         })
@@ -580,8 +580,8 @@ fn command(
         }
         Service::Authsvc => {
             let mut cmd = Command::new(needed(&plan.authsvc_bin, service)?);
-            cmd.env("JWT_SECRET", &opts.jwt_secret)
-                .env("AUTHSVC_LISTEN", format!("127.0.0.1:{}", ports.authsvc));
+            cmd.env(env::JWT_SECRET, &opts.jwt_secret)
+                .env(env::AUTHSVC_LISTEN, format!("127.0.0.1:{}", ports.authsvc));
             cmd
         }
         Service::Server => {
@@ -598,25 +598,25 @@ fn command(
             EdgeCommand::Rust { bin } => {
                 let mut cmd = Command::new(bin);
                 let certs = home.certs_dir();
-                cmd.env("EDGE_LISTEN", format!("0.0.0.0:{}", ports.edge))
+                cmd.env(env::EDGE_LISTEN, format!("0.0.0.0:{}", ports.edge))
                     .env(
-                        "EDGE_ADMIN_LISTEN",
+                        env::EDGE_ADMIN_LISTEN,
                         format!("127.0.0.1:{}", ports.edge_status),
                     )
-                    .env("EDGE_UPSTREAM", format!("127.0.0.1:{}", ports.server))
-                    .env("TLS_CERT", certs.join("server.crt"))
-                    .env("TLS_KEY", certs.join("server.key"))
-                    .env("STATIC_DIR", home.static_dir())
-                    .env("JWT_SECRET", &opts.jwt_secret);
-                cmd.env(EDGE_SECRET_ENV, &plan.edge_secret);
+                    .env(env::EDGE_UPSTREAM, format!("127.0.0.1:{}", ports.server))
+                    .env(env::TLS_CERT, certs.join("server.crt"))
+                    .env(env::TLS_KEY, certs.join("server.key"))
+                    .env(env::STATIC_DIR, home.static_dir())
+                    .env(env::JWT_SECRET, &opts.jwt_secret);
+                cmd.env(env::EDGE_SECRET, &plan.edge_secret);
                 if opts.edge == EdgeKind::RustFused {
-                    cmd.env("EDGE_MODE", "fused");
+                    cmd.env(env::EDGE_MODE, "fused");
                     app_server_env(&mut cmd, home, ports, &plan.edge_secret);
                     // The in-process server's own listener only answers probes; its runtime
                     // carries the Postgres and Redis connections. One thread is plenty.
-                    cmd.env("SERVER_WORKERS", "1");
+                    cmd.env(env::SERVER_WORKERS, "1");
                 } else {
-                    cmd.env("EDGE_MODE", "proxy");
+                    cmd.env(env::EDGE_MODE, "proxy");
                 }
                 cmd.envs(opts.edge_env.iter().map(|(k, v)| (k, v)));
                 cmd
@@ -628,13 +628,13 @@ fn command(
 /// The app server's environment (the server process, or the fused edge that embeds it): its
 /// port on loopback, and the edge's proof required on it.
 fn app_server_env(cmd: &mut Command, home: &Home, ports: &StackPorts, edge_secret: &str) {
-    cmd.env("LISTEN", format!("127.0.0.1:{}", ports.server))
-        .env(EDGE_SECRET_ENV, edge_secret)
-        .env("ADMIN_LISTEN", format!("127.0.0.1:{}", ports.admin))
-        .env("DATABASE_URL", postgres::database_url(ports.postgres))
-        .env("DATABASE_MAX_CONN", DATABASE_MAX_CONN.to_string())
-        .env("REDIS_URL", format!("redis://127.0.0.1:{}", ports.cache))
-        .env("DATASET_PATH", home.dataset_path());
+    cmd.env(env::LISTEN, format!("127.0.0.1:{}", ports.server))
+        .env(env::EDGE_SECRET, edge_secret)
+        .env(env::ADMIN_LISTEN, format!("127.0.0.1:{}", ports.admin))
+        .env(env::DATABASE_URL, postgres::database_url(ports.postgres))
+        .env(env::DATABASE_MAX_CONN, DATABASE_MAX_CONN.to_string())
+        .env(env::REDIS_URL, format!("redis://127.0.0.1:{}", ports.cache))
+        .env(env::DATASET_PATH, home.dataset_path());
 }
 
 fn needed(bin: &Option<PathBuf>, service: Service) -> Result<&PathBuf> {
@@ -672,9 +672,6 @@ pub fn redis_settings(opts: &UpOptions, port: u16) -> RedisSettings {
     };
     settings
 }
-
-/// The variable the app server and both edges read the shared secret from.
-pub const EDGE_SECRET_ENV: &str = "EDGE_SECRET";
 
 /// The secret the edge proves itself with to the app server: 32 random bytes as hex, made once
 /// per home (`run/edge-secret`, mode 0600) so a restarted server and a running edge agree.

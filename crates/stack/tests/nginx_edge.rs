@@ -1,6 +1,6 @@
 //! The edge config, rendered from `deploy/nginx/nginx.conf.template`, checked by the real nginx:
 //! `nginx -t` accepts both profiles and both targets (local and Docker), the two targets differ
-//! only in paths, ports and process settings, and a running nginx behaves as contract §1 says.
+//! only in paths, ports and process settings, and a running nginx routes `/static`, `/public` and `/api` as HttpArena's test expects.
 //!
 //! The behaviour test puts small recording HTTP/1.1 upstreams behind nginx instead of authsvc
 //! and the server. They are probes, not stand-ins: the unit under test is the nginx config, and

@@ -149,7 +149,7 @@ impl Drop for Running {
     }
 }
 
-pub fn config(mode: authsvc::RuntimeMode) -> authsvc::Config {
+pub fn config(mode: authsvc::RuntimeLayout) -> authsvc::Config {
     let mut config = authsvc::Config::new(SECRET, "127.0.0.1:0".parse().unwrap());
     config.runtime = mode;
     config.workers = std::num::NonZeroUsize::new(2).unwrap();
@@ -157,7 +157,7 @@ pub fn config(mode: authsvc::RuntimeMode) -> authsvc::Config {
     config
 }
 
-pub const MODES: [authsvc::RuntimeMode; 2] = [
-    authsvc::RuntimeMode::PerCore,
-    authsvc::RuntimeMode::MultiThread,
+pub const MODES: [authsvc::RuntimeLayout; 2] = [
+    authsvc::RuntimeLayout::PerCore,
+    authsvc::RuntimeLayout::MultiThread,
 ];

@@ -15,6 +15,8 @@
 //! variant that rejects the token is an error, not a number), warmed up for a second, then
 //! measured. The table reports the best and the median run; ratios use medians.
 
+use contract::env;
+use contract::BENCH_SECRET;
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -27,9 +29,6 @@ use clap::Args;
 
 use super::wrk::{median, Wrk, WrkRun};
 use crate::Project;
-
-/// HttpArena's public benchmark secret: the default of every variant, so none needs config.
-const BENCH_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
 
 /// The examples this benchmark needs, built on demand.
 const MODEL_EXAMPLE: &str = "httparena_model";
@@ -139,7 +138,7 @@ fn variants(project: &Project, args: &AuthsvcBenchArgs) -> anyhow::Result<Vec<Va
         Variant {
             name: "authsvc".into(),
             binary: ours.clone(),
-            env: vec![("AUTHSVC_RUNTIME", "per-core".into())],
+            env: vec![(env::AUTHSVC_RUNTIME, "per-core".into())],
             authenticates: true,
         },
         Variant {
@@ -161,7 +160,7 @@ fn variants(project: &Project, args: &AuthsvcBenchArgs) -> anyhow::Result<Vec<Va
             Variant {
                 name: "authsvc-multi-thread".into(),
                 binary: ours,
-                env: vec![("AUTHSVC_RUNTIME", "multi-thread".into())],
+                env: vec![(env::AUTHSVC_RUNTIME, "multi-thread".into())],
                 authenticates: true,
             },
         );
@@ -257,8 +256,8 @@ fn measure(
         .arg("-c")
         .arg(args.server_cpu.to_string())
         .arg(&variant.binary)
-        .env("JWT_SECRET", BENCH_SECRET)
-        .env("AUTHSVC_LISTEN", addr.to_string())
+        .env(env::JWT_SECRET, BENCH_SECRET)
+        .env(env::AUTHSVC_LISTEN, addr.to_string())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -20,9 +20,9 @@ use clap::Args;
 use stack::cpus::{CpuSet, CpuSplit};
 use stack::postgres::Durability;
 use stack::profile::{EdgeKind, Profile};
-use stack::state::{Service, StackState};
 use stack::supervise::{self, UpOptions};
 use stack::Home;
+use stack::{Service, StackState};
 
 use super::h2load::{self, Invocation, Summary};
 use super::metrics::Scrape;
@@ -1133,8 +1133,14 @@ mod tests {
         assert_eq!(
             v[0].edge_env,
             [
-                ("EDGE_UPSTREAM_CONNECTIONS".to_string(), "16".to_string()),
-                ("EDGE_RUNTIME".to_string(), "multi-thread".to_string())
+                (
+                    contract::env::EDGE_UPSTREAM_CONNECTIONS.to_string(),
+                    "16".to_string()
+                ),
+                (
+                    contract::env::EDGE_RUNTIME.to_string(),
+                    "multi-thread".to_string()
+                )
             ]
         );
         for bad in [

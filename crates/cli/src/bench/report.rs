@@ -388,8 +388,7 @@ fn median_rps(runs: &[&RunResult]) -> u64 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-/// One entry of HttpArena's result format (`results/production-stack/<conns>/<fw>.json`,
-/// contract §5.8): the same field names, types and order, then our own measurements in a
+/// One entry of HttpArena's result format (`results/production-stack/<conns>/<fw>.json`): the same field names, types and order, then our own measurements in a
 /// nested `prodstack` object.
 #[derive(Debug, Serialize)]
 pub struct HttpArenaEntry<'a> {

@@ -15,6 +15,7 @@
 //!   pattern), then `/healthz` until the run ends. Pass: Postgres item queries (from the
 //!   server's metrics) = N, no non-2xx, no socket errors.
 
+use contract::env;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -94,8 +95,8 @@ fn all_variants() -> Vec<Variant> {
     let variant = |name, runtime: &str, http: &str| Variant {
         name,
         env: vec![
-            ("SERVER_RUNTIME", runtime.to_string()),
-            ("SERVER_HTTP", http.to_string()),
+            (env::SERVER_RUNTIME, runtime.to_string()),
+            (env::SERVER_HTTP, http.to_string()),
         ],
     };
     vec![
@@ -220,7 +221,9 @@ pub fn run(project: &Project, args: ServerBenchArgs) -> anyhow::Result<ExitCode>
         for pool in pools {
             let mut variant = all_variants().remove(0);
             if let Some(pool) = pool {
-                variant.env.push(("DATABASE_POOL_SIZE", pool.to_string()));
+                variant
+                    .env
+                    .push((env::DATABASE_POOL_SIZE, pool.to_string()));
             }
             ok &= cold_sweep(&server_bin, &args, &backends, &variant, pool, &mut report)?;
         }
@@ -405,12 +408,12 @@ impl ServerProcess {
         cmd.arg("-c")
             .arg(args.server_cpu.to_string())
             .arg(bin)
-            .env("LISTEN", addr.to_string())
-            .env("ADMIN_LISTEN", admin.to_string())
-            .env("DATABASE_URL", backends.pg.url())
-            .env("REDIS_URL", backends.redis.url())
-            .env("DATASET_PATH", &backends.dataset)
-            .env("SERVER_WORKERS", "1")
+            .env(env::LISTEN, addr.to_string())
+            .env(env::ADMIN_LISTEN, admin.to_string())
+            .env(env::DATABASE_URL, backends.pg.url())
+            .env(env::REDIS_URL, backends.redis.url())
+            .env(env::DATASET_PATH, &backends.dataset)
+            .env(env::SERVER_WORKERS, "1")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
@@ -627,7 +630,7 @@ end
     for run in 0..args.runs.max(1) {
         for (m, (mode, url)) in modes.iter().enumerate() {
             let mut variant = all_variants().remove(0);
-            variant.env.push(("DATABASE_URL", url.clone()));
+            variant.env.push((env::DATABASE_URL, url.clone()));
             let mut server = ServerProcess::start(bin, args, backends, &variant)?;
             let base = format!("http://{}/", server.addr);
             let load = |seconds| {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::dockerignore::{escapes_root, glob_segment, has_glob, split_clean, DockerIgnore};
+use super::dockerignore::{escapes_root, has_glob, split_clean, DockerIgnore, Pattern};
 
 const KEYWORDS: [&str; 18] = [
     "FROM",
@@ -531,7 +531,7 @@ pub fn check_pinned(image: &str) -> Result<(), &'static str> {
 
 /// Every path of `context` matching `pattern` (segments, no `**`).
 fn expand_glob(context: &Path, pattern: &str) -> Vec<String> {
-    fn walk(dir: &Path, prefix: &str, pattern: &[String], out: &mut Vec<String>) {
+    fn walk(dir: &Path, prefix: &str, pattern: &[Pattern], out: &mut Vec<String>) {
         let Some((first, rest)) = pattern.split_first() else {
             return;
         };
@@ -544,7 +544,7 @@ fn expand_glob(context: &Path, pattern: &str) -> Vec<String> {
             .collect();
         names.sort();
         for name in names {
-            if !glob_segment(first.as_bytes(), name.as_bytes()) {
+            if !first.matches(&name) {
                 continue;
             }
             let path = if prefix.is_empty() {
@@ -560,7 +560,11 @@ fn expand_glob(context: &Path, pattern: &str) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    walk(context, "", &split_clean(pattern), &mut out);
+    let segments: Vec<Pattern> = split_clean(pattern)
+        .iter()
+        .map(|segment| Pattern::new(segment))
+        .collect();
+    walk(context, "", &segments, &mut out);
     out
 }
 
@@ -643,48 +647,10 @@ fn env_pairs(rest: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Splits on unquoted whitespace and removes the quotes.
+/// Splits on unquoted whitespace and removes the quotes, with POSIX shell rules (`shlex`);
+/// a line with an unclosed quote, which Docker refuses, falls back to plain whitespace.
 fn shell_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), '\\') => {
-                if let Some(next) = chars.next() {
-                    current.push(next);
-                }
-            }
-            (Some(_), c) => current.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, '\\') => {
-                if let Some(next) = chars.next() {
-                    current.push(next);
-                    in_word = true;
-                }
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut current));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                current.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(current);
-    }
-    words
+    shlex::split(text).unwrap_or_else(|| text.split_whitespace().map(str::to_string).collect())
 }
 
 fn unquote(text: &str) -> String {
@@ -833,6 +799,20 @@ fn has_heredoc(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_pairs_follow_shell_quoting_and_the_legacy_form() {
+        assert_eq!(
+            env_pairs(r#"A=1 B="two words" C='x y' D=a\ b"#),
+            [("A", "1"), ("B", "two words"), ("C", "x y"), ("D", "a b")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(
+            env_pairs("PATH /usr/local/bin:/usr/bin"),
+            [("PATH".to_string(), "/usr/local/bin:/usr/bin".to_string())]
+        );
+        assert_eq!(unquote("\"/srv/data\""), "/srv/data");
+    }
 
     fn context(dir: &Path) -> BuildContext {
         BuildContext {

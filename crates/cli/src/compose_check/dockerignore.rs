@@ -8,10 +8,14 @@
 //! `<Dockerfile>.dockerignore` next to the Dockerfile instead of the context's
 //! `.dockerignore` when it exists — which is how an HttpArena export keeps HttpArena's whole
 //! repository (its build context) from being sent to the builder.
+//!
+//! The glob matching itself is `globset`'s (`literal_separator`, so `*` stops at `/`, and
+//! backslash escapes); a pattern globset cannot parse (an unclosed `[`) is taken literally.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use globset::{GlobBuilder, GlobMatcher};
 
 /// The rules of one ignore file (none: everything is sent).
 #[derive(Debug, Clone, Default)]
@@ -22,8 +26,38 @@ pub struct DockerIgnore {
 
 #[derive(Debug, Clone)]
 struct Rule {
-    segments: Vec<String>,
+    pattern: Pattern,
     include: bool,
+}
+
+/// One glob over `/`-separated paths: `*`, `?`, `[abc]`, `[a-z]`, `[!x]`/`[^x]`, `\\x`, and
+/// `**` for any number of whole segments.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    Glob(GlobMatcher),
+    /// What globset cannot parse (an unclosed `[`) matches only itself.
+    Literal(String),
+}
+
+impl Pattern {
+    pub fn new(pattern: &str) -> Self {
+        match GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+        {
+            Ok(glob) => Self::Glob(glob.compile_matcher()),
+            Err(_) => Self::Literal(pattern.to_string()),
+        }
+    }
+
+    /// Whether the pattern matches the whole of `path`.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            Self::Glob(matcher) => matcher.is_match(path),
+            Self::Literal(text) => text == path,
+        }
+    }
 }
 
 impl DockerIgnore {
@@ -59,7 +93,10 @@ impl DockerIgnore {
                     None => (false, line),
                 };
                 let segments = split_clean(pattern);
-                (!segments.is_empty()).then_some(Rule { segments, include })
+                (!segments.is_empty()).then(|| Rule {
+                    pattern: Pattern::new(&segments.join("/")),
+                    include,
+                })
             })
             .collect();
         Self {
@@ -76,14 +113,11 @@ impl DockerIgnore {
     /// Whether `relative` (a path inside the context, `/`-separated) is left out of the build.
     pub fn is_excluded(&self, relative: &str) -> bool {
         let path = split_clean(relative);
-        if path.is_empty() {
-            return false;
-        }
+        // The path itself and every folder above it: a rule that matches a folder covers it.
+        let prefixes: Vec<String> = (1..=path.len()).map(|len| path[..len].join("/")).collect();
         let mut excluded = false;
         for rule in &self.rules {
-            // A rule matches the path itself or any folder above it.
-            let matched = (1..=path.len()).any(|len| match_segments(&rule.segments, &path[..len]));
-            if matched {
+            if prefixes.iter().any(|prefix| rule.pattern.matches(prefix)) {
                 excluded = !rule.include;
             }
         }
@@ -124,76 +158,6 @@ pub fn escapes_root(path: &str) -> bool {
     false
 }
 
-/// Whether a pattern (already split into segments, `**` allowed) matches a whole path.
-pub fn match_segments(pattern: &[String], path: &[String]) -> bool {
-    match pattern.split_first() {
-        None => path.is_empty(),
-        Some((first, rest)) if first == "**" => {
-            (0..=path.len()).any(|skip| match_segments(rest, &path[skip..]))
-        }
-        Some((first, rest)) => match path.split_first() {
-            Some((segment, path_rest)) => {
-                glob_segment(first.as_bytes(), segment.as_bytes())
-                    && match_segments(rest, path_rest)
-            }
-            None => false,
-        },
-    }
-}
-
-/// Shell-style matching of one path segment: `*`, `?`, `[abc]`, `[a-z]`, `[!x]`/`[^x]`, `\x`.
-pub fn glob_segment(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.first() {
-        None => text.is_empty(),
-        Some(b'*') => (0..=text.len()).any(|skip| glob_segment(&pattern[1..], &text[skip..])),
-        Some(b'?') => !text.is_empty() && glob_segment(&pattern[1..], &text[1..]),
-        Some(b'[') => {
-            let Some((&c, text_rest)) = text.split_first() else {
-                return false;
-            };
-            match class_matches(&pattern[1..], c) {
-                Some((matched, pattern_rest)) => matched && glob_segment(pattern_rest, text_rest),
-                // An unclosed `[` is a literal.
-                None => c == b'[' && glob_segment(&pattern[1..], text_rest),
-            }
-        }
-        Some(b'\\') if pattern.len() > 1 => {
-            text.first() == Some(&pattern[1]) && glob_segment(&pattern[2..], &text[1..])
-        }
-        Some(&p) => text.first() == Some(&p) && glob_segment(&pattern[1..], &text[1..]),
-    }
-}
-
-/// Matches `c` against the class whose body starts at `body` (just after `[`); returns whether
-/// it matched and the pattern after the closing `]`, or `None` when the class is unclosed.
-fn class_matches(body: &[u8], c: u8) -> Option<(bool, &[u8])> {
-    let (negated, mut i) = match body.first() {
-        Some(b'!') | Some(b'^') => (true, 1),
-        _ => (false, 0),
-    };
-    let mut matched = false;
-    let mut first = true;
-    while i < body.len() {
-        if body[i] == b']' && !first {
-            return Some((matched != negated, &body[i + 1..]));
-        }
-        first = false;
-        let lo = body[i];
-        if i + 2 < body.len() && body[i + 1] == b'-' && body[i + 2] != b']' {
-            if (lo..=body[i + 2]).contains(&c) {
-                matched = true;
-            }
-            i += 3;
-        } else {
-            if lo == c {
-                matched = true;
-            }
-            i += 1;
-        }
-    }
-    None
-}
-
 /// Whether `text` contains glob metacharacters.
 pub fn has_glob(text: &str) -> bool {
     text.contains(['*', '?', '['])
@@ -203,28 +167,33 @@ pub fn has_glob(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn segs(p: &str) -> Vec<String> {
-        split_clean(p)
+    fn glob(pattern: &str, path: &str) -> bool {
+        Pattern::new(pattern).matches(path)
     }
 
     #[test]
     fn segment_globs() {
-        assert!(glob_segment(b"*.rs", b"main.rs"));
-        assert!(!glob_segment(b"*.rs", b"main.rsx"));
-        assert!(glob_segment(b"ma?n.rs", b"main.rs"));
-        assert!(glob_segment(b"[a-c]x", b"bx"));
-        assert!(!glob_segment(b"[!a-c]x", b"bx"));
-        assert!(glob_segment(b"[!a-c]x", b"dx"));
-        assert!(glob_segment(b"\\*", b"*"));
-        assert!(!glob_segment(b"\\*", b"a"));
-        assert!(glob_segment(b"[x", b"[x"));
+        assert!(glob("*.rs", "main.rs"));
+        assert!(!glob("*.rs", "main.rsx"));
+        assert!(glob("ma?n.rs", "main.rs"));
+        assert!(glob("[a-c]x", "bx"));
+        assert!(!glob("[!a-c]x", "bx"));
+        assert!(glob("[!a-c]x", "dx"));
+        assert!(glob("[^a-c]x", "dx"));
+        assert!(glob("\\*", "*"));
+        assert!(!glob("\\*", "a"));
+        // An unclosed class is a literal.
+        assert!(glob("[x", "[x"));
+        assert!(!glob("[x", "x"));
     }
 
     #[test]
-    fn double_star_spans_folders() {
-        assert!(match_segments(&segs("**/*.swp"), &segs("a/b/c.swp")));
-        assert!(match_segments(&segs("**/*.swp"), &segs("c.swp")));
-        assert!(!match_segments(&segs("a/*"), &segs("a/b/c")));
+    fn double_star_spans_folders_and_single_stars_do_not() {
+        assert!(glob("**/*.swp", "a/b/c.swp"));
+        assert!(glob("**/*.swp", "c.swp"));
+        assert!(glob("a/**/z", "a/b/c/z"));
+        assert!(!glob("a/*", "a/b/c"));
+        assert!(!glob("*.rs", "src/main.rs"));
     }
 
     #[test]

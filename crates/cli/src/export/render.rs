@@ -12,6 +12,7 @@
 //! cache, HttpArena's authsvc, our server; split [`CPU_SPLIT`]), and the Engine category's two
 //! services (our fused engine as the edge, and the same cache; split [`ENGINE_CPU_SPLIT`]).
 
+use contract::BENCH_SECRET;
 use std::fmt::Write as _;
 
 use anyhow::Context as _;
@@ -81,12 +82,9 @@ and a production run differ only in what serves the requests. EDGE_WORKERS keeps
 the CPUs of the cpuset; SERVER_WORKERS=4, since in fused mode the server's runtime only drives
 the Postgres and Redis connections (4 pipelined read connections) and the :8080 probe. The edge's cpuset spans all eight CCXs, so its one
 L1 map is shared across L3s: one process can only use the box by spanning it, and keeping that
-map shared is what makes a write's invalidation reach every reader (G3). This split is reasoned,
+map shared is what makes a write's invalidation reach every reader. This split is reasoned,
 not measured: re-measure on the 64-CPU box (`prodstack bench` reports per-service CPU) before
 changing it. Postgres stays unpinned, as in HttpArena's harness.";
-
-/// HttpArena's benchmark secret (the shared authsvc's default; validation's token uses it).
-pub const BENCH_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
 
 /// The command that rewrites the checkout's generated deployment files.
 pub const REGENERATE: &str = "prodstack export-httparena --write-deploy";
@@ -286,7 +284,7 @@ fn engine_header(y: &mut String, target: &Target) {
         "\nTwo services, not four: the engine replaces nginx, authsvc and the server with one\n\
          process (`EDGE_MODE=fused`), which Engine-class entries may do. The process also serves\n\
          the server's routes in plain HTTP/1.1 on :8080, where HttpArena's readiness probe asks\n\
-         /baseline11 (G1). HttpArena's benchmark prints a warning (not an error) when a\n\
+         /baseline11. HttpArena's benchmark prints a warning (not an error) when a\n\
          production-stack project does not run exactly 4 containers.\n\
          \n\
          {ENGINE_SPLIT_REASONING}"
@@ -409,7 +407,7 @@ fn edge(y: &mut String, target: &Target, profile: Profile) {
     );
     y.push_str(
         "    # HttpArena's checks start as soon as the edge answers: open it only once the server\n\
-         \x20   # and authsvc pass their health checks (G6), not merely once they were started.\n\
+         \x20   # and authsvc pass their health checks, not merely once they were started.\n\
          \x20   depends_on:\n\
          \x20     server:\n\
          \x20       condition: service_healthy\n\
@@ -532,7 +530,7 @@ fn server(y: &mut String, target: &Target) {
          \x20   volumes:\n\
          \x20     - \"{data}/dataset.json:/data/dataset.json:ro\"\n"
     );
-    // /readyz answers 200 once Postgres does; the server listens before that (G6).
+    // /readyz answers 200 once Postgres does; the server listens before that, so HttpArena's probe is never refused.
     healthcheck(y, &["CMD", "http-probe", "8080", "/readyz"], 60);
     y.push_str(
         "    depends_on:\n\

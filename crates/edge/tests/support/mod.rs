@@ -127,7 +127,7 @@ pub struct App {
 
 impl App {
     pub fn start() -> Self {
-        server::telemetry::init();
+        rt::telemetry::init();
         let dir = tempfile::tempdir().unwrap();
         let dataset = datagen::dataset::generate();
         let dataset_path = dir.path().join("dataset.json");
@@ -217,7 +217,7 @@ impl TestEdge {
 
     /// Starts an edge with one worker on a free port; `configure` may change the config last.
     pub fn start_with(behind: Behind, configure: impl FnOnce(&mut Config)) -> Self {
-        server::telemetry::init();
+        rt::telemetry::init();
         let files = Files::create();
         let app = (behind != Behind::Nothing).then(App::start);
         let mut config = Config::new(&files.static_dir, files.cert.clone(), files.key.clone());
@@ -280,7 +280,7 @@ pub fn now() -> u64 {
 
 /// The benchmark token (user 42), signed with the edge's default secret.
 pub fn token() -> String {
-    datagen::token::mint(edge::config::DEFAULT_SECRET.as_bytes(), now())
+    datagen::token::mint(contract::BENCH_SECRET.as_bytes(), now())
 }
 
 /// A token for `sub` with these claims, signed with `secret`.

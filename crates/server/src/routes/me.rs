@@ -11,7 +11,7 @@ use crate::metrics::Route;
 use crate::routes::{cache_aside, counted};
 use crate::state::AppState;
 
-pub const X_USER_ID: &str = "x-user-id";
+pub const X_USER_ID: &str = contract::headers::USER_ID;
 
 pub(crate) fn user_id(headers: &HeaderMap) -> Result<i32, ApiError> {
     let raw = headers

@@ -29,7 +29,7 @@ pub struct Services {
 
 impl Services {
     pub fn start(with_redis: bool) -> Self {
-        server::telemetry::init();
+        rt::telemetry::init();
         let dir = tempfile::tempdir().unwrap();
         let dataset = datagen::dataset::generate();
         let dataset_path = dir.path().join("dataset.json");

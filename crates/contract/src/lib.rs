@@ -1,0 +1,23 @@
+//! The facts every prodstack crate shares, and shares with HttpArena's production-stack test:
+//! the environment variables each service reads ([`env`]), the ports each listens on
+//! ([`ports`]), the headers that cross a service boundary ([`headers`]), and the benchmark's
+//! secret and user.
+//!
+//! This crate has no dependencies so that every other crate (the services, the supervisor,
+//! the deployment renderer and its checker, the benchmark) can name these facts instead of
+//! spelling them: a renamed variable is a compile error where it is read, set, rendered into a
+//! compose file or checked in one, not a service that silently ignores its setting.
+
+pub mod env;
+pub mod headers;
+pub mod ports;
+
+/// HttpArena's public benchmark secret: the HMAC-SHA256 key its shared authsvc uses when
+/// `JWT_SECRET` is unset, and the one its validation's token is signed with. Every service
+/// that verifies tokens defaults to it and warns when it runs with it.
+pub const BENCH_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
+
+/// The benchmark user: the token's `sub`, the `users` row `/api/me` answers with.
+pub const BENCH_USER_ID: &str = "42";
+/// The benchmark user's display name (the token's `name` claim and `users.name`).
+pub const BENCH_USER_NAME: &str = "Alice Chen";
