@@ -24,9 +24,9 @@ use hostile::Target;
 use serde::Serialize;
 use stack::{Service, StackState};
 
-use crate::bench::procstat;
-use crate::bench::report::{memory, table, thousands};
-use crate::Project;
+use bench::procstat;
+use bench::report::{memory, table, thousands};
+use stack::Project;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]

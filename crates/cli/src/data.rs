@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::Project;
+use stack::Project;
 
 #[derive(Debug, Args)]
 pub struct DataArgs {

@@ -20,10 +20,10 @@ use docker::engine::{self, Engine, Options};
 use docker::stand_ins::{self, Outcome};
 use docker::DockerHome;
 
-use crate::bench::report::{table, thousands};
-use crate::export::{self, Category, ExportOptions};
-use crate::validate::{self, Target};
-use crate::Project;
+use bench::report::{table, thousands};
+use deploy::export::{self, Category, ExportOptions};
+use stack::Project;
+use validate::{self, Target};
 
 #[derive(Debug, Args)]
 pub struct DockerEngineArgs {

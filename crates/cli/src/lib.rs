@@ -1,24 +1,21 @@
-//! The `prodstack` command line: one module per subcommand, each with its own clap `Args` and a
-//! `run` function. `run` below only dispatches.
+//! The `prodstack` command line. `run` below only dispatches: the subcommands that are a
+//! whole tool live in their own library crates — `bench`, `validate`, `deploy` (compose-check
+//! and export-httparena) — and the few that only drive other crates (`data`, the stack
+//! commands, `attack`, `docker-engine`/`docker-test`, `test`) are the modules here. Each
+//! subcommand's clap `Args` sits beside the code that turns those flags into the objects that
+//! do the work, so a flag and its validation are read together.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use stack::Home;
+use stack::Project;
 
 pub mod attack;
-pub mod bench;
-pub mod compose_check;
-pub mod curl;
 pub mod data;
 pub mod docker_cmd;
-pub mod export;
 pub mod stack_cmd;
 pub mod telemetry;
 pub mod test_cmd;
-pub mod validate;
 
 /// Run, validate and benchmark a Rust production stack (edge, authsvc, cache, server, Postgres)
 /// shaped like HttpArena's "production-stack" test.
@@ -50,9 +47,9 @@ pub enum Command {
     /// Run every check: rustfmt, clippy and the whole test suite.
     Test(test_cmd::TestArgs),
     /// Check compose files (or an HttpArena export folder) against HttpArena's production-stack rules.
-    ComposeCheck(compose_check::ComposeCheckArgs),
+    ComposeCheck(deploy::compose_check::ComposeCheckArgs),
     /// Write the server as an HttpArena entry (frameworks/NAME/), or regenerate deploy/ files.
-    ExportHttparena(export::ExportArgs),
+    ExportHttparena(deploy::export::ExportArgs),
     /// The Docker engine the compose files run on: the host's, or a private dockerd.
     DockerEngine(docker_cmd::DockerEngineArgs),
     /// Build and run every compose file for real, then HttpArena's own validate.sh on the
@@ -73,56 +70,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&project, *args),
         Command::Attack(args) => attack::run(&project, args),
         Command::Test(args) => test_cmd::run(&project, args),
-        Command::ComposeCheck(args) => compose_check::run(&project, args),
-        Command::ExportHttparena(args) => export::run(&project, args),
+        Command::ComposeCheck(args) => deploy::compose_check::run(&project, args),
+        Command::ExportHttparena(args) => deploy::export::run(&project, args),
         Command::DockerEngine(args) => docker_cmd::engine(&project, args),
         Command::DockerTest(args) => docker_cmd::test(&project, args),
     }
-}
-
-/// Where things are: the project checkout (for `cargo` and `deploy/`), the home folder, and the
-/// folder holding our release binaries.
-#[derive(Debug, Clone)]
-pub struct Project {
-    pub project_root: PathBuf,
-    pub home: Home,
-    pub bin_dir: PathBuf,
-}
-
-impl Project {
-    /// The launcher exports `PRODSTACK_ROOT`; without it, the project root is found by walking
-    /// up from the current directory to the workspace `Cargo.toml`.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let project_root = match std::env::var_os("PRODSTACK_ROOT") {
-            Some(root) if !root.is_empty() => PathBuf::from(root),
-            _ => find_project_root()?,
-        };
-        let bin_dir = std::env::current_exe()
-            .context("locating the prodstack binary")?
-            .parent()
-            .map(PathBuf::from)
-            .context("the prodstack binary has no parent folder")?;
-        Ok(Self {
-            home: Home::from_env(&project_root),
-            project_root,
-            bin_dir,
-        })
-    }
-}
-
-fn find_project_root() -> anyhow::Result<PathBuf> {
-    let cwd = std::env::current_dir().context("reading the current directory")?;
-    cwd.ancestors()
-        .find(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml"))
-                .map(|toml| toml.contains("[workspace]"))
-                .unwrap_or(false)
-        })
-        .map(PathBuf::from)
-        .with_context(|| {
-            format!(
-                "no prodstack checkout above {} (set PRODSTACK_ROOT or run ./prodstack from the checkout)",
-                cwd.display()
-            )
-        })
 }

@@ -16,7 +16,7 @@ use stack::supervise::{self, UpOptions};
 use stack::Profile;
 use stack::{Service, StackState};
 
-use crate::Project;
+use stack::Project;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {

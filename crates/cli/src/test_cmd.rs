@@ -11,7 +11,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{bail, Context as _};
 use clap::Args;
 
-use crate::Project;
+use stack::Project;
 
 #[derive(Debug, Args)]
 pub struct TestArgs {

@@ -5,7 +5,7 @@
 
 mod deploy_support;
 
-use cli::compose_check::{check_text, Kind, Violation};
+use deploy::compose_check::{check_text, Kind, Violation};
 use deploy_support::*;
 use serde_yaml::Value;
 use stack::nginx::Template;
@@ -80,7 +80,7 @@ fn no_compose_file_in_deploy_escapes_the_check() {
 fn generated_deploy_files_are_up_to_date() {
     let root = checkout();
     let template = Template::from_checkout(&root).unwrap();
-    let files = cli::export::deploy_files(&template).unwrap();
+    let files = deploy::export::deploy_files(&template).unwrap();
     assert_eq!(files.len(), 5);
     assert!(
         files.iter().any(|(path, _)| path == ENGINE_FILE),
@@ -92,7 +92,7 @@ fn generated_deploy_files_are_up_to_date() {
         });
         assert!(
             on_disk == expected,
-            "{path} is out of date with its generator (crates/cli/src/export/render.rs or \
+            "{path} is out of date with its generator (crates/deploy/src/export/render.rs or \
              deploy/nginx/nginx.conf.template changed); run `./prodstack export-httparena --write-deploy`"
         );
     }
@@ -445,7 +445,7 @@ fn the_postgres_file_is_checked_as_such() {
     let file = dir.path().join("deploy/compose.postgres.yml");
     let shipped = std::fs::read_to_string(checkout().join(POSTGRES_FILE)).unwrap();
     assert_eq!(
-        cli::compose_check::detect_kind(&file, &shipped),
+        deploy::compose_check::detect_kind(&file, &shipped),
         Kind::Postgres
     );
     let ok = check_text(&file, &shipped, &Kind::Postgres);
@@ -517,7 +517,7 @@ fn the_engine_file_is_two_services_with_the_engine_as_edge() {
         edge["build"]["dockerfile"].as_str(),
         Some("deploy/docker/engine.Dockerfile")
     );
-    let env = cli::compose_check::environment(edge).unwrap();
+    let env = deploy::compose_check::environment(edge).unwrap();
     assert_eq!(env["EDGE_MODE"].as_deref(), Some("fused"));
     // Redis exactly as in the production file, CPUs included.
     let production = load_yaml(&checkout().join(STACK_FILES[0]));

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use cli::compose_check::dockerfile::{BuildContext, Dockerfile, LintReport};
+use deploy::compose_check::dockerfile::{BuildContext, Dockerfile, LintReport};
 use deploy_support::*;
 
 fn lint(dockerfile: &str, context: &Path, args: &[(&str, &str)]) -> (Dockerfile, LintReport) {
@@ -388,7 +388,7 @@ fn the_dependency_skeleton_is_a_locked_workspace() {
 #[test]
 fn the_build_context_leaves_build_output_and_local_state_out() {
     let ignore = std::fs::read_to_string(checkout().join(".dockerignore")).unwrap();
-    let rules = cli::compose_check::dockerignore::DockerIgnore::parse(&ignore);
+    let rules = deploy::compose_check::dockerignore::DockerIgnore::parse(&ignore);
     assert!(rules.is_excluded("target/release/server"));
     assert!(rules.is_excluded(".prodstack/pgdata/PG_VERSION"));
     assert!(!rules.is_excluded("crates/server/src/main.rs"));

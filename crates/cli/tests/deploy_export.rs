@@ -208,7 +208,7 @@ fn the_exported_workspace_resolves_with_its_trimmed_lock() {
 
     // Same versions as the checkout builds, fewer packages.
     let lock =
-        |p: &Path| cli::export::locked_packages(&std::fs::read_to_string(p).unwrap()).unwrap();
+        |p: &Path| deploy::export::locked_packages(&std::fs::read_to_string(p).unwrap()).unwrap();
     let exported = lock(&entry.join("Cargo.lock"));
     let workspace = lock(&checkout().join("Cargo.lock"));
     assert!(exported.is_subset(&workspace));
@@ -330,7 +330,7 @@ fn the_engine_export_is_the_engine_and_its_crates() {
         edge["build"]["dockerfile"].as_str(),
         Some("frameworks/prodstack-engine/Dockerfile")
     );
-    let env = cli::compose_check::environment(edge).unwrap();
+    let env = deploy::compose_check::environment(edge).unwrap();
     assert_eq!(env["EDGE_MODE"].as_deref(), Some("fused"));
     assert_eq!(env["DATABASE_URL"].as_deref(), Some("${DATABASE_URL}"));
     // The same services and settings as the checkout's engine file; only the build differs.
@@ -528,8 +528,8 @@ fn the_engine_workspace_is_the_dependency_closure_of_edge_with_a_trimmed_lock() 
         .map(|((n, _), _)| n.clone())
         .collect();
     assert_eq!(locals, members);
-    let exported = cli::export::locked_packages(&text).unwrap();
-    let workspace = cli::export::locked_packages(
+    let exported = deploy::export::locked_packages(&text).unwrap();
+    let workspace = deploy::export::locked_packages(
         &std::fs::read_to_string(checkout().join("Cargo.lock")).unwrap(),
     )
     .unwrap();

@@ -80,12 +80,12 @@ fn both_rust_edge_modes_pass_every_check_and_come_down_clean() {
             "{mode}: {stdout}"
         );
         // The edge's own counters answer on the status port (what bench reads).
-        let metrics = cli::curl::send(
-            &cli::curl::Request::get(format!(
+        let metrics = validate::curl::send(
+            &validate::curl::Request::get(format!(
                 "http://127.0.0.1:{}/metrics",
                 stack.ports().edge_status
             ))
-            .version(cli::curl::HttpVersion::Http11),
+            .version(validate::curl::HttpVersion::Http11),
         )
         .unwrap();
         assert_eq!(metrics.status, 200, "{mode}");
@@ -265,7 +265,7 @@ fn a_hung_load_generator_run_counts_nothing_and_the_report_is_still_written() {
 
     let state = stack.home.root().join("fake-h2load");
     std::fs::create_dir_all(&state).unwrap();
-    let fixtures = project_root().join("crates/cli/tests/fixtures/h2load");
+    let fixtures = project_root().join("crates/bench/tests/fixtures/h2load");
     let fake = state.join("h2load");
     std::fs::write(
         &fake,

@@ -13,9 +13,9 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use cli::curl::{self, Request};
 use stack::state::StackState;
 use stack::{Home, StackPorts};
+use validate::curl::{self, Request};
 
 pub const PRODSTACK: &str = env!("CARGO_BIN_EXE_prodstack");
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::Project;
+use stack::Project;
 
 pub mod authsvc;
 pub mod h2load;

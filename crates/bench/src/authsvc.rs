@@ -28,7 +28,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 
 use super::wrk::{median, Wrk, WrkRun};
-use crate::Project;
+use stack::Project;
 
 /// The examples this benchmark needs, built on demand.
 const MODEL_EXAMPLE: &str = "httparena_model";

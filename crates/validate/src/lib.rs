@@ -15,8 +15,10 @@ use anyhow::{bail, ensure, Context as _};
 use clap::Args;
 use serde_json::Value;
 
-use crate::curl::{self, HttpVersion, Request, Response};
-use crate::Project;
+pub mod curl;
+
+use crate::curl::{HttpVersion, Request, Response};
+use stack::Project;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {

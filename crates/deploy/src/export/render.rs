@@ -206,7 +206,7 @@ fn header(y: &mut String, target: &Target, profile: Profile) {
                  edge (nginx, TLS :8443) -> authsvc (:9090, JWT) -> server (:8080) -> Redis (:6379) / Postgres (:5432)\n\
                  \n\
                  GENERATED FILE - do not edit. `{REGENERATE}` writes it from\n\
-                 crates/cli/src/export/render.rs (the same code that writes HttpArena exports);\n\
+                 crates/deploy/src/export/render.rs (the same code that writes HttpArena exports);\n\
                  `cargo test -p cli` fails while it is out of date, and `prodstack compose-check` checks it.\n\
                  \n\
                  Run it from the checkout (Postgres first; see README \"Deploying with Docker Compose\"):\n\
@@ -256,7 +256,7 @@ fn engine_header(y: &mut String, target: &Target) {
                  edge (one Rust process: TLS :8443, static files, JWT, the app server on :8080) -> Redis (:6379) / Postgres (:5432)\n\
                  \n\
                  GENERATED FILE - do not edit. `{REGENERATE}` writes it from\n\
-                 crates/cli/src/export/render.rs (the same code that writes HttpArena exports);\n\
+                 crates/deploy/src/export/render.rs (the same code that writes HttpArena exports);\n\
                  `cargo test -p cli` fails while it is out of date, and `prodstack compose-check` checks it.\n\
                  \n\
                  Run it from the checkout (Postgres first; see README \"Deploying with Docker Compose\"):\n\

@@ -33,8 +33,8 @@ use super::results::{
     LOADGEN, POSTGRES,
 };
 use super::static_bytes::{self, StaticBytes};
-use crate::validate::{self, Target};
-use crate::Project;
+use stack::Project;
+use validate::{self, Target};
 
 #[derive(Debug, Clone, Args)]
 pub struct ProductionBenchArgs {
@@ -1056,8 +1056,8 @@ impl EdgeStatus {
     /// `None` when the edge does not answer (the static count is then reported as 0).
     fn requests(&self) -> Option<f64> {
         let url = &self.url;
-        let response = crate::curl::send(
-            &crate::curl::Request::get(url.clone()).version(crate::curl::HttpVersion::Http11),
+        let response = validate::curl::send(
+            &validate::curl::Request::get(url.clone()).version(validate::curl::HttpVersion::Http11),
         )
         .ok()?;
         let text = response.body_text();

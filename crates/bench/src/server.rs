@@ -29,7 +29,7 @@ use stack::testing::{TestPostgres, TestRedis};
 
 use super::metrics::Scrape;
 use super::wrk::{median, Wrk, WrkRun};
-use crate::Project;
+use stack::Project;
 
 #[derive(Debug, Args)]
 pub struct ServerBenchArgs {

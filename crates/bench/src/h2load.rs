@@ -385,14 +385,14 @@ pub fn latency(requests: &[LoggedRequest]) -> Latency {
 pub(crate) mod tests {
     use super::*;
 
-    const MIXED: &str = include_str!("../../tests/fixtures/h2load/mixed-4xx-5xx.txt");
-    const MIXED_LOG: &str = include_str!("../../tests/fixtures/h2load/mixed-4xx-5xx.log.tsv");
-    const CONNECT_FAILED: &str = include_str!("../../tests/fixtures/h2load/connect-failed.txt");
+    const MIXED: &str = include_str!("../tests/fixtures/h2load/mixed-4xx-5xx.txt");
+    const MIXED_LOG: &str = include_str!("../tests/fixtures/h2load/mixed-4xx-5xx.log.tsv");
+    const CONNECT_FAILED: &str = include_str!("../tests/fixtures/h2load/connect-failed.txt");
     /// Both instances of a real production-stack run (1024 connections, `prodstack bench`).
     pub(crate) const STACK_READS: &str =
-        include_str!("../../tests/fixtures/h2load/production-stack-reads-1024c.txt");
+        include_str!("../tests/fixtures/h2load/production-stack-reads-1024c.txt");
     pub(crate) const STACK_WRITES: &str =
-        include_str!("../../tests/fixtures/h2load/production-stack-writes-1024c.txt");
+        include_str!("../tests/fixtures/h2load/production-stack-writes-1024c.txt");
 
     #[test]
     fn parses_both_instances_of_a_real_production_stack_run() {

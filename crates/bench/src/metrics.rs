@@ -37,8 +37,8 @@ impl Scrape {
 
     /// Fetches `url` (plain HTTP) with curl.
     pub fn fetch(url: &str) -> anyhow::Result<Self> {
-        let response = crate::curl::send(
-            &crate::curl::Request::get(url).version(crate::curl::HttpVersion::Http11),
+        let response = validate::curl::send(
+            &validate::curl::Request::get(url).version(validate::curl::HttpVersion::Http11),
         )
         .with_context(|| format!("scraping {url}"))?;
         anyhow::ensure!(response.status == 200, "{url} answered {}", response.status);

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::curl::{self, Request};
+use validate::curl::{self, Request};
 
 /// h2load's header in HttpArena's reads instance.
 pub const READS_ACCEPT_ENCODING: &str = "br;q=1, gzip;q=0.8";

@@ -43,8 +43,8 @@ use stack::Profile;
 use toml_edit::{Array, DocumentMut, Item};
 
 use crate::compose_check;
-use crate::Project;
 use render::Target;
+use stack::Project;
 
 /// Files of the checkout's `deploy/docker/` that an export carries (the server Dockerfile runs
 /// them).

@@ -681,8 +681,8 @@ fn chart_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::h2load::Summary;
-    use crate::bench::results::{CacheHierarchy, LatencyReport, TemplateCounts, UsageReport};
+    use crate::h2load::Summary;
+    use crate::results::{CacheHierarchy, LatencyReport, TemplateCounts, UsageReport};
 
     fn run(variant: &str, connections: u32, index: u32, ok: u64) -> RunResult {
         let summary = |ok: u64| Summary {

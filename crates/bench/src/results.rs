@@ -336,7 +336,7 @@ mod tests {
 
     #[test]
     fn rps_of_a_real_run_is_what_httparena_would_compute() {
-        use crate::bench::h2load::tests::{STACK_READS, STACK_WRITES};
+        use crate::h2load::tests::{STACK_READS, STACK_WRITES};
         let r = run(
             Summary::parse(STACK_READS).unwrap(),
             Summary::parse(STACK_WRITES).unwrap(),

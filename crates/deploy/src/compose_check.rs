@@ -46,8 +46,8 @@ use clap::Args;
 use serde_yaml::Value;
 use stack::CpuSet;
 
-use crate::Project;
 use dockerfile::{BuildContext, Dockerfile};
+use stack::Project;
 
 /// The four services, in HttpArena's order.
 pub const SERVICES: [&str; 4] = ["edge", "cache", "authsvc", "server"];
