@@ -4,11 +4,12 @@
 mod support;
 
 use std::time::Duration;
+use testkit::eventually;
 
 use bytes::Bytes;
 use support::{
-    bearer, eventually, largest_static, read_h2_response, refuses_connections, token, Behind,
-    H2Client, Reply, TestEdge, TIMEOUT,
+    bearer, largest_static, read_h2_response, refuses_connections, token, Behind, H2Client, Reply,
+    TestEdge, TIMEOUT,
 };
 
 /// A grace period far longer than any test needs, so completion never races the deadline.

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use testkit::eventually;
 
 const ITEM_QUERIES: &str = "prodstack_db_queries_total{query=\"item\"}";
 

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_routes_answer_exactly() {

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_is_survived_and_l2_returns() {

@@ -1,8 +1,10 @@
 //! The services of the stack and the facts each one owns: its name (as the state file, the
-//! logs and `prodstack logs NAME` spell it), its log file and the ports it listens on. Start
+//! logs and `prodstack logs NAME` spell it), its log file, the ports it listens on, the signal
+//! that stops it cleanly and how long it gets. Start
 //! order is the declaration order; `down` stops them in reverse.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +67,24 @@ impl Service {
             Service::Authsvc => vec![ports.authsvc],
             Service::Server => vec![ports.server, ports.admin],
             Service::Edge => vec![ports.edge, ports.edge_status],
+        }
+    }
+
+    /// The signal that asks the service to shut down cleanly: Postgres' fast shutdown is
+    /// SIGINT (SIGTERM would wait for clients to disconnect); nginx, Redis and our binaries
+    /// stop on SIGTERM.
+    pub fn stop_signal(self) -> libc::c_int {
+        match self {
+            Service::Postgres => libc::SIGINT,
+            _ => libc::SIGTERM,
+        }
+    }
+
+    /// How long the service may take to stop before it is killed.
+    pub fn grace_period(self) -> Duration {
+        match self {
+            Service::Postgres => Duration::from_secs(30),
+            _ => Duration::from_secs(10),
         }
     }
 }

@@ -668,21 +668,3 @@ pub async fn refuses_connections(addr: SocketAddr) -> bool {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
     )
 }
-
-/// Polls `check` every 20 ms until it holds or `limit` passes; returns whether it held.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}

@@ -231,24 +231,6 @@ pub async fn redis_get(url: &str, key: &str) -> Option<String> {
         .unwrap()
 }
 
-/// Polls `check` every 20 ms until it returns true or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// An open keep-alive connection, for sending many requests at the same instant.
 pub struct Conn {
     addr: SocketAddr,

@@ -1,0 +1,39 @@
+//! `prodstack up / down / status`: the whole stack as native, detached processes.
+//!
+//! Start order is dependency order — postgres → cache → authsvc → server → edge — and each
+//! service must pass its health probe ([`crate::health`]) before the next starts, so the edge
+//! only opens once everything behind it answers (HttpArena's checks start as soon as the edge
+//! does). Everything that can be
+//! checked without starting anything is checked first: the data files, the binaries, every
+//! port (a taken port is reported with the process holding it), and the edge config (rendered
+//! from the template and passed through `nginx -t`). If a service then fails, its last log
+//! lines are part of the error and everything this run started is stopped again, in reverse
+//! order.
+//!
+//! Services run in their own sessions with stdout and stderr in `logs/<service>.log` (through
+//! `prodstack-logsink`, which caps and rotates it: [`crate::logsink`]), and are
+//! recorded in the state file ([`crate::state`]) after each start. A second `up` starts only
+//! what is not running and healthy (a killed authsvc comes back with `prodstack up`). `down`
+//! signals each recorded process only after checking it is still the process that was started
+//! (pid + executable + start time), never by name.
+//!
+//! Profile differences outside nginx: Redis runs HttpArena's 4 threaded-I/O threads in
+//! `production`; `tuned` uses at most one I/O thread per CPU of the cache's cpuset (Redis'
+//! guidance: more I/O threads than cores only adds context switches, and the cache is nearly
+//! idle in this workload: L1 answers almost every read).
+//!
+//! One file per step: [`plan`] (how each process is started), [`probe`] (when it is ready),
+//! [`up`], [`down`] and [`status`]; each service's own facts (name, ports, stop signal and
+//! grace) are [`crate::service::Service`]'s.
+
+mod down;
+mod plan;
+mod probe;
+mod status;
+mod up;
+
+pub use down::*;
+pub use plan::*;
+use probe::*;
+pub use status::*;
+pub use up::*;

@@ -1,0 +1,301 @@
+//! How each service's process is started, resolved before the first one starts: binaries,
+//! the Postgres cluster, the rendered edge config, each command line with its environment,
+//! CPUs and log sink, and the edge's proof secret.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use contract::env;
+
+use crate::bins::our_binary;
+use crate::cpus::CpuSet;
+use crate::error::{Error, IoContext, Result};
+use crate::home::Home;
+use crate::nginx::{self, EdgeParams};
+use crate::ports::StackPorts;
+use crate::postgres::{self, Cluster, PgSettings};
+use crate::process::{self};
+use crate::profile::{EdgeKind, Profile};
+use crate::redis::{self, RedisSettings};
+use crate::service::Service;
+
+use super::*;
+
+/// HttpArena's `DATABASE_MAX_CONN` for the server.
+pub const DATABASE_MAX_CONN: u32 = 256;
+
+/// Everything resolved before the first start: binaries, the Postgres cluster, the edge config.
+pub(super) struct Plan {
+    pub(super) ports: StackPorts,
+    pub(super) cluster: Cluster,
+    /// What the edge proves itself with to the app server ([`edge_secret`]).
+    pub(super) edge_secret: String,
+    /// `prodstack-logsink`, which caps and rotates the services' logs (`None`: not built;
+    /// logs then grow unbounded, and `up` says so).
+    pub(super) logsink: Option<PathBuf>,
+    /// Resolved only for the services this edge kind runs.
+    pub(super) authsvc_bin: Option<PathBuf>,
+    pub(super) server_bin: Option<PathBuf>,
+    pub(super) edge: EdgeCommand,
+}
+
+/// How the edge process is started.
+pub(super) enum EdgeCommand {
+    Nginx { bin: PathBuf, conf: PathBuf },
+    Rust { bin: PathBuf },
+}
+
+impl Plan {
+    pub(super) fn prepare(
+        home: &Home,
+        opts: &UpOptions,
+        ports: &StackPorts,
+        edge_running: bool,
+        say: &mut dyn FnMut(&str),
+    ) -> Result<Self> {
+        let cluster = Cluster::new(home.pgdata_dir())?;
+        let edge_secret = edge_secret(home)?;
+        let logsink = our_binary(crate::logsink::BINARY).ok();
+        if logsink.is_none() {
+            say(&format!(
+                "note: {} is not built, so service logs are not size-capped (cargo build -p stack)",
+                crate::logsink::BINARY
+            ));
+        }
+        let services = opts.edge.services();
+        let authsvc_bin = match &opts.authsvc_bin {
+            _ if !services.contains(&Service::Authsvc) => None,
+            Some(path) if path.is_file() => Some(path.clone()),
+            Some(path) => {
+                return Err(Error::Missing {
+                    what: format!("--authsvc-bin {}", path.display()),
+                    hint: "give the path of an executable authsvc binary".into(),
+                })
+            }
+            None => Some(our_binary("authsvc")?),
+        };
+        let server_bin = if services.contains(&Service::Server) {
+            Some(our_binary("server")?)
+        } else {
+            None
+        };
+        if process::find_on_path("redis-server").is_none() {
+            return Err(Error::Missing {
+                what: "redis-server".into(),
+                hint: "install the Debian package `redis-server` (./prodstack does it for you)"
+                    .into(),
+            });
+        }
+
+        if opts.edge.is_rust() {
+            return Ok(Self {
+                ports: *ports,
+                cluster,
+                edge_secret,
+                logsink,
+                authsvc_bin,
+                server_bin,
+                edge: EdgeCommand::Rust {
+                    bin: our_binary("edge")?,
+                },
+            });
+        }
+        let nginx_bin = nginx::nginx_binary()?;
+        let mut params = EdgeParams::local(home, ports, opts.profile, opts.cpus.edge.len());
+        params.edge_secret = edge_secret.clone();
+        if process::is_root() {
+            if let Err(reason) = nginx::world_readable(&home.static_dir()) {
+                say(&format!(
+                    "note: edge workers run as root because `nobody` cannot read the static files: {reason}"
+                ));
+                params.worker_user = "root".into();
+            }
+        }
+        let conf = opts.template.render_edge(&params)?;
+        let nginx_conf = home.run_dir().join("nginx.conf");
+        // A running edge keeps the config it was started with; a new one is checked first.
+        if !edge_running {
+            params.create_dirs()?;
+            crate::state::write_atomically(&nginx_conf, conf.as_bytes())?;
+            nginx::check_config(&nginx_conf, &home.run_dir())?;
+        }
+        Ok(Self {
+            ports: *ports,
+            cluster,
+            edge_secret,
+            logsink,
+            authsvc_bin,
+            server_bin,
+            edge: EdgeCommand::Nginx {
+                bin: nginx_bin,
+                conf: nginx_conf,
+            },
+        })
+    }
+}
+
+pub(super) fn describe_command(cmd: &Command) -> Vec<String> {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The command that runs `service`, with its environment.
+pub(super) fn command(
+    service: Service,
+    home: &Home,
+    opts: &UpOptions,
+    plan: &Plan,
+    say: &mut dyn FnMut(&str),
+) -> Result<Command> {
+    let ports = &plan.ports;
+    Ok(match service {
+        Service::Postgres => {
+            if !plan.cluster.is_initialized() {
+                say("postgres: creating the cluster (initdb, once)");
+                plan.cluster.init()?;
+            }
+            if plan.cluster.clear_stale_lock()? {
+                say("postgres: removed the lock file of a postmaster that is gone (it crashed)");
+            }
+            let mut settings = PgSettings::new(ports.postgres);
+            settings.max_connections = DATABASE_MAX_CONN;
+            settings.durability = opts.pg_durability;
+            plan.cluster.server_command(&settings)
+        }
+        Service::Cache => {
+            let dir = home.run_dir().join("redis");
+            std::fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
+            redis::server_command(&redis_settings(opts, ports.cache), &dir)
+        }
+        Service::Authsvc => {
+            let mut cmd = Command::new(needed(&plan.authsvc_bin, service)?);
+            cmd.env(env::JWT_SECRET, &opts.jwt_secret)
+                .env(env::AUTHSVC_LISTEN, format!("127.0.0.1:{}", ports.authsvc));
+            cmd
+        }
+        Service::Server => {
+            let mut cmd = Command::new(needed(&plan.server_bin, service)?);
+            app_server_env(&mut cmd, home, ports, &plan.edge_secret);
+            cmd
+        }
+        Service::Edge => match &plan.edge {
+            EdgeCommand::Nginx { bin, conf } => {
+                let mut cmd = Command::new(bin);
+                cmd.arg("-c").arg(conf).arg("-p").arg(home.run_dir());
+                cmd
+            }
+            EdgeCommand::Rust { bin } => {
+                let mut cmd = Command::new(bin);
+                let certs = home.certs_dir();
+                cmd.env(env::EDGE_LISTEN, format!("0.0.0.0:{}", ports.edge))
+                    .env(
+                        env::EDGE_ADMIN_LISTEN,
+                        format!("127.0.0.1:{}", ports.edge_status),
+                    )
+                    .env(env::EDGE_UPSTREAM, format!("127.0.0.1:{}", ports.server))
+                    .env(env::TLS_CERT, certs.join("server.crt"))
+                    .env(env::TLS_KEY, certs.join("server.key"))
+                    .env(env::STATIC_DIR, home.static_dir())
+                    .env(env::JWT_SECRET, &opts.jwt_secret);
+                cmd.env(env::EDGE_SECRET, &plan.edge_secret);
+                if opts.edge == EdgeKind::RustFused {
+                    cmd.env(env::EDGE_MODE, "fused");
+                    app_server_env(&mut cmd, home, ports, &plan.edge_secret);
+                    // The in-process server's own listener only answers probes; its runtime
+                    // carries the Postgres and Redis connections. One thread is plenty.
+                    cmd.env(env::SERVER_WORKERS, "1");
+                } else {
+                    cmd.env(env::EDGE_MODE, "proxy");
+                }
+                cmd.envs(opts.edge_env.iter().map(|(k, v)| (k, v)));
+                cmd
+            }
+        },
+    })
+}
+
+/// The app server's environment (the server process, or the fused edge that embeds it): its
+/// port on loopback, and the edge's proof required on it.
+pub(super) fn app_server_env(
+    cmd: &mut Command,
+    home: &Home,
+    ports: &StackPorts,
+    edge_secret: &str,
+) {
+    cmd.env(env::LISTEN, format!("127.0.0.1:{}", ports.server))
+        .env(env::EDGE_SECRET, edge_secret)
+        .env(env::ADMIN_LISTEN, format!("127.0.0.1:{}", ports.admin))
+        .env(env::DATABASE_URL, postgres::database_url(ports.postgres))
+        .env(env::DATABASE_MAX_CONN, DATABASE_MAX_CONN.to_string())
+        .env(env::REDIS_URL, format!("redis://127.0.0.1:{}", ports.cache))
+        .env(env::DATASET_PATH, home.dataset_path());
+}
+
+pub(super) fn needed(bin: &Option<PathBuf>, service: Service) -> Result<&PathBuf> {
+    bin.as_ref()
+        .ok_or_else(|| Error::Invalid(format!("internal: no binary resolved for {service}")))
+}
+
+/// The CPUs `service` is pinned to. Our Rust edge does the work of the services it replaces,
+/// so it gets their CPUs too: authsvc's (proxy), authsvc's and the server's (fused).
+pub fn service_cpus(opts: &UpOptions, service: Service) -> Option<CpuSet> {
+    let own = opts.cpus.get(service.as_str())?;
+    let merged: Vec<&CpuSet> = match (service, opts.edge) {
+        (Service::Edge, EdgeKind::RustProxy) => vec![own, &opts.cpus.authsvc],
+        (Service::Edge, EdgeKind::RustFused) => {
+            vec![own, &opts.cpus.authsvc, &opts.cpus.server]
+        }
+        _ => return Some(own.clone()),
+    };
+    CpuSet::from_cpus(
+        merged
+            .iter()
+            .flat_map(|c| c.cpus().iter().copied())
+            .collect(),
+    )
+}
+
+/// Redis as HttpArena's cache entrypoint runs it (4 threaded-I/O threads), except that it
+/// listens on loopback only: an unauthenticated Redis does not belong on the LAN of a
+/// developer machine. `tuned`: see the module docs.
+pub fn redis_settings(opts: &UpOptions, port: u16) -> RedisSettings {
+    let mut settings = RedisSettings::new(port);
+    settings.io_threads = match opts.profile {
+        Profile::Production => 4,
+        Profile::Tuned => (opts.cpus.cache.len() as u32).clamp(1, 4),
+    };
+    settings
+}
+
+/// The secret the edge proves itself with to the app server: 32 random bytes as hex, made once
+/// per home (`run/edge-secret`, mode 0600) so a restarted server and a running edge agree.
+pub fn edge_secret(home: &Home) -> Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = home.run_dir().join("edge-secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim();
+        if text.len() >= 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(text.to_string());
+        }
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .io_context(|| "reading /dev/urandom".into())?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(home.run_dir())
+        .io_context(|| format!("creating {}", home.run_dir().display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .io_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, secret.as_bytes())
+        .io_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}
