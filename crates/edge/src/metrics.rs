@@ -1,9 +1,17 @@
-//! The edge's counters, exposed as Prometheus text on the admin listener (`EDGE_ADMIN_LISTEN`,
-//! `GET /metrics`). `prodstack bench` reads `edge_requests_total` the way it reads nginx's
+//! The edge's counters, exposed on the admin listener (`EDGE_ADMIN_LISTEN`, `GET /metrics`) in
+//! the OpenMetrics text format written by `prometheus-client`; the request path bumps sharded
+//! counters and plain atomics, and the page reads them at scrape time. `prodstack bench` reads `edge_requests_total` the way it reads nginx's
 //! `stub_status`: the difference between two scrapes is the requests the edge answered.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use rt::counter::Counter;
 
@@ -66,81 +74,60 @@ impl Metrics {
         self.requests[class as usize].get()
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(1024);
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        out.push_str("# HELP edge_requests_total Requests answered by the edge, by path class.\n# TYPE edge_requests_total counter\n");
-        for class in Class::ALL {
-            let _ = writeln!(
-                out,
-                "edge_requests_total{{class=\"{}\"}} {}",
-                class.as_str(),
-                self.requests(class)
-            );
-        }
-        for (name, help, kind, value) in [
-            (
-                "edge_unauthorized_total",
-                "API requests refused with 401.",
-                "counter",
-                self.unauthorized.get(),
-            ),
-            (
-                "edge_upstream_errors_total",
-                "Requests the app server did not answer (502/504).",
-                "counter",
-                self.upstream_errors.get(),
-            ),
-            (
-                "edge_connections_accepted_total",
-                "TCP connections accepted.",
-                "counter",
-                load(&self.connections_accepted),
-            ),
-            (
-                "edge_connections_refused_total",
-                "New connections closed at once: the cap was reached and every connection was busy.",
-                "counter",
-                load(&self.connections_refused),
-            ),
-            (
-                "edge_connections_evicted_total",
-                "Idle connections closed to make room for a new one at the cap.",
-                "counter",
-                load(&self.connections_evicted),
-            ),
-            (
-                "edge_connections_idle_closed_total",
-                "Connections closed after their idle timeout.",
-                "counter",
-                load(&self.connections_idle_closed),
-            ),
-            (
-                "edge_connections_reset_flood_total",
-                "Connections closed for resetting most of their streams (HTTP/2 rapid reset).",
-                "counter",
-                load(&self.connections_reset_flood),
-            ),
-            (
-                "edge_tls_handshake_failures_total",
-                "TLS handshakes that failed or timed out.",
-                "counter",
-                load(&self.handshake_failures),
-            ),
-            (
-                "edge_connections_open",
-                "Client connections open now.",
-                "gauge",
-                load(&self.connections_open),
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        }
+    /// The `/metrics` page (OpenMetrics text, written by `prometheus-client` from the values
+    /// at this moment).
+    pub fn render(metrics: &Arc<Metrics>) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Snapshot(Arc::clone(metrics))));
+        let mut out = String::with_capacity(2048);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
+    }
+}
+
+/// The `Content-Type` of the page.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Reads every counter when scraped.
+#[derive(Debug)]
+struct Snapshot(Arc<Metrics>);
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let m = &self.0;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut family = encoder.encode_descriptor(
+            "edge_requests",
+            "Requests answered by the edge, by path class.",
+            None,
+            MetricType::Counter,
+        )?;
+        for class in Class::ALL {
+            let labels = [("class", class.as_str())];
+            ConstCounter::new(m.requests(class)).encode(family.encode_family(&labels)?)?;
+        }
+        let counters = [
+            ("edge_unauthorized", "API requests refused with 401.", m.unauthorized.get()),
+            ("edge_upstream_errors", "Requests the app server did not answer (502/504).", m.upstream_errors.get()),
+            ("edge_connections_accepted", "TCP connections accepted.", load(&m.connections_accepted)),
+            ("edge_connections_refused", "New connections closed at once: the cap was reached and every connection was busy.", load(&m.connections_refused)),
+            ("edge_connections_evicted", "Idle connections closed to make room for a new one at the cap.", load(&m.connections_evicted)),
+            ("edge_connections_idle_closed", "Connections closed after their idle timeout.", load(&m.connections_idle_closed)),
+            ("edge_connections_reset_flood", "Connections closed for resetting most of their streams (HTTP/2 rapid reset).", load(&m.connections_reset_flood)),
+            ("edge_tls_handshake_failures", "TLS handshakes that failed or timed out.", load(&m.handshake_failures)),
+        ];
+        for (name, help, value) in counters {
+            let metric = ConstCounter::new(value);
+            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
+        }
+        let open = ConstGauge::new(i64::try_from(load(&m.connections_open)).unwrap_or(i64::MAX));
+        open.encode(encoder.encode_descriptor(
+            "edge_connections_open",
+            "Client connections open now.",
+            None,
+            open.metric_type(),
+        )?)
     }
 }
 
@@ -150,12 +137,12 @@ mod tests {
 
     #[test]
     fn renders_every_counter() {
-        let metrics = Metrics::default();
+        let metrics = Arc::new(Metrics::default());
         metrics.request(Class::Static);
         metrics.request(Class::Static);
         metrics.request(Class::Api);
         metrics.unauthorized();
-        let text = metrics.render();
+        let text = Metrics::render(&metrics);
         assert!(
             text.contains("edge_requests_total{class=\"static\"} 2\n"),
             "{text}"
@@ -173,5 +160,7 @@ mod tests {
             text.contains("# TYPE edge_connections_open gauge\n"),
             "{text}"
         );
+        assert!(text.contains("edge_connections_open 0\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -452,10 +452,10 @@ async fn admin_loop(
                 async move {
                     let response = if request.uri().path() == "/metrics" {
                         let mut response =
-                            hyper::Response::new(axum::body::Body::from(metrics.render()));
+                            hyper::Response::new(axum::body::Body::from(Metrics::render(&metrics)));
                         response.headers_mut().insert(
                             hyper::header::CONTENT_TYPE,
-                            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                            hyper::header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
                         );
                         response
                     } else {

@@ -15,15 +15,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use subtle::ConstantTimeEq;
-
-use crate::error::ApiError;
-use crate::metrics::Route;
-use crate::state::AppState;
 
 /// The header the edge proves itself with.
 pub const HEADER: HeaderName = HeaderName::from_static(contract::headers::EDGE_SECRET);
@@ -76,21 +69,6 @@ impl EdgeSecret {
             (Some(value), None) => bool::from(value.as_bytes().ct_eq(&self.bytes)),
             _ => false,
         }
-    }
-}
-
-/// Middleware on the app routes: without the edge's proof, `401` JSON.
-pub async fn require(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    match &app.edge_secret {
-        Some(secret) if !secret.verify(request.headers()) => {
-            let err = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized: this port serves the edge only (no valid X-Edge-Secret)",
-            );
-            app.metrics.record(Route::NoEdgeProof, err.status);
-            err.into_response()
-        }
-        _ => next.run(request).await,
     }
 }
 

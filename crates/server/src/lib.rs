@@ -45,12 +45,14 @@
 //! - **L1 hit**: 22–31 ns (`cargo bench -p cache`, two runs; `Instant::now()` alone is
 //!   24–28 ns, the coarse clock 0.5 ns).
 
+pub mod accept;
 pub mod body;
 pub mod configuration;
 pub mod dataset;
 pub mod db;
 pub mod edge_proof;
 pub mod error;
+pub mod exposition;
 pub mod keys;
 pub mod metrics;
 pub mod raw_hyper;

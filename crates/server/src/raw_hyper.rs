@@ -68,7 +68,7 @@ pub async fn serve(
     app: AppState,
     shutdown: watch::Receiver<bool>,
 ) {
-    crate::startup::accept_loop(listener, shutdown, move || {
+    crate::accept::accept_loop(listener, shutdown, move || {
         let app = app.clone();
         service_fn(move |request| {
             let app = app.clone();

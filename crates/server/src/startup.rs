@@ -18,17 +18,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use axum::http::{Request, Response};
 use axum::Router;
 use cache::{Cache, L2Config, RedisL2};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::watch;
-use tracing::{debug, error, info};
+use tracing::{error, info};
 
+use crate::accept::{accept_loop, stopped};
 use crate::configuration::{ConfigError, HttpFrontend, RuntimeLayout, Settings};
 use crate::dataset::{Dataset, DatasetError};
 use crate::db::Database;
@@ -319,68 +316,6 @@ async fn serve_with_axum(
         }
         _ = stopped(&mut shutdown) => {}
     }
-}
-
-/// Accepts connections until shutdown and serves each with `make_service()`. On shutdown,
-/// open connections finish their current request and close (idle ones at once); the caller's
-/// runtime shutdown bounds how long that may take.
-pub(crate) async fn accept_loop<S, B>(
-    listener: std::net::TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-    make_service: impl Fn() -> S,
-) where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(err) => {
-            error!("registering the listener with Tokio: {err}");
-            return;
-        }
-    };
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stopped(&mut shutdown) => return,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(err) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                debug!("accept failed: {err}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        // Responses are small and written whole; don't let Nagle delay them.
-        let _ = stream.set_nodelay(true);
-        let service = make_service();
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
-    }
-}
-
-/// Resolves once shutdown was requested (or the sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    // Drop the borrow guard here: it must not live across the caller's other awaits.
-    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }
 
 fn local_addr(

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::metrics;
+use crate::exposition;
 use crate::state::AppState;
 
 pub fn router(app: AppState) -> Router {
@@ -21,9 +21,9 @@ async fn metrics_page(State(app): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
+            HeaderValue::from_static(exposition::CONTENT_TYPE),
         )],
-        metrics::render(&app),
+        exposition::render(&app),
     )
         .into_response()
 }

@@ -5,8 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -14,7 +15,6 @@ use bytes::Bytes;
 use cache::{Fetched, Layer, Lookup};
 
 use crate::db::DbError;
-use crate::edge_proof;
 use crate::error::ApiError;
 use crate::keys::Key;
 use crate::metrics::Route;
@@ -40,7 +40,7 @@ pub fn router(app: AppState) -> Router {
     if app.edge_secret.is_some() {
         routes = routes.route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            edge_proof::require,
+            require_edge_proof,
         ));
     }
     routes
@@ -113,5 +113,24 @@ where
         }) => cached_json(body, lookup),
         Ok(Fetched { value: None, .. }) => ApiError::not_found(not_found()).into_response(),
         Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+/// Middleware on the app routes: without the edge's proof, `401` JSON.
+pub async fn require_edge_proof(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match &app.edge_secret {
+        Some(secret) if !secret.verify(request.headers()) => {
+            let err = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized: this port serves the edge only (no valid X-Edge-Secret)",
+            );
+            app.metrics.record(Route::NoEdgeProof, err.status);
+            err.into_response()
+        }
+        _ => next.run(request).await,
     }
 }
