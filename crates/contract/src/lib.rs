@@ -1,9 +1,9 @@
 //! The facts every prodstack crate shares, and shares with HttpArena's production-stack test:
 //! the environment variables each service reads ([`env`]), the ports each listens on
-//! ([`ports`]), the headers that cross a service boundary ([`headers`]), and the benchmark's
-//! secret and user.
+//! ([`ports`]), the headers that cross a service boundary ([`headers`]), the records the data
+//! generator writes and the app server reads ([`rows`]), and the benchmark's secret and user.
 //!
-//! This crate has no dependencies so that every other crate (the services, the supervisor,
+//! It depends on nothing but serde (for [`rows`]), so that every other crate (the services, the supervisor,
 //! the deployment renderer and its checker, the benchmark) can name these facts instead of
 //! spelling them: a renamed variable is a compile error where it is read, set, rendered into a
 //! compose file or checked in one, not a service that silently ignores its setting.
@@ -11,6 +11,7 @@
 pub mod env;
 pub mod headers;
 pub mod ports;
+pub mod rows;
 
 /// HttpArena's public benchmark secret: the HMAC-SHA256 key its shared authsvc uses when
 /// `JWT_SECRET` is unset, and the one its validation's token is signed with. Every service

@@ -8,8 +8,6 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use crate::rng::PyRandom;
 use crate::Error;
 
@@ -68,25 +66,7 @@ pub const RATING_COUNT_RANGE: (i32, i32) = (5, 489);
 /// The seed of our dataset's generator (not HttpArena's: their values are theirs).
 const DATASET_SEED: u64 = 20_260_429;
 
-/// One catalogue item, field for field as in `dataset.json` (serde keeps this field order).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DatasetItem {
-    pub id: i32,
-    pub name: String,
-    pub category: String,
-    pub price: i32,
-    pub quantity: i32,
-    pub active: bool,
-    pub tags: Vec<String>,
-    pub rating: Rating,
-}
-
-/// An item's rating: `score` 1–50 and the number of ratings behind it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rating {
-    pub score: i32,
-    pub count: i32,
-}
+pub use contract::rows::{DatasetItem, Rating};
 
 /// Our 50 items. Deterministic: every call returns the same values.
 ///

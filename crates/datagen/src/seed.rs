@@ -77,14 +77,7 @@ impl ItemRow {
     }
 }
 
-/// One row of `users`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserRow {
-    pub id: i32,
-    pub name: String,
-    pub email: String,
-    pub plan: String,
-}
+pub use contract::rows::UserRow;
 
 /// The id of the user the benchmark token names (`sub = "42"`).
 pub const BENCH_USER_ID: i32 = 42;

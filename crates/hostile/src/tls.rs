@@ -1,6 +1,6 @@
-//! The TLS client every attack uses: TLS 1.2 and 1.3, any certificate accepted (the
-//! benchmark's certificates are self-signed; an attacker does not verify either), the ALPN
-//! list the caller asks for.
+//! The TLS client every attack uses, and the edges' tests too: TLS 1.2 and 1.3, any
+//! certificate accepted (the benchmark's certificates are self-signed; an attacker does not
+//! verify either) or one pinned certificate, the ALPN list the caller asks for.
 
 use std::sync::Arc;
 
@@ -17,19 +17,31 @@ use crate::{within, Error, Target};
 /// How long a TCP connect plus TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Accepts the certificate it was given (compared by its DER bytes), or any certificate when
+/// given none. Name-based verification does not apply: HttpArena's certificate has no SAN and
+/// its clients do not verify, and `openssl req -x509` marks the certificate as a CA, which
+/// webpki refuses as an end entity. Signatures are still checked, so the handshake is real.
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
+struct ExpectedCertificate {
+    der: Option<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for AnyCertificate {
+impl ServerCertVerifier for ExpectedCertificate {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.der {
+            Some(der) if der.as_ref() != end_entity.as_ref() => Err(rustls::Error::General(
+                "the server presented a certificate other than the expected one".into(),
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -42,7 +54,7 @@ impl ServerCertVerifier for AnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -56,23 +68,39 @@ impl ServerCertVerifier for AnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
-/// A connector offering `alpn` (e.g. `[b"h2"]`, `[b"http/1.1"]`, or none).
+/// A connector offering `alpn` (e.g. `[b"h2"]`, `[b"http/1.1"]`, or none), TLS 1.2 and 1.3,
+/// any certificate accepted.
 pub fn connector(alpn: &[&[u8]]) -> Result<TlsConnector, Error> {
+    connector_with(alpn, None, rustls::DEFAULT_VERSIONS)
+}
+
+/// A connector offering `alpn` and the protocol `versions`, expecting the certificate
+/// `pinned` (`None`: any).
+pub fn connector_with(
+    alpn: &[&[u8]],
+    pinned: Option<CertificateDer<'static>>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<TlsConnector, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+        .with_protocol_versions(versions)
         .map_err(|e| Error::Config(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_custom_certificate_verifier(Arc::new(ExpectedCertificate {
+            der: pinned,
+            provider,
+        }))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsConnector::from(Arc::new(config)))

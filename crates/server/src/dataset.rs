@@ -5,28 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Items the route can return at most (HttpArena's file has exactly 50).
 pub const MAX_COUNT: i64 = 50;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct DatasetItem {
-    pub id: i64,
-    pub name: String,
-    pub category: String,
-    pub price: i64,
-    pub quantity: i64,
-    pub active: bool,
-    pub tags: Vec<String>,
-    pub rating: Rating,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Rating {
-    pub score: i64,
-    pub count: i64,
-}
+pub use contract::rows::{DatasetItem, Rating};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -116,17 +100,18 @@ impl Dataset {
             .iter()
             .take(count)
             .map(|item| {
-                let total = item
-                    .price
-                    .checked_mul(item.quantity)
+                let total = i64::from(item.price)
+                    .checked_mul(i64::from(item.quantity))
                     .and_then(|t| t.checked_mul(m))
-                    .ok_or(TotalOverflow { id: item.id })?;
+                    .ok_or(TotalOverflow {
+                        id: i64::from(item.id),
+                    })?;
                 Ok(PricedItem {
-                    id: item.id,
+                    id: i64::from(item.id),
                     name: &item.name,
                     category: &item.category,
-                    price: item.price,
-                    quantity: item.quantity,
+                    price: i64::from(item.price),
+                    quantity: i64::from(item.quantity),
                     active: item.active,
                     tags: &item.tags,
                     rating: item.rating,
@@ -149,7 +134,7 @@ impl Dataset {
 mod tests {
     use super::*;
 
-    fn item(id: i64, price: i64, quantity: i64) -> DatasetItem {
+    fn item(id: i32, price: i32, quantity: i32) -> DatasetItem {
         DatasetItem {
             id,
             name: format!("N\"{id}"),

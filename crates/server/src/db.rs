@@ -141,29 +141,21 @@ impl ItemRow {
     }
 }
 
-/// A `users` row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserRow {
-    pub id: i32,
-    pub name: String,
-    pub email: String,
-    pub plan: String,
+pub use contract::rows::UserRow;
+
+/// A `users` row as the `user` query returns it (`id, name, email, plan`).
+fn user_from_row(row: &Row) -> Result<UserRow, tokio_postgres::Error> {
+    Ok(UserRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        email: row.try_get(2)?,
+        plan: row.try_get(3)?,
+    })
 }
 
-impl UserRow {
-    fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
-        Ok(Self {
-            id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            email: row.try_get(2)?,
-            plan: row.try_get(3)?,
-        })
-    }
-
-    /// `{"id":…,"name":…,"email":…,"plan":…}`
-    pub fn to_json(&self) -> Bytes {
-        Bytes::from(serde_json::to_vec(self).unwrap_or_default())
-    }
+/// The body of `GET /api/me`: `{"id":…,"name":…,"email":…,"plan":…}`.
+pub fn user_json(user: &UserRow) -> Bytes {
+    Bytes::from(serde_json::to_vec(user).unwrap_or_default())
 }
 
 struct Conn {
@@ -342,7 +334,7 @@ impl Database {
         let conn = self.conn(false).await?;
         self.stats.queries[QueryKind::User as usize].inc();
         let row = self.run(conn.client.query_opt(&conn.user, &[&id])).await?;
-        row.map(|row| UserRow::from_row(&row))
+        row.map(|row| user_from_row(&row))
             .transpose()
             .map_err(|err| DbError::Query(format!("decoding a users row: {err}").into()))
     }

@@ -13,7 +13,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,10 +22,7 @@ use datagen::static_files::{StaticFile, FILES};
 use edge::{Backend, Config, RunningEdge};
 use http::HeaderMap;
 use http_body_util::{BodyExt, Full};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
 use server::RunningServer;
 use stack::testing::TestPostgres;
 use tempfile::TempDir;
@@ -128,14 +124,12 @@ pub struct App {
 impl App {
     pub fn start() -> Self {
         rt::telemetry::init();
-        let dir = tempfile::tempdir().unwrap();
-        let dataset = datagen::dataset::generate();
-        let dataset_path = dir.path().join("dataset.json");
-        std::fs::write(&dataset_path, datagen::dataset::to_json(&dataset)).unwrap();
-        let seed_path = dir.path().join("pgdb-seed.sql");
-        let file = std::io::BufWriter::new(std::fs::File::create(&seed_path).unwrap());
-        datagen::seed::write_sql(&dataset, file).unwrap();
-        let pg = TestPostgres::start_seeded(&seed_path).unwrap();
+        let testkit::SeededPostgres {
+            pg,
+            dataset,
+            dataset_path,
+            dir,
+        } = testkit::SeededPostgres::start();
         let mut settings = server::Settings::new(pg.url());
         settings.listen = "127.0.0.1:0".parse().unwrap();
         settings.admin_listen = "127.0.0.1:0".parse().unwrap();
@@ -152,9 +146,7 @@ impl App {
 
     /// The seeded row of item `id`.
     pub fn item_row(&self, id: i32) -> ItemRow {
-        datagen::seed::items(&self.dataset)
-            .nth(id as usize - 1)
-            .unwrap()
+        testkit::item_row(&self.dataset, id)
     }
 
     /// `name|price|quantity` of item `id` as Postgres holds it now.
@@ -298,68 +290,6 @@ pub fn bearer(token: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // TLS.
 
-/// Accepts exactly the certificate the edge was configured with (pinned by its DER bytes).
-/// Name-based verification does not apply: HttpArena's certificate has no SAN and its clients
-/// do not verify, and `openssl req -x509` marks the certificate as a CA, which webpki refuses
-/// as an end entity.
-#[derive(Debug)]
-struct PinnedCertificate {
-    der: Option<CertificateDer<'static>>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.der {
-            Some(der) if der.as_ref() != end_entity.as_ref() => Err(rustls::Error::General(
-                "the edge presented a certificate other than the configured one".into(),
-            )),
-            _ => Ok(ServerCertVerified::assertion()),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// A TLS client offering `alpn` and the protocol `versions`; `pinned` is the certificate to
 /// expect (`None`: any).
 pub fn tls_connector_with(
@@ -367,18 +297,7 @@ pub fn tls_connector_with(
     pinned: Option<CertificateDer<'static>>,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> TlsConnector {
-    let provider = edge::tls::provider();
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedCertificate {
-            der: pinned,
-            provider,
-        }))
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    TlsConnector::from(Arc::new(config))
+    hostile::tls::connector_with(alpn, pinned, versions).unwrap()
 }
 
 /// A TLS 1.2/1.3 client offering `alpn` that accepts any certificate.

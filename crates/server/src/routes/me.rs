@@ -37,7 +37,7 @@ pub(crate) async fn user_response(app: &AppState, id: i32) -> Response {
         app,
         Key::User(id),
         app.user_ttl,
-        || async move { Ok(db.user(id).await?.map(|row| row.to_json())) },
+        || async move { Ok(db.user(id).await?.map(|row| crate::db::user_json(&row))) },
         || format!("no user with id {id}"),
     )
     .await

@@ -30,14 +30,12 @@ pub struct Services {
 impl Services {
     pub fn start(with_redis: bool) -> Self {
         rt::telemetry::init();
-        let dir = tempfile::tempdir().unwrap();
-        let dataset = datagen::dataset::generate();
-        let dataset_path = dir.path().join("dataset.json");
-        std::fs::write(&dataset_path, datagen::dataset::to_json(&dataset)).unwrap();
-        let seed_path = dir.path().join("pgdb-seed.sql");
-        let file = std::io::BufWriter::new(std::fs::File::create(&seed_path).unwrap());
-        datagen::seed::write_sql(&dataset, file).unwrap();
-        let pg = TestPostgres::start_seeded(&seed_path).unwrap();
+        let testkit::SeededPostgres {
+            pg,
+            dataset,
+            dataset_path,
+            dir,
+        } = testkit::SeededPostgres::start();
         let redis = with_redis.then(|| TestRedis::start().unwrap());
         Self {
             pg,
@@ -64,9 +62,7 @@ impl Services {
     }
 
     pub fn item_row(&self, id: i32) -> ItemRow {
-        datagen::seed::items(&self.dataset)
-            .nth(id as usize - 1)
-            .unwrap()
+        testkit::item_row(&self.dataset, id)
     }
 
     pub fn redis_url(&self) -> String {
