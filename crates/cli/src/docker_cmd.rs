@@ -280,7 +280,7 @@ pub fn test(project: &Project, args: DockerTestArgs) -> anyhow::Result<ExitCode>
     if started_engine && !args.keep_engine && run.engine.private {
         let stopped = engine::stop(&run.home)?;
         eprintln!(
-            "docker-test: stopped the private engine ({} leftover processes, {} mounts)",
+            "docker-test: stopped the private engine; {} leftover process(es) killed, {} mount(s) detached",
             stopped.leftovers, stopped.mounts
         );
     }
