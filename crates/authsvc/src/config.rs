@@ -103,9 +103,9 @@ impl Config {
         let get = |var: &'static str| -> Result<Option<String>, ConfigError> {
             lookup(var)
                 .map(|value| {
-                    value
-                        .into_string()
-                        .map_err(|_| ConfigError::invalid(var, "(not UTF-8)", "is not valid UTF-8"))
+                    value.into_string().map_err(|_| {
+                        ConfigError::invalid(var, "(not UTF-8)", "must be valid UTF-8")
+                    })
                 })
                 .transpose()
         };
@@ -294,6 +294,6 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.var, env::AUTHSVC_LISTEN);
-        assert_eq!(err.reason, "is not valid UTF-8");
+        assert_eq!(err.reason, "must be valid UTF-8");
     }
 }

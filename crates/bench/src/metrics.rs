@@ -1,4 +1,4 @@
-//! Reading the server's Prometheus text exposition (`GET /metrics` on its admin listener) and
+//! Reading the server's OpenMetrics (Prometheus) text exposition (`GET /metrics` on its admin listener) and
 //! differencing two scrapes taken around a run.
 
 use std::collections::BTreeMap;

@@ -176,7 +176,7 @@ impl From<&ServiceUsage> for UsageReport {
     }
 }
 
-/// Metric names the server exposes (see `crates/server`'s metrics module).
+/// Metric names the server exposes (see `crates/server`'s exposition module).
 pub mod metric {
     pub const REQUESTS: &str = "prodstack_http_requests_total";
     pub const L1_HITS: &str = "prodstack_cache_l1_hits_total";

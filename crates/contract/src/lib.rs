@@ -18,7 +18,17 @@ pub mod rows;
 /// that verifies tokens defaults to it and warns when it runs with it.
 pub const BENCH_SECRET: &str = "httparena-bench-secret-do-not-use-in-production";
 
-/// The benchmark user: the token's `sub`, the `users` row `/api/me` answers with.
-pub const BENCH_USER_ID: &str = "42";
+/// The benchmark user: the `users` row `/api/me` answers with for the benchmark token.
+pub const BENCH_USER_ID: i32 = 42;
+/// The benchmark token's `sub` claim: [`BENCH_USER_ID`] as text.
+pub const BENCH_USER_SUBJECT: &str = "42";
 /// The benchmark user's display name (the token's `name` claim and `users.name`).
 pub const BENCH_USER_NAME: &str = "Alice Chen";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_token_subject_names_the_benchmark_user() {
+        assert_eq!(super::BENCH_USER_SUBJECT, super::BENCH_USER_ID.to_string());
+    }
+}

@@ -80,7 +80,7 @@ impl ItemRow {
 pub use contract::rows::UserRow;
 
 /// The id of the user the benchmark token names (`sub = "42"`).
-pub const BENCH_USER_ID: i32 = 42;
+pub use contract::BENCH_USER_ID;
 
 /// The four users. Id 42 is Alice Chen, the `name` claim of the benchmark token.
 pub fn users() -> Vec<UserRow> {
@@ -88,7 +88,12 @@ pub fn users() -> Vec<UserRow> {
         (1, "Bob Martinez", "bob.martinez@example.com", "free"),
         (2, "Carol Nguyen", "carol.nguyen@example.com", "team"),
         (3, "David Okafor", "david.okafor@example.com", "enterprise"),
-        (BENCH_USER_ID, "Alice Chen", "alice.chen@example.com", "pro"),
+        (
+            BENCH_USER_ID,
+            contract::BENCH_USER_NAME,
+            "alice.chen@example.com",
+            "pro",
+        ),
     ]
     .into_iter()
     .map(|(id, name, email, plan)| UserRow {

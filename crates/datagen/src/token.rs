@@ -8,7 +8,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Subject and display name of the benchmark user (`users` row 42).
-pub const SUBJECT: &str = contract::BENCH_USER_ID;
+pub const SUBJECT: &str = contract::BENCH_USER_SUBJECT;
 pub const NAME: &str = contract::BENCH_USER_NAME;
 
 /// A minted token is valid this long.

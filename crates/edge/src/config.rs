@@ -155,9 +155,9 @@ impl Config {
     /// Defaults for everything (what tests start from, then override).
     pub fn new(static_dir: impl Into<PathBuf>, tls_cert: PathBuf, tls_key: PathBuf) -> Self {
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            listen: SocketAddr::from(([0, 0, 0, 0], contract::ports::EDGE)),
             mode: Mode::Proxy,
-            upstream: "127.0.0.1:8080".into(),
+            upstream: format!("127.0.0.1:{}", contract::ports::SERVER),
             upstream_connections: 32,
             tls_cert,
             tls_key,
@@ -190,7 +190,10 @@ impl Config {
                 .unwrap_or_else(|| "/certs/server.key".into())
                 .into(),
         );
-        config.admin_listen = Some(SocketAddr::from(([127, 0, 0, 1], 9092)));
+        config.admin_listen = Some(SocketAddr::from((
+            [127, 0, 0, 1],
+            contract::ports::EDGE_ADMIN,
+        )));
         if let Some(v) = get(env::EDGE_LISTEN) {
             config.listen = parse(env::EDGE_LISTEN, &v)?;
         }

@@ -82,17 +82,18 @@ impl ServerCertVerifier for ExpectedCertificate {
 /// A connector offering `alpn` (e.g. `[b"h2"]`, `[b"http/1.1"]`, or none), TLS 1.2 and 1.3,
 /// any certificate accepted.
 pub fn connector(alpn: &[&[u8]]) -> Result<TlsConnector, Error> {
-    connector_with(alpn, None, rustls::DEFAULT_VERSIONS)
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    connector_with(alpn, None, rustls::DEFAULT_VERSIONS, provider)
 }
 
-/// A connector offering `alpn` and the protocol `versions`, expecting the certificate
-/// `pinned` (`None`: any).
+/// A connector offering `alpn` and the protocol `versions` with the crypto `provider` (a
+/// test of a server uses the server's own), expecting the certificate `pinned` (`None`: any).
 pub fn connector_with(
     alpn: &[&[u8]],
     pinned: Option<CertificateDer<'static>>,
     versions: &[&'static rustls::SupportedProtocolVersion],
+    provider: Arc<CryptoProvider>,
 ) -> Result<TlsConnector, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions)
         .map_err(|e| Error::Config(e.to_string()))?

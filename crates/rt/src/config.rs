@@ -28,7 +28,7 @@ impl ConfigError {
 
     /// `var` is required and unset; `hint` says what to set it to.
     pub fn missing(var: &'static str, hint: &str) -> Self {
-        Self::invalid(var, "", format!("it is required: {hint}"))
+        Self::invalid(var, "", format!("required, and not set: {hint}"))
     }
 }
 
@@ -61,7 +61,7 @@ mod tests {
         let missing = ConfigError::missing("DATABASE_URL", "set it to postgres://…");
         assert_eq!(
             missing.to_string(),
-            "DATABASE_URL=\"\" is invalid: it is required: set it to postgres://…"
+            "DATABASE_URL=\"\" is invalid: required, and not set: set it to postgres://…"
         );
     }
 }

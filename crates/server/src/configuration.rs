@@ -73,8 +73,8 @@ impl Settings {
     /// Defaults for everything but the database URL (what tests start from).
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
+            listen: SocketAddr::from(([127, 0, 0, 1], contract::ports::SERVER)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], contract::ports::SERVER_ADMIN)),
             database_url: database_url.into(),
             database_max_conn: 256,
             database_pool_size: None,

@@ -54,13 +54,13 @@ pub struct StackPorts {
 
 impl StackPorts {
     pub const DEFAULT: StackPorts = StackPorts {
-        edge: 8443,
-        authsvc: 9090,
-        cache: 6379,
-        server: 8080,
-        postgres: 5432,
-        admin: 9091,
-        edge_status: 9092,
+        edge: contract::ports::EDGE,
+        authsvc: contract::ports::AUTHSVC,
+        cache: contract::ports::CACHE,
+        server: contract::ports::SERVER,
+        postgres: contract::ports::POSTGRES,
+        admin: contract::ports::SERVER_ADMIN,
+        edge_status: contract::ports::EDGE_ADMIN,
     };
 
     /// Every default port plus `offset` (`--ports-offset`), or an error naming the port that

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde_yaml::Value;
 use stack::CpuSet;
 
-use super::*;
+use super::fields::scalar;
+use super::findings::Findings;
+use super::shape::{CPU_BUDGET, SMT_SIBLING_OFFSET};
 
 pub(super) fn check_cpuset(name: &str, service: &Value, out: &mut Findings) -> Option<CpuSet> {
     let Some(text) = service.get("cpuset").and_then(scalar) else {

@@ -648,7 +648,9 @@ fn env_pairs(rest: &str) -> Vec<(String, String)> {
 }
 
 /// Splits on unquoted whitespace and removes the quotes, with POSIX shell rules (`shlex`);
-/// a line with an unclosed quote, which Docker refuses, falls back to plain whitespace.
+/// a line with an unclosed quote, which Docker refuses, falls back to plain whitespace. One
+/// difference from Docker: a word starting with an unquoted `#` begins a comment for shlex;
+/// no Dockerfile checked here writes one.
 fn shell_words(text: &str) -> Vec<String> {
     shlex::split(text).unwrap_or_else(|| text.split_whitespace().map(str::to_string).collect())
 }

@@ -9,8 +9,9 @@
 //! `.dockerignore` when it exists — which is how an HttpArena export keeps HttpArena's whole
 //! repository (its build context) from being sent to the builder.
 //!
-//! The glob matching itself is `globset`'s (`literal_separator`, so `*` stops at `/`, and
-//! backslash escapes); a pattern globset cannot parse (an unclosed `[`) is taken literally.
+//! The glob matching itself is `globset`'s: `literal_separator`, so `*` stops at `/`;
+//! backslash escapes; an unclosed `[` is a literal `[`; braces are literal (globset's `{a,b}`
+//! alternates are not Docker's).
 
 use std::path::{Path, PathBuf};
 
@@ -35,15 +36,18 @@ struct Rule {
 #[derive(Debug, Clone)]
 pub enum Pattern {
     Glob(GlobMatcher),
-    /// What globset cannot parse (an unclosed `[`) matches only itself.
+    /// What globset cannot parse matches only itself.
     Literal(String),
 }
 
 impl Pattern {
     pub fn new(pattern: &str) -> Self {
-        match GlobBuilder::new(pattern)
+        // Docker (Go's `filepath.Match`) has no `{a,b}` alternates: braces are literal.
+        let escaped = pattern.replace('{', "\\{").replace('}', "\\}");
+        match GlobBuilder::new(&escaped)
             .literal_separator(true)
             .backslash_escape(true)
+            .allow_unclosed_class(true)
             .build()
         {
             Ok(glob) => Self::Glob(glob.compile_matcher()),
@@ -182,9 +186,12 @@ mod tests {
         assert!(glob("[^a-c]x", "dx"));
         assert!(glob("\\*", "*"));
         assert!(!glob("\\*", "a"));
-        // An unclosed class is a literal.
+        // An unclosed class is a literal `[`; braces are literal too.
         assert!(glob("[x", "[x"));
         assert!(!glob("[x", "x"));
+        assert!(glob("[x*", "[xy"));
+        assert!(glob("{a,b}.rs", "{a,b}.rs"));
+        assert!(!glob("{a,b}.rs", "a.rs"));
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use serde_yaml::Value;
 
-use super::dockerfile::{BuildContext, Dockerfile};
+use super::dockerfile::{self, BuildContext, Dockerfile};
 
-use super::*;
+use super::findings::Findings;
 
 /// A bind mount in either compose syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use super::*;
+use super::fields::describe_str;
+use super::findings::{Findings, Violation};
+use super::shape::Shape;
 
 /// meta.json and README.md of an export folder.
 pub(super) fn check_export_folder(dir: &Path, shape: Option<Shape>) -> Vec<Violation> {

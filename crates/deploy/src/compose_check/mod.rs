@@ -37,45 +37,33 @@ mod cpus;
 pub mod dockerfile;
 pub mod dockerignore;
 mod fields;
+mod findings;
 mod meta;
 mod services;
+mod shape;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
 use serde_yaml::Value;
-use stack::CpuSet;
+use stack::{CpuSet, Project};
 
-use stack::Project;
+pub use fields::{environment, mounts, var_ref, Mount};
+pub use findings::{Checked, Violation};
+pub use meta::check_meta;
+pub use shape::*;
 
-use cpus::*;
-pub use fields::*;
-pub use meta::*;
-use services::*;
-
-/// The four services, in HttpArena's order.
-pub const SERVICES: [&str; 4] = ["edge", "cache", "authsvc", "server"];
-
-/// The engine stack's services: the fused engine and Redis.
-pub const ENGINE_SERVICES: [&str; 2] = ["edge", "cache"];
-
-/// Logical CPUs the four services share on HttpArena's box (`0-31,64-95`).
-pub const CPU_BUDGET: usize = 64;
-
-/// The SMT sibling of CPU N is N + 64 on HttpArena's box.
-pub const SMT_SIBLING_OFFSET: usize = 64;
-
-/// How an export must build authsvc: HttpArena's shared sidecar, unmodified.
-pub const SHARED_AUTHSVC: &str = "../_shared/authsvc";
-
-/// HttpArena's compose file name inside `frameworks/<name>/`.
-pub const EXPORT_COMPOSE_FILE: &str = "compose.production-stack.yml";
-
-const NOFILE: i64 = 1_048_576;
+use cpus::{check_cpu_total, check_cpuset};
+use fields::scalar;
+use findings::Findings;
+use meta::check_export_folder;
+use services::{
+    check_authsvc, check_cache, check_common, check_edge, check_engine_edge, check_postgres,
+    check_server,
+};
 
 #[derive(Debug, Args)]
 pub struct ComposeCheckArgs {
@@ -104,86 +92,6 @@ pub fn run(_project: &Project, args: ComposeCheckArgs) -> anyhow::Result<ExitCod
             if total == 1 { "" } else { "s" }
         );
         Ok(ExitCode::from(1))
-    }
-}
-
-/// One broken rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub file: PathBuf,
-    /// `None` for file-level rules (service count, CPU total, meta.json).
-    pub service: Option<String>,
-    /// The compose field (`cpuset`, `ulimits.nofile`, `build`, ...).
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.service {
-            Some(service) => write!(
-                f,
-                "{}: service `{service}`: {}: {}",
-                self.file.display(),
-                self.field,
-                self.message
-            ),
-            None => write!(
-                f,
-                "{}: {}: {}",
-                self.file.display(),
-                self.field,
-                self.message
-            ),
-        }
-    }
-}
-
-/// The outcome of checking one path.
-#[derive(Debug, Clone)]
-pub struct Checked {
-    pub violations: Vec<Violation>,
-    /// What was checked, for the "ok" line.
-    pub summary: String,
-    /// The stack's shape; `None` for the Postgres file and unreadable input.
-    pub shape: Option<Shape>,
-}
-
-/// Which stack a compose file describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// nginx edge, cache, HttpArena's authsvc, our server (Production and Tuned).
-    FourServices,
-    /// Our fused engine as the edge, and the cache (Engine).
-    Engine,
-}
-
-impl Shape {
-    /// The engine shape when neither authsvc nor server is there; otherwise the four-service
-    /// shape, whose rules then report whichever of them is missing.
-    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Shape {
-        let four = names.into_iter().any(|n| n == "authsvc" || n == "server");
-        if four {
-            Shape::FourServices
-        } else {
-            Shape::Engine
-        }
-    }
-
-    /// The services the shape runs, in HttpArena's order.
-    pub fn services(self) -> &'static [&'static str] {
-        match self {
-            Shape::FourServices => &SERVICES,
-            Shape::Engine => &ENGINE_SERVICES,
-        }
-    }
-
-    /// meta.json `type`s an export of this shape may declare.
-    pub fn categories(self) -> &'static [&'static str] {
-        match self {
-            Shape::FourServices => &["production", "tuned"],
-            Shape::Engine => &["engine"],
-        }
     }
 }
 
@@ -319,47 +227,6 @@ pub fn check_text(file: &Path, text: &str, kind: &Kind) -> Checked {
         }
     };
     out.finish(summary, shape)
-}
-
-/// Collects violations for one file.
-struct Findings {
-    pub(super) file: PathBuf,
-    pub(super) violations: Vec<Violation>,
-}
-
-impl Findings {
-    pub(super) fn new(file: &Path) -> Self {
-        Self {
-            file: file.to_path_buf(),
-            violations: Vec::new(),
-        }
-    }
-
-    pub(super) fn file(&mut self, field: &str, message: String) {
-        self.violations.push(Violation {
-            file: self.file.clone(),
-            service: None,
-            field: field.into(),
-            message,
-        });
-    }
-
-    pub(super) fn service(&mut self, service: &str, field: &str, message: String) {
-        self.violations.push(Violation {
-            file: self.file.clone(),
-            service: Some(service.into()),
-            field: field.into(),
-            message,
-        });
-    }
-
-    pub(super) fn finish(self, summary: String, shape: Option<Shape>) -> Checked {
-        Checked {
-            violations: self.violations,
-            summary,
-            shape,
-        }
-    }
 }
 
 /// Every stack rule of `shape`; returns the total of logical CPUs found.

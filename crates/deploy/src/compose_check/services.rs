@@ -8,7 +8,12 @@ use std::path::Path;
 use serde_yaml::Value;
 use stack::CpuSet;
 
-use super::*;
+use super::fields::{
+    build_field, command_words, describe, describe_str, environment_or_report, lint_build,
+    mounts_or_report, normalize_dir, require_depends_healthy, require_mount, scalar, var_ref,
+};
+use super::findings::Findings;
+use super::shape::{NOFILE, SHARED_AUTHSVC};
 
 pub(super) fn check_common(name: &str, service: &Value, out: &mut Findings) {
     match service.get("network_mode").and_then(scalar) {

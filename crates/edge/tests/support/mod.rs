@@ -297,7 +297,7 @@ pub fn tls_connector_with(
     pinned: Option<CertificateDer<'static>>,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> TlsConnector {
-    hostile::tls::connector_with(alpn, pinned, versions).unwrap()
+    hostile::tls::connector_with(alpn, pinned, versions, edge::tls::provider()).unwrap()
 }
 
 /// A TLS 1.2/1.3 client offering `alpn` that accepts any certificate.

@@ -22,18 +22,20 @@
 //! guidance: more I/O threads than cores only adds context switches, and the cache is nearly
 //! idle in this workload: L1 answers almost every read).
 //!
-//! One file per step: [`plan`] (how each process is started), [`probe`] (when it is ready),
+//! One file per step, each importing what it uses from the others by name: [`options`] (what
+//! `up` is asked for), [`plan`] (how each process is started), [`probe`] (when it is ready),
 //! [`up`], [`down`] and [`status`]; each service's own facts (name, ports, stop signal and
 //! grace) are [`crate::service::Service`]'s.
 
 mod down;
+mod options;
 mod plan;
 mod probe;
 mod status;
 mod up;
 
 pub use down::*;
-pub use plan::*;
-use probe::*;
+pub use options::*;
+pub use plan::{edge_secret, redis_settings, service_cpus, DATABASE_MAX_CONN};
 pub use status::*;
 pub use up::*;

@@ -14,12 +14,12 @@ use crate::home::Home;
 use crate::nginx::{self, EdgeParams};
 use crate::ports::StackPorts;
 use crate::postgres::{self, Cluster, PgSettings};
-use crate::process::{self};
+use crate::process;
 use crate::profile::{EdgeKind, Profile};
 use crate::redis::{self, RedisSettings};
 use crate::service::Service;
 
-use super::*;
+use super::options::UpOptions;
 
 /// HttpArena's `DATABASE_MAX_CONN` for the server.
 pub const DATABASE_MAX_CONN: u32 = 256;

@@ -135,3 +135,8 @@ pub(super) fn settled_tail(log: &Path) -> String {
     std::thread::sleep(Duration::from_millis(150));
     tail(log, 20)
 }
+
+/// The first line of `text` (a probe's or a log's message), for one-line reports.
+pub(super) fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}

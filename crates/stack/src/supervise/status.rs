@@ -8,7 +8,7 @@ use crate::process::Liveness;
 use crate::service::Service;
 use crate::state::{ServiceState, StackState};
 
-use super::*;
+use super::probe::{first_line, probe, Probe};
 
 /// One row of `prodstack status`.
 #[derive(Debug, Clone)]

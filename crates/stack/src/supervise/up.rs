@@ -6,67 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use contract::env;
-
-use crate::cpus::{CpuSet, CpuSplit};
 use crate::error::{Error, IoContext, PortConflict, Result};
 use crate::home::Home;
-use crate::nginx::Template;
 use crate::ports::{self, StackPorts};
-use crate::postgres::{self, Cluster, Durability};
+use crate::postgres::{self, Cluster};
 use crate::process::{self, Liveness, ProcessIdentity};
-use crate::profile::{EdgeKind, Profile};
+use crate::profile::EdgeKind;
 use crate::redis;
 use crate::service::Service;
 use crate::state::{ServiceState, StackState};
 
-use super::*;
-
-/// What `prodstack up` was asked for.
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    pub profile: Profile,
-    /// nginx (Production/Tuned), or our Rust edge in proxy or fused mode (Engine).
-    pub edge: EdgeKind,
-    /// Extra environment for our Rust edge (benchmark variants try its knobs this way).
-    pub edge_env: Vec<(String, String)>,
-    pub ports_offset: u16,
-    pub cpus: CpuSplit,
-    /// Drop the `benchmark` database and load `data/pgdb-seed.sql` again.
-    pub reseed: bool,
-    /// Run this binary as authsvc instead of ours (same environment).
-    pub authsvc_bin: Option<PathBuf>,
-    pub template: Template,
-    pub jwt_secret: String,
-    /// How long one service may take to become healthy.
-    pub start_timeout: Duration,
-    /// What Postgres' acknowledged commits survive (a running Postgres keeps its setting).
-    pub pg_durability: Durability,
-}
-
-impl UpOptions {
-    /// Defaults: production, HttpArena's ports, the default CPU split of this machine, the
-    /// template of the checkout at `project_root`, `JWT_SECRET` from the environment.
-    pub fn new(project_root: &Path) -> Result<Self> {
-        let available = CpuSet::available().io_context(|| "reading this process' CPUs".into())?;
-        Ok(Self {
-            profile: Profile::Production,
-            edge: EdgeKind::Nginx,
-            edge_env: Vec::new(),
-            ports_offset: 0,
-            cpus: CpuSplit::default_for(&available),
-            reseed: false,
-            authsvc_bin: None,
-            template: Template::from_checkout(project_root)?,
-            jwt_secret: std::env::var(env::JWT_SECRET)
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| contract::BENCH_SECRET.to_string()),
-            start_timeout: Duration::from_secs(60),
-            pg_durability: Durability::Full,
-        })
-    }
-}
+use super::down::{stop, StopOutcome};
+use super::options::UpOptions;
+use super::plan::{command, describe_command, service_cpus, Plan};
+use super::probe::{first_line, probe, settled_tail, wait_healthy};
 
 /// What `up` did with one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,10 +357,6 @@ pub(super) fn ensure(
         state: entry,
         ready_after,
     })
-}
-
-pub(super) fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
 }
 
 /// Work after a service answers: Postgres gets its database seeded (once) and must answer
