@@ -8,7 +8,6 @@ mod deploy_support;
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use deploy_support::*;
 use stack::nginx::{check_config, unprivileged_worker_user, EdgeParams, Template, Workers};
@@ -60,18 +59,8 @@ impl EdgeFiles {
             std::fs::create_dir_all(d).unwrap();
         }
         std::fs::write(home.static_dir().join("reset.css"), "body{}\n").unwrap();
-        let status = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=localhost", "-keyout"])
-            .arg(home.certs_dir().join("server.key"))
-            .arg("-out")
-            .arg(home.certs_dir().join("server.crt"))
-            .stderr(Stdio::null())
-            .status()
+        datagen::certs::generate(&home.certs_dir(), Path::new("openssl"))
             .expect("openssl is needed to make a test certificate");
-        assert!(status.success());
         Self { dir }
     }
 
