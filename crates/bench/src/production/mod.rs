@@ -9,32 +9,40 @@
 //! too. Like HttpArena, the four services (not Postgres) are restarted before each connection
 //! count, there is no warm-up, and runs are 2 s apart so 1 s TTLs expire between them.
 
-use std::io::{IsTerminal, Write as _};
+mod edge_status;
+mod loadgen;
+mod variants;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
 use clap::Args;
-use stack::cpus::{CpuSet, CpuSplit};
 use stack::postgres::Durability;
-use stack::profile::{EdgeKind, Profile};
+use stack::profile::Profile;
 use stack::supervise::{self, UpOptions};
 use stack::Home;
 use stack::{Service, StackState};
 
-use super::h2load::{self, Invocation, Summary};
-use super::metrics::Scrape;
-use super::procstat::Sampler;
-use super::report;
-use super::results::{
-    metric, CacheHierarchy, LatencyReport, RunResult, TemplateCounts, Unfinished, UsageReport,
-    LOADGEN, POSTGRES,
+use crate::h2load::{self, Invocation, Summary};
+use crate::metrics::Scrape;
+use crate::procstat::Sampler;
+use crate::report;
+use crate::results::{
+    CacheHierarchy, RunResult, TemplateCounts, Unfinished, UsageReport, LOADGEN, POSTGRES,
 };
-use super::static_bytes::{self, StaticBytes};
+use crate::static_bytes::{self, StaticBytes};
 use stack::Project;
 use validate::{self, Target};
+
+use edge_status::EdgeStatus;
+use loadgen::{
+    describe_failures, first_line, log_latency, resolve_h2load, unfinished_advice, wait_all, Exit,
+    LoadGenerator, HTTPARENA_LOADGEN_TIMEOUT_S,
+};
+use variants::{cpu_plan, variants, CpuPlan, Variant};
 
 #[derive(Debug, Clone, Args)]
 pub struct ProductionBenchArgs {
@@ -133,146 +141,6 @@ fn parse_seconds(text: &str) -> Result<u32, String> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("`{text}`: expected whole seconds such as 5s"))
-}
-
-/// One configuration of the stack to benchmark.
-#[derive(Debug, Clone)]
-pub struct Variant {
-    pub name: String,
-    pub profile: Profile,
-    pub edge: EdgeKind,
-    pub authsvc_bin: Option<PathBuf>,
-    /// Extra environment for the edge process (`engine-fused+EDGE_RUNTIME=multi-thread`).
-    pub edge_env: Vec<(String, String)>,
-}
-
-/// The Engine-category variants: our Rust edge in each mode, production's other settings.
-const ENGINE_VARIANTS: [(&str, EdgeKind); 2] = [
-    ("engine-proxy", EdgeKind::RustProxy),
-    ("engine-fused", EdgeKind::RustFused),
-];
-
-fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
-    if args.compare.is_empty() {
-        return Ok(vec![Variant {
-            name: args.profile.as_str().to_string(),
-            profile: args.profile,
-            edge: EdgeKind::Nginx,
-            authsvc_bin: args.authsvc_bin.clone(),
-            edge_env: Vec::new(),
-        }]);
-    }
-    ensure!(
-        !args.attach,
-        "--compare restarts the stack per variant; it cannot --attach"
-    );
-    args.compare
-        .iter()
-        .map(|spec| {
-            if let Some(path) = spec.strip_prefix("authsvc=") {
-                let path =
-                    std::path::absolute(path).with_context(|| format!("resolving {path}"))?;
-                ensure!(path.is_file(), "--compare {spec}: no such file");
-                let name = format!(
-                    "authsvc:{}",
-                    path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
-                );
-                Ok(Variant {
-                    name,
-                    profile: args.profile,
-                    edge: EdgeKind::Nginx,
-                    authsvc_bin: Some(path),
-                    edge_env: Vec::new(),
-                })
-            } else if let Some(variant) = engine_variant(spec) {
-                variant
-            } else {
-                let profile: Profile = spec.parse().map_err(|e: String| {
-                    anyhow::anyhow!("{e}, or one of engine-proxy, engine-fused, authsvc=PATH")
-                })?;
-                Ok(Variant {
-                    name: profile.as_str().to_string(),
-                    profile,
-                    edge: EdgeKind::Nginx,
-                    authsvc_bin: args.authsvc_bin.clone(),
-                    edge_env: Vec::new(),
-                })
-            }
-        })
-        .collect()
-}
-
-/// `engine-proxy` / `engine-fused`, optionally with `+NAME=VALUE` edge settings; `None` when
-/// `spec` names no engine variant.
-fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
-    let (base, settings) = spec.split_once('+').unwrap_or((spec, ""));
-    let (_, edge) = ENGINE_VARIANTS.iter().find(|(name, _)| *name == base)?;
-    let edge_env = settings
-        .split('+')
-        .filter(|s| !s.is_empty())
-        .map(|setting| {
-            let (key, value) = setting
-                .split_once('=')
-                .with_context(|| format!("--compare {spec}: `{setting}` is not NAME=VALUE"))?;
-            ensure!(
-                ["EDGE_", "SERVER_", "JWT_"]
-                    .iter()
-                    .any(|p| key.starts_with(p)),
-                "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
-            );
-            Ok((key.to_string(), value.to_string()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>();
-    Some(edge_env.map(|edge_env| Variant {
-        name: spec.to_string(),
-        profile: Profile::Production,
-        edge: *edge,
-        authsvc_bin: None,
-        edge_env,
-    }))
-}
-
-/// How the machine's CPUs are shared between the stack and the load generator.
-#[derive(Debug, Clone)]
-pub struct CpuPlan {
-    pub stack: CpuSet,
-    pub loadgen: Option<CpuSet>,
-    pub split: CpuSplit,
-}
-
-fn cpu_plan(args: &ProductionBenchArgs) -> anyhow::Result<CpuPlan> {
-    let available = CpuSet::available().context("reading this process' CPUs")?;
-    let loadgen = match &args.loadgen_cpus {
-        Some(list) => {
-            Some(CpuSet::parse(list).map_err(|e| anyhow::anyhow!("--loadgen-cpus: {e}"))?)
-        }
-        None if available.len() >= 2 => {
-            let cpus = available.cpus();
-            CpuSet::from_cpus(cpus[cpus.len() / 2..].to_vec())
-        }
-        None => None,
-    };
-    let stack = match &loadgen {
-        Some(lg) => CpuSet::from_cpus(
-            available
-                .cpus()
-                .iter()
-                .copied()
-                .filter(|c| !lg.cpus().contains(c))
-                .collect(),
-        )
-        .unwrap_or_else(|| available.clone()),
-        None => available.clone(),
-    };
-    let split = match &args.cpus {
-        Some(spec) => CpuSplit::parse(spec, &available).map_err(|e| anyhow::anyhow!(e))?,
-        None => CpuSplit::default_for(&stack),
-    };
-    Ok(CpuPlan {
-        stack,
-        loadgen,
-        split,
-    })
 }
 
 pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitCode> {
@@ -820,267 +688,11 @@ fn postgres_durability(database_url: &str) -> String {
     format!("fsync={fsync}, synchronous_commit={commit}: {meaning}")
 }
 
-/// HttpArena's harness runs each h2load under `timeout 45`.
-const HTTPARENA_LOADGEN_TIMEOUT_S: u32 = 45;
-
-/// How one h2load process ended.
-#[derive(Debug)]
-enum Exit {
-    Finished(std::process::ExitStatus),
-    /// Still running at the timeout, so killed; `sockets` it held then.
-    Killed {
-        sockets: Option<u64>,
-    },
-}
-
-impl Exit {
-    fn open_connections(&self) -> Option<u64> {
-        match self {
-            Exit::Finished(_) => None,
-            Exit::Killed { sockets } => *sockets,
-        }
-    }
-}
-
-/// Waits for both h2load processes with a progress line; kills one still running at
-/// `timeout` after the start (counting the connections it still holds first), like
-/// HttpArena's `timeout 45`, and waits for the other.
-fn wait_all(
-    children: &mut [(&Invocation, Child, PathBuf)],
-    timeout: Duration,
-    label: &str,
-    duration: u32,
-) -> anyhow::Result<Vec<Exit>> {
-    let started = Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    let mut exits: Vec<Option<Exit>> = children.iter().map(|_| None).collect();
-    let mut last_print = 0;
-    loop {
-        let overdue = started.elapsed() > timeout;
-        for (i, (_, child, _)) in children.iter_mut().enumerate() {
-            if exits[i].is_some() {
-                continue;
-            }
-            if let Some(status) = child.try_wait().context("waiting for h2load")? {
-                exits[i] = Some(Exit::Finished(status));
-            } else if overdue {
-                let sockets = open_sockets(child.id());
-                let _ = child.kill();
-                let _ = child.wait();
-                exits[i] = Some(Exit::Killed { sockets });
-            }
-        }
-        if exits.iter().all(Option::is_some) {
-            break;
-        }
-        let secs = started.elapsed().as_secs();
-        if secs != last_print {
-            last_print = secs;
-            let line = if secs <= duration as u64 {
-                format!("   {label}: {secs}/{duration} s")
-            } else {
-                format!(
-                    "   {label}: {duration} s run over, waiting for h2load to exit ({secs} s; killed at {} s)",
-                    timeout.as_secs()
-                )
-            };
-            if tty {
-                eprint!("\r{line}   ");
-                let _ = std::io::stderr().flush();
-            } else if secs.is_multiple_of(5) {
-                eprintln!("{line}");
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if tty {
-        eprint!("\r{}\r", " ".repeat(100));
-    }
-    Ok(exits.into_iter().flatten().collect())
-}
-
-/// Sockets among a process' descriptors (its open client connections, for h2load).
-fn open_sockets(pid: u32) -> Option<u64> {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    Some(
-        fds.filter_map(Result::ok)
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .filter(|target| target.to_string_lossy().starts_with("socket:"))
-            .count() as u64,
-    )
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_string()
-}
-
-/// The h2load to run, and its version (for explaining a hang).
-struct LoadGenerator {
-    program: PathBuf,
-    version: Option<(u32, u32, u32)>,
-}
-
-fn resolve_h2load(program: &Path) -> anyhow::Result<LoadGenerator> {
-    let found = if program.components().count() > 1 {
-        program.is_file().then(|| program.to_path_buf())
-    } else {
-        stack::process::find_on_path(&program.to_string_lossy())
-    };
-    let program = found.with_context(|| {
-        format!(
-            "`{}` is not installed (./prodstack installs h2load: Debian package nghttp2-client)",
-            program.display()
-        )
-    })?;
-    let version = std::process::Command::new(&program)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|out| h2load::parse_version(&String::from_utf8_lossy(&out.stdout)));
-    Ok(LoadGenerator { program, version })
-}
-
-/// What to tell the user when runs did not finish: the known cause and what to do about it.
-fn unfinished_advice(runs: &[RunResult], h2load: &LoadGenerator) -> Option<String> {
-    let unfinished: Vec<&RunResult> = runs.iter().filter(|r| !r.scored()).collect();
-    if unfinished.is_empty() {
-        return None;
-    }
-    let killed = unfinished
-        .iter()
-        .flat_map(|r| &r.unfinished)
-        .filter(|u| u.reason.contains("killed"))
-        .count();
-    let mut text = format!(
-        "!! {} of {} runs did not finish and count nothing (scored 0, as in HttpArena); the report above shows them.",
-        unfinished.len(),
-        runs.len()
-    );
-    let version = h2load
-        .version
-        .map(|(a, b, c)| format!("{a}.{b}.{c}"))
-        .unwrap_or_else(|| "of unknown version".into());
-    let old = h2load
-        .version
-        .is_none_or(|v| v < h2load::FIRST_VERSION_THAT_STOPS_LATE_CLIENTS);
-    if killed > 0 && old {
-        text.push_str(&format!(
-            "\n   Cause: this h2load ({version}; Debian 12 ships 1.52) never stops a client whose TLS handshake is \
-             still under way when -D ends: once connected it sends requests that are no longer counted, \
-             forever (fixed in nghttp2 1.69.0). It happens when the stack's CPUs cannot finish every \
-             handshake (connections + connections/8 at once) within the duration while serving the clients \
-             already connected; on HttpArena's 64-CPU host they finish within milliseconds.\n   \
-             To get a score here: a longer --duration (e.g. 15s) leaves time for every handshake; or fewer \
-             --connections, more CPUs for the stack (--loadgen-cpus), or a newer h2load (--h2load PATH)."
-        ));
-    } else if killed > 0 {
-        text.push_str(&format!(
-            "\n   h2load {version} did not exit within --loadgen-timeout; its output files are in the bench folder."
-        ));
-    }
-    Some(text)
-}
-
-fn log_latency(path: &Path) -> LatencyReport {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let (requests, _) = h2load::parse_log(&text);
-    LatencyReport::from(&h2load::latency(&requests))
-}
-
-/// Non-2xx answers of a run, explained: per-status counts from the h2load logs, the server's
-/// non-2xx routes, and the edge's error-log lines (which carry the request line) written
-/// during the run.
-fn describe_failures(
-    delta: &Scrape,
-    reads_log: &Path,
-    writes_log: &Path,
-    state: &StackState,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for (label, log) in [("reads", reads_log), ("writes", writes_log)] {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let (requests, _) = h2load::parse_log(&text);
-        let mut by_status: std::collections::BTreeMap<i32, u64> = Default::default();
-        for r in requests.iter().filter(|r| !(200..300).contains(&r.status)) {
-            *by_status.entry(r.status).or_default() += 1;
-        }
-        for (status, count) in by_status {
-            let what = if status <= 0 {
-                "no HTTP answer".to_string()
-            } else {
-                format!("status {status}")
-            };
-            out.push(format!("{label}: {count} × {what}"));
-        }
-    }
-    for (key, value) in &delta.samples {
-        if key.starts_with(metric::REQUESTS) && !key.contains("status=\"2") && *value > 0.0 {
-            out.push(format!("server: {key} +{value}"));
-        }
-    }
-    if !out.is_empty() {
-        if let Some(edge) = state.service(Service::Edge) {
-            let tail = stack::process::tail(&edge.log, 200);
-            out.extend(
-                tail.lines()
-                    .filter(|l| l.contains("request: "))
-                    .rev()
-                    .take(5)
-                    .map(|l| format!("edge log: {}", l.trim())),
-            );
-        }
-    }
-    out
-}
-
-/// The edge's request counter on its loopback-only status port: nginx `stub_status`, or our
-/// Rust edge's `edge_requests_total` (Prometheus text).
-struct EdgeStatus {
-    url: String,
-    edge: EdgeKind,
-}
-
-impl EdgeStatus {
-    fn for_state(state: &StackState) -> Self {
-        let path = if state.edge.is_rust() {
-            "metrics"
-        } else {
-            "nginx_status"
-        };
-        Self {
-            url: format!("http://127.0.0.1:{}/{path}", state.ports.edge_status),
-            edge: state.edge,
-        }
-    }
-
-    /// `None` when the edge does not answer (the static count is then reported as 0).
-    fn requests(&self) -> Option<f64> {
-        let url = &self.url;
-        let response = validate::curl::send(
-            &validate::curl::Request::get(url.clone()).version(validate::curl::HttpVersion::Http11),
-        )
-        .ok()?;
-        let text = response.body_text();
-        if self.edge.is_rust() {
-            Some(Scrape::parse(&text).sum("edge_requests_total", &[]))
-        } else {
-            parse_stub_status(&text)
-        }
-    }
-}
-
-/// `Active connections: 2 \nserver accepts handled requests\n 10 10 42 \nReading: ...` → 42.
-pub fn parse_stub_status(text: &str) -> Option<f64> {
-    let mut lines = text.lines();
-    lines.find(|l| {
-        l.trim_start()
-            .starts_with("server accepts handled requests")
-    })?;
-    lines.next()?.split_whitespace().nth(2)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
+    use stack::profile::EdgeKind;
+
+    use super::edge_status::parse_stub_status;
     use super::*;
 
     #[test]

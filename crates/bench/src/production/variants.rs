@@ -1,0 +1,151 @@
+//! What one `bench` run compares: the variants (the profiles, the Rust edge's modes, each
+//! with optional environment overrides) and the CPU split between the stack and the load
+//! generator.
+
+use std::path::PathBuf;
+
+use anyhow::{ensure, Context as _};
+use stack::cpus::{CpuSet, CpuSplit};
+use stack::profile::{EdgeKind, Profile};
+
+use super::ProductionBenchArgs;
+
+/// One configuration of the stack to benchmark.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    pub profile: Profile,
+    pub edge: EdgeKind,
+    pub authsvc_bin: Option<PathBuf>,
+    /// Extra environment for the edge process (`engine-fused+EDGE_RUNTIME=multi-thread`).
+    pub edge_env: Vec<(String, String)>,
+}
+
+/// The Engine-category variants: our Rust edge in each mode, production's other settings.
+pub(super) const ENGINE_VARIANTS: [(&str, EdgeKind); 2] = [
+    ("engine-proxy", EdgeKind::RustProxy),
+    ("engine-fused", EdgeKind::RustFused),
+];
+
+pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
+    if args.compare.is_empty() {
+        return Ok(vec![Variant {
+            name: args.profile.as_str().to_string(),
+            profile: args.profile,
+            edge: EdgeKind::Nginx,
+            authsvc_bin: args.authsvc_bin.clone(),
+            edge_env: Vec::new(),
+        }]);
+    }
+    ensure!(
+        !args.attach,
+        "--compare restarts the stack per variant; it cannot --attach"
+    );
+    args.compare
+        .iter()
+        .map(|spec| {
+            if let Some(path) = spec.strip_prefix("authsvc=") {
+                let path =
+                    std::path::absolute(path).with_context(|| format!("resolving {path}"))?;
+                ensure!(path.is_file(), "--compare {spec}: no such file");
+                let name = format!(
+                    "authsvc:{}",
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
+                );
+                Ok(Variant {
+                    name,
+                    profile: args.profile,
+                    edge: EdgeKind::Nginx,
+                    authsvc_bin: Some(path),
+                    edge_env: Vec::new(),
+                })
+            } else if let Some(variant) = engine_variant(spec) {
+                variant
+            } else {
+                let profile: Profile = spec.parse().map_err(|e: String| {
+                    anyhow::anyhow!("{e}, or one of engine-proxy, engine-fused, authsvc=PATH")
+                })?;
+                Ok(Variant {
+                    name: profile.as_str().to_string(),
+                    profile,
+                    edge: EdgeKind::Nginx,
+                    authsvc_bin: args.authsvc_bin.clone(),
+                    edge_env: Vec::new(),
+                })
+            }
+        })
+        .collect()
+}
+
+/// `engine-proxy` / `engine-fused`, optionally with `+NAME=VALUE` edge settings; `None` when
+/// `spec` names no engine variant.
+pub(super) fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
+    let (base, settings) = spec.split_once('+').unwrap_or((spec, ""));
+    let (_, edge) = ENGINE_VARIANTS.iter().find(|(name, _)| *name == base)?;
+    let edge_env = settings
+        .split('+')
+        .filter(|s| !s.is_empty())
+        .map(|setting| {
+            let (key, value) = setting
+                .split_once('=')
+                .with_context(|| format!("--compare {spec}: `{setting}` is not NAME=VALUE"))?;
+            ensure!(
+                ["EDGE_", "SERVER_", "JWT_"]
+                    .iter()
+                    .any(|p| key.starts_with(p)),
+                "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
+            );
+            Ok((key.to_string(), value.to_string()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>();
+    Some(edge_env.map(|edge_env| Variant {
+        name: spec.to_string(),
+        profile: Profile::Production,
+        edge: *edge,
+        authsvc_bin: None,
+        edge_env,
+    }))
+}
+
+/// How the machine's CPUs are shared between the stack and the load generator.
+#[derive(Debug, Clone)]
+pub struct CpuPlan {
+    pub stack: CpuSet,
+    pub loadgen: Option<CpuSet>,
+    pub split: CpuSplit,
+}
+
+pub(super) fn cpu_plan(args: &ProductionBenchArgs) -> anyhow::Result<CpuPlan> {
+    let available = CpuSet::available().context("reading this process' CPUs")?;
+    let loadgen = match &args.loadgen_cpus {
+        Some(list) => {
+            Some(CpuSet::parse(list).map_err(|e| anyhow::anyhow!("--loadgen-cpus: {e}"))?)
+        }
+        None if available.len() >= 2 => {
+            let cpus = available.cpus();
+            CpuSet::from_cpus(cpus[cpus.len() / 2..].to_vec())
+        }
+        None => None,
+    };
+    let stack = match &loadgen {
+        Some(lg) => CpuSet::from_cpus(
+            available
+                .cpus()
+                .iter()
+                .copied()
+                .filter(|c| !lg.cpus().contains(c))
+                .collect(),
+        )
+        .unwrap_or_else(|| available.clone()),
+        None => available.clone(),
+    };
+    let split = match &args.cpus {
+        Some(spec) => CpuSplit::parse(spec, &available).map_err(|e| anyhow::anyhow!(e))?,
+        None => CpuSplit::default_for(&stack),
+    };
+    Ok(CpuPlan {
+        stack,
+        loadgen,
+        split,
+    })
+}
