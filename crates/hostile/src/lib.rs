@@ -17,6 +17,7 @@
 //! The tests of both edges (nginx and ours) and `prodstack attack` drive these against real
 //! servers on loopback.
 
+pub mod held;
 pub mod idle;
 pub mod probe;
 pub mod rapid_reset;

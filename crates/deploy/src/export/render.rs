@@ -462,10 +462,7 @@ fn authsvc(y: &mut String, target: &Target) {
         }
     }
     pinned(y, cpuset("authsvc"));
-    let secret = match target {
-        Target::Checkout => format!("${{JWT_SECRET:-{BENCH_SECRET}}}"),
-        Target::HttpArena { .. } => BENCH_SECRET.to_string(),
-    };
+    let secret = jwt_secret(target);
     // Ours listens on loopback (the edge is on the same host network); HttpArena's shared
     // sidecar is run with the address HttpArena's own entries give it.
     let listen = match target {
@@ -498,11 +495,22 @@ fn authsvc(y: &mut String, target: &Target) {
     y.push('\n');
 }
 
-fn server(y: &mut String, target: &Target) {
-    y.push_str("  server:\n");
-    let database_url = match target {
+/// `JWT_SECRET` of a service: the checkout's compose files take the caller's, defaulting to
+/// HttpArena's benchmark secret; an HttpArena entry uses that secret, as HttpArena's own do.
+fn jwt_secret(target: &Target) -> String {
+    match target {
+        Target::Checkout => format!("${{JWT_SECRET:-{BENCH_SECRET}}}"),
+        Target::HttpArena { .. } => BENCH_SECRET.to_string(),
+    }
+}
+
+/// `build:` of the image made from our sources (`checkout_dockerfile` in the checkout, the
+/// entry's `Dockerfile` with HttpArena's context in an export), and the `DATABASE_URL` that
+/// image's service gets (the checkout defaults it to HttpArena's Postgres).
+fn app_image(y: &mut String, target: &Target, checkout_dockerfile: &str) -> String {
+    match target {
         Target::Checkout => {
-            build(y, "..", Some("deploy/docker/server.Dockerfile"), &[]);
+            build(y, "..", Some(checkout_dockerfile), &[]);
             "${DATABASE_URL:-postgres://bench:bench@localhost:5432/benchmark}".to_string()
         }
         Target::HttpArena { name } => {
@@ -514,7 +522,12 @@ fn server(y: &mut String, target: &Target) {
             );
             "${DATABASE_URL}".to_string()
         }
-    };
+    }
+}
+
+fn server(y: &mut String, target: &Target) {
+    y.push_str("  server:\n");
+    let database_url = app_image(y, target, "deploy/docker/server.Dockerfile");
     pinned(y, cpuset("server"));
     let data = harness_var(target, "DATA_DIR");
     let _ = write!(
@@ -542,26 +555,9 @@ fn server(y: &mut String, target: &Target) {
 /// The engine: TLS edge, static files, JWT and the app server in one process.
 fn engine_edge(y: &mut String, target: &Target) {
     y.push_str("  edge:\n");
-    let database_url = match target {
-        Target::Checkout => {
-            build(y, "..", Some("deploy/docker/engine.Dockerfile"), &[]);
-            "${DATABASE_URL:-postgres://bench:bench@localhost:5432/benchmark}".to_string()
-        }
-        Target::HttpArena { name } => {
-            build(
-                y,
-                "../../",
-                Some(&format!("frameworks/{name}/Dockerfile")),
-                &[],
-            );
-            "${DATABASE_URL}".to_string()
-        }
-    };
+    let database_url = app_image(y, target, "deploy/docker/engine.Dockerfile");
     pinned(y, engine_cpuset("edge"));
-    let secret = match target {
-        Target::Checkout => format!("${{JWT_SECRET:-{BENCH_SECRET}}}"),
-        Target::HttpArena { .. } => BENCH_SECRET.to_string(),
-    };
+    let secret = jwt_secret(target);
     let _ = write!(
         y,
         "    environment:\n\

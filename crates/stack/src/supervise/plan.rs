@@ -87,22 +87,37 @@ impl Plan {
             });
         }
 
-        if opts.edge.is_rust() {
-            return Ok(Self {
-                ports: *ports,
-                cluster,
-                edge_secret,
-                logsink,
-                authsvc_bin,
-                server_bin,
-                edge: EdgeCommand::Rust {
-                    bin: our_binary("edge")?,
-                },
-            });
-        }
+        let edge = if opts.edge.is_rust() {
+            EdgeCommand::Rust {
+                bin: our_binary("edge")?,
+            }
+        } else {
+            Self::nginx_edge(home, opts, ports, &edge_secret, edge_running, say)?
+        };
+        Ok(Self {
+            ports: *ports,
+            cluster,
+            edge_secret,
+            logsink,
+            authsvc_bin,
+            server_bin,
+            edge,
+        })
+    }
+
+    /// nginx and its config, rendered from the template and checked with `nginx -t` (a
+    /// running edge keeps the config it was started with).
+    fn nginx_edge(
+        home: &Home,
+        opts: &UpOptions,
+        ports: &StackPorts,
+        edge_secret: &str,
+        edge_running: bool,
+        say: &mut dyn FnMut(&str),
+    ) -> Result<EdgeCommand> {
         let nginx_bin = nginx::nginx_binary()?;
         let mut params = EdgeParams::local(home, ports, opts.profile, opts.cpus.edge.len());
-        params.edge_secret = edge_secret.clone();
+        params.edge_secret = edge_secret.to_string();
         if process::is_root() {
             if let Err(reason) = nginx::world_readable(&home.static_dir()) {
                 say(&format!(
@@ -113,23 +128,14 @@ impl Plan {
         }
         let conf = opts.template.render_edge(&params)?;
         let nginx_conf = home.run_dir().join("nginx.conf");
-        // A running edge keeps the config it was started with; a new one is checked first.
         if !edge_running {
             params.create_dirs()?;
             crate::state::write_atomically(&nginx_conf, conf.as_bytes())?;
             nginx::check_config(&nginx_conf, &home.run_dir())?;
         }
-        Ok(Self {
-            ports: *ports,
-            cluster,
-            edge_secret,
-            logsink,
-            authsvc_bin,
-            server_bin,
-            edge: EdgeCommand::Nginx {
-                bin: nginx_bin,
-                conf: nginx_conf,
-            },
+        Ok(EdgeCommand::Nginx {
+            bin: nginx_bin,
+            conf: nginx_conf,
         })
     }
 }
