@@ -54,7 +54,7 @@ pub enum Command {
     DockerEngine(docker_cmd::DockerEngineArgs),
     /// Build and run every compose file for real, then HttpArena's own validate.sh on the
     /// exports.
-    DockerTest(docker_cmd::DockerTestArgs),
+    DockerTest(docker_test::DockerTestArgs),
 }
 
 /// Runs one parsed command line.
@@ -73,6 +73,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ComposeCheck(args) => deploy::compose_check::run(&project, args),
         Command::ExportHttparena(args) => deploy::export::run(&project, args),
         Command::DockerEngine(args) => docker_cmd::engine(&project, args),
-        Command::DockerTest(args) => docker_cmd::test(&project, args),
+        Command::DockerTest(args) => docker_test::test(&project, args),
     }
 }

@@ -517,8 +517,9 @@ fn the_engine_file_is_two_services_with_the_engine_as_edge() {
         edge["build"]["dockerfile"].as_str(),
         Some("deploy/docker/engine.Dockerfile")
     );
-    let env = deploy::compose_check::environment(edge).unwrap();
-    assert_eq!(env["EDGE_MODE"].as_deref(), Some("fused"));
+    let (edge_service, errors) = deploy::compose::read_service("edge", edge);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(edge_service.env("EDGE_MODE"), Some(Some("fused")));
     // Redis exactly as in the production file, CPUs included.
     let production = load_yaml(&checkout().join(STACK_FILES[0]));
     assert_eq!(doc["services"]["cache"], production["services"]["cache"]);

@@ -330,9 +330,13 @@ fn the_engine_export_is_the_engine_and_its_crates() {
         edge["build"]["dockerfile"].as_str(),
         Some("frameworks/prodstack-engine/Dockerfile")
     );
-    let env = deploy::compose_check::environment(edge).unwrap();
-    assert_eq!(env["EDGE_MODE"].as_deref(), Some("fused"));
-    assert_eq!(env["DATABASE_URL"].as_deref(), Some("${DATABASE_URL}"));
+    let (edge_service, errors) = deploy::compose::read_service("edge", edge);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(edge_service.env("EDGE_MODE"), Some(Some("fused")));
+    assert_eq!(
+        edge_service.env("DATABASE_URL"),
+        Some(Some("${DATABASE_URL}"))
+    );
     // The same services and settings as the checkout's engine file; only the build differs.
     let mut shipped = load_yaml(&checkout().join("deploy/compose.engine.yml"));
     let mut exported = compose.clone();

@@ -30,6 +30,7 @@
 //! (production, tuned, engine) and the nginx edge's configs (see [`render`]).
 
 pub mod render;
+mod services;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -18,6 +18,16 @@ pub mod stand_ins;
 
 pub use engine::Engine;
 
+/// A duration as the Docker commands print it: `12.3 s` below a minute, `2m 05s` above.
+pub fn secs(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 use std::path::PathBuf;
 
 /// What went wrong, naming what is missing or what failed.

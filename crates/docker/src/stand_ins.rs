@@ -97,6 +97,16 @@ pub enum Outcome {
     Built(Duration),
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Real => f.write_str("the real image"),
+            Outcome::Reused => f.write_str("stand-in (reused)"),
+            Outcome::Built(took) => write!(f, "stand-in built in {}", crate::secs(*took)),
+        }
+    }
+}
+
 impl StandIn {
     /// The digest that decides whether an existing stand-in is current.
     pub fn version(&self, toolchain: &str) -> String {

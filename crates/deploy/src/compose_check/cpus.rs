@@ -3,15 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::Value;
 use stack::CpuSet;
 
-use super::fields::scalar;
+use crate::compose::Service;
+
 use super::findings::Findings;
 use super::shape::{CPU_BUDGET, SMT_SIBLING_OFFSET};
 
-pub(super) fn check_cpuset(name: &str, service: &Value, out: &mut Findings) -> Option<CpuSet> {
-    let Some(text) = service.get("cpuset").and_then(scalar) else {
+pub(super) fn check_cpuset(service: &Service, out: &mut Findings) -> Option<CpuSet> {
+    let name = service.name.as_str();
+    let Some(text) = service.cpuset.as_deref() else {
         out.service(
             name,
             "cpuset",
@@ -20,7 +21,7 @@ pub(super) fn check_cpuset(name: &str, service: &Value, out: &mut Findings) -> O
         );
         return None;
     };
-    let set = match CpuSet::parse(&text) {
+    let set = match CpuSet::parse(text) {
         Ok(set) => set,
         Err(err) => {
             out.service(name, "cpuset", err);

@@ -1,33 +1,18 @@
-//! Reading compose fields the rules need: mounts, environment (list or map, `${VAR}`
-//! references), `depends_on` health conditions, build sections (linted against their
-//! Dockerfile and context), and describing values in messages.
+//! Rules on single compose fields of the typed model: mounts from the harness's folders
+//! (never a hard-coded host path), a required read-only mount, `depends_on` health
+//! conditions, a build linted against its Dockerfile and context, and describing values in
+//! messages.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_yaml::Value;
+use crate::compose::{var_ref, Build, Mount, Service, SERVICE_HEALTHY};
 
 use super::dockerfile::{self, BuildContext, Dockerfile};
-
 use super::findings::Findings;
 
-/// A bind mount in either compose syntax.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    pub source: String,
-    pub target: String,
-    pub read_only: bool,
-}
-
-pub(super) fn mounts_or_report(name: &str, service: &Value, out: &mut Findings) -> Vec<Mount> {
-    let mounts = match mounts(service) {
-        Ok(mounts) => mounts,
-        Err(err) => {
-            out.service(name, "volumes", err);
-            return Vec::new();
-        }
-    };
-    for mount in &mounts {
+/// Every mount of `service` comes from `${CERTS_DIR}` or `${DATA_DIR}` or is a named volume.
+pub(super) fn check_mount_sources(service: &Service, out: &mut Findings) {
+    for mount in &service.volumes {
         let from_harness =
             var_ref(&mount.source).is_some_and(|(var, _)| var == "CERTS_DIR" || var == "DATA_DIR");
         let host_path = mount.source.starts_with('/')
@@ -36,7 +21,7 @@ pub(super) fn mounts_or_report(name: &str, service: &Value, out: &mut Findings) 
             || mount.source.starts_with('$');
         if host_path && !from_harness {
             out.service(
-                name,
+                &service.name,
                 "volumes",
                 format!(
                     "`{}` is a hard-coded host path; mount from ${{CERTS_DIR}} or ${{DATA_DIR}}",
@@ -45,58 +30,20 @@ pub(super) fn mounts_or_report(name: &str, service: &Value, out: &mut Findings) 
             );
         }
     }
-    mounts
-}
-
-/// Compose `volumes` as mounts (short `SRC:DST[:MODE]` and long syntax).
-pub fn mounts(service: &Value) -> Result<Vec<Mount>, String> {
-    let Some(volumes) = service.get("volumes") else {
-        return Ok(Vec::new());
-    };
-    let Some(list) = volumes.as_sequence() else {
-        return Err("must be a list".into());
-    };
-    let mut out = Vec::new();
-    for entry in list {
-        if let Some(spec) = entry.as_str() {
-            let parts = split_outside_braces(spec, ':');
-            let (source, target, mode) = match parts.as_slice() {
-                [s, t] => (s.clone(), t.clone(), String::new()),
-                [s, t, m] => (s.clone(), t.clone(), m.clone()),
-                _ => return Err(format!("`{spec}` is not SOURCE:TARGET[:MODE]")),
-            };
-            out.push(Mount {
-                source,
-                target,
-                read_only: mode.split(',').any(|o| o == "ro"),
-            });
-        } else if entry.is_mapping() {
-            let source = entry.get("source").and_then(scalar).unwrap_or_default();
-            let target = entry.get("target").and_then(scalar).unwrap_or_default();
-            let read_only = entry.get("read_only").and_then(Value::as_bool) == Some(true);
-            out.push(Mount {
-                source,
-                target,
-                read_only,
-            });
-        } else {
-            return Err("entries must be strings or maps".into());
-        }
-    }
-    Ok(out)
 }
 
 /// Requires `${VAR}<rest>` mounted read-only at `target`.
 pub(super) fn require_mount(
-    name: &str,
-    mounts: &[Mount],
+    service: &Service,
     var: &str,
     rest: &str,
     target: &str,
     out: &mut Findings,
 ) {
+    let name = &service.name;
     let wanted = format!("${{{var}}}{rest}:{target}:ro");
-    match mounts.iter().find(|m| m.target == target) {
+    let found: Option<&Mount> = service.volumes.iter().find(|m| m.target == target);
+    match found {
         None => out.service(name, "volumes", format!("missing `{wanted}`")),
         Some(mount) => {
             let source_ok = var_ref(&mount.source).is_some_and(|(v, r)| v == var && r == rest);
@@ -120,107 +67,19 @@ pub(super) fn require_mount(
     }
 }
 
-/// `${NAME}`, `${NAME:?message}`, `${NAME:-default}` at the start of `text`: the name and
-/// what follows the closing brace.
-pub fn var_ref(text: &str) -> Option<(String, String)> {
-    let inner = text.strip_prefix("${")?;
-    let close = inner.find('}')?;
-    let name: String = inner[..close]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    (!name.is_empty()).then(|| (name, inner[close + 1..].to_string()))
-}
-
-pub(super) fn split_outside_braces(text: &str, separator: char) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut depth = 0usize;
-    let mut previous = '\0';
-    for c in text.chars() {
-        match c {
-            '{' if previous == '$' => depth += 1,
-            '}' if depth > 0 => depth -= 1,
-            c if c == separator && depth == 0 => {
-                parts.push(std::mem::take(&mut current));
-                previous = c;
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-        previous = c;
-    }
-    parts.push(current);
-    parts
-}
-
-pub(super) fn environment_or_report(
-    name: &str,
-    service: &Value,
-    out: &mut Findings,
-) -> BTreeMap<String, Option<String>> {
-    match environment(service) {
-        Ok(env) => env,
-        Err(err) => {
-            out.service(name, "environment", err);
-            BTreeMap::new()
-        }
-    }
-}
-
-/// Compose `environment` as a map (list `KEY=VALUE` / `KEY`, or map form).
-pub fn environment(service: &Value) -> Result<BTreeMap<String, Option<String>>, String> {
-    let mut env = BTreeMap::new();
-    match service.get("environment") {
-        None => {}
-        Some(Value::Sequence(list)) => {
-            for entry in list {
-                let text = scalar(entry).ok_or("list entries must be KEY=VALUE strings")?;
-                match text.split_once('=') {
-                    Some((k, v)) => env.insert(k.to_string(), Some(v.to_string())),
-                    None => env.insert(text, None),
-                };
-            }
-        }
-        Some(Value::Mapping(map)) => {
-            for (k, v) in map {
-                let key = scalar(k).ok_or("keys must be strings")?;
-                env.insert(key, scalar(v));
-            }
-        }
-        Some(_) => return Err("must be a list or a map".into()),
-    }
-    Ok(env)
-}
-
-pub(super) fn require_depends_healthy(
-    name: &str,
-    service: &Value,
-    needs: &[&str],
-    out: &mut Findings,
-) {
-    let depends = service.get("depends_on");
+/// `service` starts only once each of `needs` passes its health check.
+pub(super) fn require_depends_healthy(service: &Service, needs: &[&str], out: &mut Findings) {
     for need in needs {
-        let condition = match depends {
-            Some(Value::Mapping(_)) => depends
-                .and_then(|d| d.get(*need))
-                .map(|d| d.get("condition").and_then(scalar).unwrap_or_default()),
-            Some(Value::Sequence(list)) => list
-                .iter()
-                .any(|v| scalar(v).as_deref() == Some(*need))
-                .then(String::new),
-            _ => None,
-        };
-        match condition.as_deref() {
-            Some("service_healthy") => {}
+        let dependency = service.depends_on.iter().find(|d| d.service == *need);
+        match dependency.map(|d| d.condition.as_deref()) {
+            Some(Some(SERVICE_HEALTHY)) => {}
             Some(_) => out.service(
-                name,
+                &service.name,
                 "depends_on",
                 format!("`{need}` without `condition: service_healthy` only orders start-up; HttpArena's checks start as soon as the edge answers"),
             ),
             None => out.service(
-                name,
+                &service.name,
                 "depends_on",
                 format!("missing `{need}: {{condition: service_healthy}}`: HttpArena's checks start as soon as the edge answers"),
             ),
@@ -236,15 +95,15 @@ pub(super) struct BuildReport {
 
 pub(super) fn lint_build(
     name: &str,
-    build: &Value,
+    build: &Build,
     compose_dir: &Path,
     out: &mut Findings,
 ) -> Option<BuildReport> {
-    let Some(context) = build_field(build, "context") else {
+    let Some(context) = &build.context else {
         out.service(name, "build", "no build context".into());
         return None;
     };
-    let context_dir = compose_dir.join(&context);
+    let context_dir = compose_dir.join(context);
     if !context_dir.is_dir() {
         out.service(
             name,
@@ -253,8 +112,8 @@ pub(super) fn lint_build(
         );
         return None;
     }
-    let dockerfile_rel = build_field(build, "dockerfile").unwrap_or_else(|| "Dockerfile".into());
-    let dockerfile_path = context_dir.join(&dockerfile_rel);
+    let dockerfile_rel = build.dockerfile.as_deref().unwrap_or("Dockerfile");
+    let dockerfile_path = context_dir.join(dockerfile_rel);
     if !dockerfile_path.is_file() {
         out.service(
             name,
@@ -280,10 +139,7 @@ pub(super) fn lint_build(
             return None;
         }
     };
-    match build_args(build) {
-        Ok(args) => ctx.build_args = args,
-        Err(err) => out.service(name, "build.args", err),
-    }
+    ctx.build_args = build.args.iter().cloned().collect();
     let lint = parsed.lint(&ctx);
     for finding in &lint.findings {
         out.service(
@@ -295,58 +151,6 @@ pub(super) fn lint_build(
     Some(BuildReport { context: ctx, lint })
 }
 
-pub(super) fn build_field(build: &Value, key: &str) -> Option<String> {
-    match build {
-        Value::String(context) if key == "context" => Some(context.clone()),
-        Value::Mapping(_) => build.get(key).and_then(scalar),
-        _ => None,
-    }
-}
-
-pub(super) fn build_args(build: &Value) -> Result<BTreeMap<String, String>, String> {
-    let mut args = BTreeMap::new();
-    match build.get("args") {
-        None => {}
-        Some(Value::Mapping(map)) => {
-            for (k, v) in map {
-                args.insert(
-                    scalar(k).ok_or("argument names must be strings")?,
-                    scalar(v).unwrap_or_default(),
-                );
-            }
-        }
-        Some(Value::Sequence(list)) => {
-            for entry in list {
-                let text = scalar(entry).ok_or("list entries must be KEY=VALUE strings")?;
-                let (k, v) = text.split_once('=').unwrap_or((&text, ""));
-                args.insert(k.to_string(), v.to_string());
-            }
-        }
-        Some(_) => return Err("must be a map or a list".into()),
-    }
-    Ok(args)
-}
-
-/// A compose command (`test`, `entrypoint`, `command`): list form or a string split on spaces.
-pub(super) fn command_words(value: &Value) -> Vec<String> {
-    match value {
-        Value::Sequence(list) => list.iter().filter_map(scalar).collect(),
-        other => scalar(other)
-            .map(|s| s.split_whitespace().map(String::from).collect())
-            .unwrap_or_default(),
-    }
-}
-
-/// A YAML scalar as text.
-pub(super) fn scalar(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 /// `../_shared/authsvc/` → `../_shared/authsvc`; `./x` → `x`.
 pub(super) fn normalize_dir(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
@@ -355,18 +159,6 @@ pub(super) fn normalize_dir(path: &str) -> String {
         ".".into()
     } else {
         trimmed.to_string()
-    }
-}
-
-pub(super) fn describe(value: Option<&Value>) -> String {
-    match value {
-        None => "nothing".into(),
-        Some(v) => match scalar(v) {
-            Some(s) => format!("`{s}`"),
-            None => serde_yaml::to_string(v)
-                .map(|s| format!("`{}`", s.trim().replace('\n', ", ")))
-                .unwrap_or_else(|_| "an unreadable value".into()),
-        },
     }
 }
 

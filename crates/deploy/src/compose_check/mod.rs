@@ -51,13 +51,15 @@ use clap::Args;
 use serde_yaml::Value;
 use stack::{CpuSet, Project};
 
-pub use fields::{environment, mounts, var_ref, Mount};
+use crate::compose::read::scalar;
+use crate::compose::{read_service, Service};
+
 pub use findings::{Checked, Violation};
 pub use meta::check_meta;
 pub use shape::*;
 
 use cpus::{check_cpu_total, check_cpuset};
-use fields::scalar;
+use fields::check_mount_sources;
 use findings::Findings;
 use meta::check_export_folder;
 use services::{
@@ -195,10 +197,17 @@ pub fn check_text(file: &Path, text: &str, kind: &Kind) -> Checked {
         );
         return out.finish("no services".into(), None);
     };
-    let services: BTreeMap<String, &Value> = services
-        .iter()
-        .map(|(k, v)| (scalar(k).unwrap_or_default(), v))
-        .collect();
+    let mut read = BTreeMap::new();
+    for (key, value) in services {
+        let name = scalar(key).unwrap_or_default();
+        let (service, errors) = read_service(&name, value);
+        for error in errors {
+            out.service(&name, error.field, error.message);
+        }
+        check_mount_sources(&service, &mut out);
+        read.insert(name, service);
+    }
+    let services = read;
     let compose_dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
     let (summary, shape) = match kind {
         Kind::Postgres => {
@@ -231,7 +240,7 @@ pub fn check_text(file: &Path, text: &str, kind: &Kind) -> Checked {
 
 /// Every stack rule of `shape`; returns the total of logical CPUs found.
 fn check_stack(
-    services: &BTreeMap<String, &Value>,
+    services: &BTreeMap<String, Service>,
     shape: Shape,
     export: Option<&str>,
     compose_dir: &Path,
@@ -276,8 +285,8 @@ fn check_stack(
     // Per-service rules shared by all four.
     let mut cpusets: Vec<(String, CpuSet)> = Vec::new();
     for (name, service) in services {
-        check_common(name, service, out);
-        if let Some(set) = check_cpuset(name, service, out) {
+        check_common(service, out);
+        if let Some(set) = check_cpuset(service, out) {
             cpusets.push((name.clone(), set));
         }
     }
@@ -305,55 +314,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn var_refs_accept_compose_modifiers() {
-        assert_eq!(
-            var_ref("${DATA_DIR}/x"),
-            Some(("DATA_DIR".into(), "/x".into()))
-        );
-        assert_eq!(
-            var_ref("${DATA_DIR:?set it}/static"),
-            Some(("DATA_DIR".into(), "/static".into()))
-        );
-        assert_eq!(var_ref("/data"), None);
-    }
-
-    #[test]
-    fn short_volume_syntax_keeps_variable_messages_whole() {
-        let doc: Value = serde_yaml::from_str(
-            "volumes:\n  - \"${CERTS_DIR:?set CERTS_DIR: the certs}:/certs:ro\"\n  - /x:/y\n",
-        )
-        .unwrap();
-        let mounts = mounts(&doc).unwrap();
-        assert_eq!(mounts[0].source, "${CERTS_DIR:?set CERTS_DIR: the certs}");
-        assert_eq!(mounts[0].target, "/certs");
-        assert!(mounts[0].read_only);
-        assert!(!mounts[1].read_only);
-    }
-
-    #[test]
-    fn environment_in_both_forms() {
-        let list: Value = serde_yaml::from_str("environment:\n  - A=1\n  - B\n").unwrap();
-        let map: Value = serde_yaml::from_str("environment:\n  A: 1\n  B:\n").unwrap();
-        let expected = BTreeMap::from([
-            ("A".to_string(), Some("1".to_string())),
-            ("B".to_string(), None),
-        ]);
-        assert_eq!(environment(&list).unwrap(), expected);
-        assert_eq!(environment(&map).unwrap(), expected);
-    }
-
-    #[test]
     fn smt_pairs_and_budget() {
         let mut out = Findings::new(Path::new("x.yml"));
-        let service: Value = serde_yaml::from_str("cpuset: \"0-1,64\"").unwrap();
-        let set = check_cpuset("edge", &service, &mut out).unwrap();
+        let mut service = Service::pinned("edge", "0-1,64");
+        let set = check_cpuset(&service, &mut out).unwrap();
         assert_eq!(set.len(), 3);
         assert_eq!(out.violations.len(), 1, "{:?}", out.violations);
         assert!(out.violations[0]
             .message
             .contains("CPU 1 without its sibling 65"));
-        let service: Value = serde_yaml::from_str("cpuset: \"40,104\"").unwrap();
-        check_cpuset("edge", &service, &mut out).unwrap();
+        service.cpuset = Some("40,104".into());
+        check_cpuset(&service, &mut out).unwrap();
         assert!(out.violations[1].message.contains("outside 0-31,64-95"));
     }
 }

@@ -5,19 +5,20 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_yaml::Value;
 use stack::CpuSet;
 
+use crate::compose::{var_ref, Build, Service, MEMLOCK, NOFILE, SECCOMP_UNCONFINED};
+
 use super::fields::{
-    build_field, command_words, describe, describe_str, environment_or_report, lint_build,
-    mounts_or_report, normalize_dir, require_depends_healthy, require_mount, scalar, var_ref,
+    describe_str, lint_build, normalize_dir, require_depends_healthy, require_mount,
 };
 use super::findings::Findings;
-use super::shape::{NOFILE, SHARED_AUTHSVC};
+use super::shape::{CACHE_IMAGE, SHARED_AUTHSVC};
 
-pub(super) fn check_common(name: &str, service: &Value, out: &mut Findings) {
-    match service.get("network_mode").and_then(scalar) {
-        Some(mode) if mode == "host" => {}
+pub(super) fn check_common(service: &Service, out: &mut Findings) {
+    let name = service.name.as_str();
+    match service.network_mode.as_deref() {
+        Some("host") => {}
         Some(mode) => out.service(
             name,
             "network_mode",
@@ -27,13 +28,9 @@ pub(super) fn check_common(name: &str, service: &Value, out: &mut Findings) {
     }
 
     let seccomp = service
-        .get("security_opt")
-        .and_then(Value::as_sequence)
-        .is_some_and(|opts| {
-            opts.iter()
-                .filter_map(scalar)
-                .any(|o| o == "seccomp:unconfined" || o == "seccomp=unconfined")
-        });
+        .security_opt
+        .iter()
+        .any(|o| o == SECCOMP_UNCONFINED || o == "seccomp=unconfined");
     if !seccomp {
         out.service(
             name,
@@ -42,20 +39,19 @@ pub(super) fn check_common(name: &str, service: &Value, out: &mut Findings) {
         );
     }
 
-    let ulimits = service.get("ulimits");
-    match ulimits.and_then(|u| u.get("memlock")) {
+    match &service.ulimits.memlock {
         None => out.service(
             name,
             "ulimits.memlock",
             "missing; HttpArena requires memlock -1 on all four services".into(),
         ),
-        Some(value) => {
-            if let Err(why) = check_limit(value, -1) {
+        Some(limit) => {
+            if let Err(why) = limit.require(MEMLOCK) {
                 out.service(name, "ulimits.memlock", format!("{why}; must be -1"));
             }
         }
     }
-    match ulimits.and_then(|u| u.get("nofile")) {
+    match &service.ulimits.nofile {
         None => out.service(
             name,
             "ulimits.nofile",
@@ -63,8 +59,8 @@ pub(super) fn check_common(name: &str, service: &Value, out: &mut Findings) {
                 "missing; HttpArena requires nofile soft and hard {NOFILE} on all four services"
             ),
         ),
-        Some(value) => {
-            if let Err(why) = check_limit(value, NOFILE) {
+        Some(limit) => {
+            if let Err(why) = limit.require(NOFILE) {
                 out.service(
                     name,
                     "ulimits.nofile",
@@ -74,7 +70,7 @@ pub(super) fn check_common(name: &str, service: &Value, out: &mut Findings) {
         }
     }
 
-    if service.get("container_name").is_some() {
+    if service.container_name.is_some() {
         out.service(
             name,
             "container_name",
@@ -82,16 +78,15 @@ pub(super) fn check_common(name: &str, service: &Value, out: &mut Findings) {
         );
     }
 
-    match service.get("healthcheck") {
+    match &service.healthcheck {
         None => out.service(
             name,
             "healthcheck",
             "missing; every service needs one so start-up can wait for it".into(),
         ),
         Some(check) => {
-            let disabled = check.get("disable").and_then(Value::as_bool) == Some(true);
-            let test = check.get("test").map(command_words).unwrap_or_default();
-            if disabled || test.first().is_some_and(|w| w == "NONE") {
+            let test = check.test.as_deref().unwrap_or_default();
+            if check.disable || test.first().is_some_and(|w| w == "NONE") {
                 out.service(name, "healthcheck", "is disabled".into());
             } else if test.is_empty() {
                 out.service(name, "healthcheck.test", "missing or empty".into());
@@ -100,40 +95,21 @@ pub(super) fn check_common(name: &str, service: &Value, out: &mut Findings) {
     }
 }
 
-/// `value` is `expected` either as a number or as `{soft, hard}`.
-pub(super) fn check_limit(value: &Value, expected: i64) -> Result<(), String> {
-    if let Some(n) = value.as_i64() {
-        return if n == expected {
-            Ok(())
-        } else {
-            Err(format!("is {n}"))
-        };
-    }
-    let soft = value.get("soft").and_then(Value::as_i64);
-    let hard = value.get("hard").and_then(Value::as_i64);
-    match (soft, hard) {
-        (Some(s), Some(h)) if s == expected && h == expected => Ok(()),
-        (Some(s), Some(h)) => Err(format!("is soft {s} / hard {h}")),
-        _ => Err("needs both `soft` and `hard`".into()),
-    }
-}
-
 pub(super) fn check_edge(
-    service: &Value,
+    service: &Service,
     cpusets: &[(String, CpuSet)],
     compose_dir: &Path,
     out: &mut Findings,
 ) {
-    let mounts = mounts_or_report("edge", service, out);
-    require_mount("edge", &mounts, "CERTS_DIR", "", "/certs", out);
-    require_mount("edge", &mounts, "DATA_DIR", "/static", "/data/static", out);
-    require_depends_healthy("edge", service, &["server", "authsvc"], out);
+    require_mount(service, "CERTS_DIR", "", "/certs", out);
+    require_mount(service, "DATA_DIR", "/static", "/data/static", out);
+    require_depends_healthy(service, &["server", "authsvc"], out);
 
     let edge_cpus = cpusets
         .iter()
         .find(|(n, _)| n == "edge")
         .map(|(_, s)| s.len());
-    match (service.get("build"), service.get("image").and_then(scalar)) {
+    match (&service.build, service.image.as_deref()) {
         (Some(build), _) => {
             let Some(report) = lint_build("edge", build, compose_dir, out) else {
                 return;
@@ -210,9 +186,9 @@ pub(super) fn check_nginx_workers(conf: &Path, edge_cpus: Option<usize>, out: &m
     }
 }
 
-pub(super) fn check_cache(service: &Value, out: &mut Findings) {
-    match service.get("image").and_then(scalar) {
-        Some(image) if image == "redis:7-alpine" => {}
+pub(super) fn check_cache(service: &Service, out: &mut Findings) {
+    match service.image.as_deref() {
+        Some(CACHE_IMAGE) => {}
         Some(image) => out.service(
             "cache",
             "image",
@@ -220,34 +196,22 @@ pub(super) fn check_cache(service: &Value, out: &mut Findings) {
         ),
         None => out.service("cache", "image", "missing; must be `redis:7-alpine`".into()),
     }
-    if service.get("build").is_some() {
+    if service.build.is_some() {
         out.service(
             "cache",
             "build",
             "the cache is the stock `redis:7-alpine` image, not a build".into(),
         );
     }
-    let mounts = mounts_or_report("cache", service, out);
+    require_mount(service, "DATA_DIR", "/redis-seed.txt", "/seed.txt", out);
     require_mount(
-        "cache",
-        &mounts,
-        "DATA_DIR",
-        "/redis-seed.txt",
-        "/seed.txt",
-        out,
-    );
-    require_mount(
-        "cache",
-        &mounts,
+        service,
         "DATA_DIR",
         "/redis-entrypoint.sh",
         "/entrypoint.sh",
         out,
     );
-    let entrypoint = service
-        .get("entrypoint")
-        .map(command_words)
-        .unwrap_or_default();
+    let entrypoint = service.entrypoint.as_deref().unwrap_or_default();
     if entrypoint != ["sh", "/entrypoint.sh"] {
         out.service(
             "cache",
@@ -261,13 +225,12 @@ pub(super) fn check_cache(service: &Value, out: &mut Findings) {
 }
 
 pub(super) fn check_authsvc(
-    service: &Value,
+    service: &Service,
     export: Option<&str>,
     compose_dir: &Path,
     out: &mut Findings,
 ) {
-    let env = environment_or_report("authsvc", service, out);
-    match env.get(contract::env::JWT_SECRET) {
+    match service.env(contract::env::JWT_SECRET) {
         Some(Some(v)) if !v.is_empty() => {}
         _ => out.service(
             "authsvc",
@@ -282,7 +245,7 @@ pub(super) fn check_authsvc(
     } else {
         "127.0.0.1:9090"
     };
-    match env.get(contract::env::AUTHSVC_LISTEN) {
+    match service.env(contract::env::AUTHSVC_LISTEN) {
         Some(Some(v)) if v == want => {}
         Some(Some(v)) => out.service(
             "authsvc",
@@ -298,35 +261,32 @@ pub(super) fn check_authsvc(
     if export.is_some() {
         // As-is: its folder as the context and nothing else but, optionally, the host build
         // network (no dockerfile, args or target of ours).
-        let shared = match service.get("build") {
-            Some(Value::String(context)) => normalize_dir(context) == SHARED_AUTHSVC,
-            Some(build @ Value::Mapping(map)) => {
-                build
-                    .get("context")
-                    .and_then(scalar)
-                    .is_some_and(|c| normalize_dir(&c) == SHARED_AUTHSVC)
-                    && map
-                        .keys()
-                        .all(|k| k.as_str().is_some_and(|k| k == "context" || k == "network"))
-                    && build
-                        .get("network")
-                        .is_none_or(|n| n.as_str() == Some("host"))
-            }
-            _ => false,
-        };
-        if !shared || service.get("image").is_some() {
+        let shared = service.build.as_ref().is_some_and(|build| {
+            build
+                .context
+                .as_deref()
+                .is_some_and(|c| normalize_dir(c) == SHARED_AUTHSVC)
+                && build.dockerfile.is_none()
+                && build.args.is_empty()
+                && build.other_keys.is_empty()
+                && build.network.as_deref().is_none_or(|n| n == "host")
+        });
+        if !shared || service.image.is_some() {
             out.service(
                 "authsvc",
                 "build",
                 format!(
                     "authsvc must be HttpArena's shared sidecar, built as-is: `build: {SHARED_AUTHSVC}` (found {}); Production and Tuned entries may not replace or modify it",
-                    describe(service.get("build").or(service.get("image")))
+                    match (&service.build, &service.image) {
+                        (Some(build), _) => build.describe(),
+                        (None, image) => describe_str(image.as_deref()),
+                    }
                 ),
             );
         }
         return;
     }
-    match service.get("build") {
+    match &service.build {
         Some(build) => {
             lint_build("authsvc", build, compose_dir, out);
         }
@@ -335,25 +295,22 @@ pub(super) fn check_authsvc(
 }
 
 pub(super) fn check_server(
-    service: &Value,
+    service: &Service,
     export: Option<&str>,
     compose_dir: &Path,
     out: &mut Findings,
 ) {
-    let env = environment_or_report("server", service, out);
-    check_app_env("server", &env, out);
-    let mounts = mounts_or_report("server", service, out);
+    check_app_env(service, out);
     require_mount(
-        "server",
-        &mounts,
+        service,
         "DATA_DIR",
         "/dataset.json",
         "/data/dataset.json",
         out,
     );
-    require_depends_healthy("server", service, &["cache"], out);
+    require_depends_healthy(service, &["cache"], out);
 
-    let Some(build) = service.get("build") else {
+    let Some(build) = &service.build else {
         out.service(
             "server",
             "build",
@@ -368,15 +325,12 @@ pub(super) fn check_server(
 
 /// The app server's environment (the server's, or the fused engine's): HttpArena's database,
 /// a connection cap Postgres can honour, and the cache on loopback.
-pub(super) fn check_app_env(
-    name: &str,
-    env: &BTreeMap<String, Option<String>>,
-    out: &mut Findings,
-) {
+pub(super) fn check_app_env(service: &Service, out: &mut Findings) {
+    let name = service.name.as_str();
     // The app port trusts X-User-Id: loopback only, unless the edge proves itself with
     // EDGE_SECRET (then any address on port 8080).
-    let proven = matches!(env.get(contract::env::EDGE_SECRET), Some(Some(v)) if !v.is_empty());
-    match env.get(contract::env::LISTEN) {
+    let proven = matches!(service.env(contract::env::EDGE_SECRET), Some(Some(v)) if !v.is_empty());
+    match service.env(contract::env::LISTEN) {
         Some(Some(v)) => {
             let ok = v.parse::<std::net::SocketAddr>().is_ok_and(|a| {
                 a.port() == 8080 && (proven || a.ip() == std::net::Ipv4Addr::LOCALHOST)
@@ -395,7 +349,7 @@ pub(super) fn check_app_env(
             "LISTEN is missing; must be 127.0.0.1:8080 (the app port trusts X-User-Id)".into(),
         ),
     }
-    match env.get(contract::env::DATABASE_URL) {
+    match service.env(contract::env::DATABASE_URL) {
         Some(Some(v)) if v.contains("${DATABASE_URL") => {}
         Some(Some(v)) => out.service(
             name,
@@ -408,7 +362,7 @@ pub(super) fn check_app_env(
             "DATABASE_URL is missing; must be ${DATABASE_URL}".into(),
         ),
     }
-    match env.get(contract::env::DATABASE_MAX_CONN) {
+    match service.env(contract::env::DATABASE_MAX_CONN) {
         Some(Some(v)) => match v.parse::<u32>() {
             Ok(n) if (3..=256).contains(&n) => {}
             _ => out.service(
@@ -423,8 +377,8 @@ pub(super) fn check_app_env(
             "DATABASE_MAX_CONN is missing (HttpArena sets 256)".into(),
         ),
     }
-    match env.get(contract::env::REDIS_URL) {
-        Some(Some(v)) if v == "redis://127.0.0.1:6379" => {}
+    match service.env(contract::env::REDIS_URL) {
+        Some(Some("redis://127.0.0.1:6379")) => {}
         Some(Some(v)) => out.service(
             name,
             "environment",
@@ -442,17 +396,17 @@ pub(super) fn check_app_env(
 /// context and our folder's Dockerfile. `false` when it does not (nothing more to lint).
 pub(super) fn check_export_build(
     name: &str,
-    build: &Value,
+    build: &Build,
     export: Option<&str>,
     out: &mut Findings,
 ) -> bool {
     let Some(framework) = export else {
         return true;
     };
-    let context = build_field(build, "context").unwrap_or_default();
-    let dockerfile = build_field(build, "dockerfile").unwrap_or_default();
+    let context = build.context.as_deref().unwrap_or_default();
+    let dockerfile = build.dockerfile.as_deref().unwrap_or_default();
     let expected = format!("frameworks/{framework}/Dockerfile");
-    if normalize_dir(&context) != "../.." || dockerfile != expected {
+    if normalize_dir(context) != "../.." || dockerfile != expected {
         out.service(
             name,
             "build",
@@ -481,28 +435,25 @@ pub(super) const ENGINE_PATHS: [(&str, &str); 4] = [
 /// The engine as the edge: one process serving TLS, static files, JWT and the app server, so
 /// it needs the edge's mounts and the server's environment, dataset and cache.
 pub(super) fn check_engine_edge(
-    service: &Value,
+    service: &Service,
     export: Option<&str>,
     compose_dir: &Path,
     out: &mut Findings,
 ) {
     let name = "edge";
-    let mounts = mounts_or_report(name, service, out);
-    require_mount(name, &mounts, "CERTS_DIR", "", "/certs", out);
-    require_mount(name, &mounts, "DATA_DIR", "/static", "/data/static", out);
+    require_mount(service, "CERTS_DIR", "", "/certs", out);
+    require_mount(service, "DATA_DIR", "/static", "/data/static", out);
     require_mount(
-        name,
-        &mounts,
+        service,
         "DATA_DIR",
         "/dataset.json",
         "/data/dataset.json",
         out,
     );
-    require_depends_healthy(name, service, &["cache"], out);
+    require_depends_healthy(service, &["cache"], out);
 
-    let env = environment_or_report(name, service, out);
-    match env.get(contract::env::EDGE_MODE) {
-        Some(Some(mode)) if mode == "fused" => {}
+    match service.env(contract::env::EDGE_MODE) {
+        Some(Some("fused")) => {}
         Some(Some(mode)) => out.service(
             name,
             "environment",
@@ -514,9 +465,9 @@ pub(super) fn check_engine_edge(
             "EDGE_MODE is missing; the engine stack needs EDGE_MODE=fused (the binary's default is proxy)".into(),
         ),
     }
-    check_app_env(name, &env, out);
+    check_app_env(service, out);
     for (var, port) in ENGINE_LISTENERS {
-        let Some(Some(value)) = env.get(var) else {
+        let Some(Some(value)) = service.env(var) else {
             continue;
         };
         let ok = value
@@ -531,7 +482,7 @@ pub(super) fn check_engine_edge(
         }
     }
     for (var, path) in ENGINE_PATHS {
-        match env.get(var) {
+        match service.env(var) {
             Some(Some(value)) if value != path => out.service(
                 name,
                 "environment",
@@ -540,13 +491,13 @@ pub(super) fn check_engine_edge(
             _ => {}
         }
     }
-    if let Some(Some(secret)) = env.get(contract::env::JWT_SECRET) {
+    if let Some(Some(secret)) = service.env(contract::env::JWT_SECRET) {
         if secret.is_empty() {
             out.service(name, "environment", "JWT_SECRET is empty".into());
         }
     }
 
-    let Some(build) = service.get("build") else {
+    let Some(build) = &service.build else {
         out.service(
             name,
             "build",
@@ -570,7 +521,7 @@ pub(super) fn check_engine_edge(
     }
 }
 
-pub(super) fn check_postgres(services: &BTreeMap<String, &Value>, out: &mut Findings) {
+pub(super) fn check_postgres(services: &BTreeMap<String, Service>, out: &mut Findings) {
     if services.len() != 1 {
         out.file(
             "services",
@@ -585,31 +536,27 @@ pub(super) fn check_postgres(services: &BTreeMap<String, &Value>, out: &mut Find
         return;
     };
     let name = "postgres";
-    match service.get("image").and_then(scalar) {
-        Some(image) if image == "postgres:18" => {}
+    match service.image.as_deref() {
+        Some("postgres:18") => {}
         other => out.service(
             name,
             "image",
-            format!(
-                "{}; HttpArena runs `postgres:18`",
-                describe_str(other.as_deref())
-            ),
+            format!("{}; HttpArena runs `postgres:18`", describe_str(other)),
         ),
     }
-    if service.get("network_mode").and_then(scalar).as_deref() != Some("host") {
+    if service.network_mode.as_deref() != Some("host") {
         out.service(
             name,
             "network_mode",
             "must be `host` (the stack connects to localhost:5432)".into(),
         );
     }
-    let env = environment_or_report(name, service, out);
     for (key, value) in [
         ("POSTGRES_USER", "bench"),
         ("POSTGRES_PASSWORD", "bench"),
         ("POSTGRES_DB", "benchmark"),
     ] {
-        if env.get(key).cloned().flatten().as_deref() != Some(value) {
+        if service.env(key).flatten() != Some(value) {
             out.service(
                 name,
                 "environment",
@@ -617,10 +564,7 @@ pub(super) fn check_postgres(services: &BTreeMap<String, &Value>, out: &mut Find
             );
         }
     }
-    let command = service
-        .get("command")
-        .map(command_words)
-        .unwrap_or_default();
+    let command = service.command.as_deref().unwrap_or_default();
     if !command.iter().any(|w| w == "max_connections=256") {
         out.service(
             name,
@@ -628,8 +572,7 @@ pub(super) fn check_postgres(services: &BTreeMap<String, &Value>, out: &mut Find
             "must pass `-c max_connections=256`, as HttpArena's harness does".into(),
         );
     }
-    let mounts = mounts_or_report(name, service, out);
-    let seeded = mounts.iter().any(|m| {
+    let seeded = service.volumes.iter().any(|m| {
         var_ref(&m.source).is_some_and(|(var, rest)| var == "DATA_DIR" && rest == "/pgdb-seed.sql")
             && m.target.starts_with("/docker-entrypoint-initdb.d/")
             && m.read_only
@@ -643,8 +586,9 @@ pub(super) fn check_postgres(services: &BTreeMap<String, &Value>, out: &mut Find
         );
     }
     if service
-        .get("healthcheck")
-        .and_then(|h| h.get("test"))
+        .healthcheck
+        .as_ref()
+        .and_then(|h| h.test.as_ref())
         .is_none()
     {
         out.service(

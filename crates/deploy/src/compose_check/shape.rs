@@ -1,6 +1,6 @@
 //! The two stack shapes HttpArena's production-stack test accepts, and the fixed facts the
 //! rules check them against: the service names, HttpArena's CPU budget and SMT layout, the
-//! shared authsvc's path, the export's compose file name and the descriptor limit.
+//! shared authsvc's path, the export's compose file name and the cache image.
 
 /// The four services, in HttpArena's order.
 pub const SERVICES: [&str; 4] = ["edge", "cache", "authsvc", "server"];
@@ -20,7 +20,8 @@ pub const SHARED_AUTHSVC: &str = "../_shared/authsvc";
 /// HttpArena's compose file name inside `frameworks/<name>/`.
 pub const EXPORT_COMPOSE_FILE: &str = "compose.production-stack.yml";
 
-pub const NOFILE: i64 = 1_048_576;
+/// HttpArena's cache image, stock.
+pub const CACHE_IMAGE: &str = "redis:7-alpine";
 
 /// Which stack a compose file describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

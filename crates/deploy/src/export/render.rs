@@ -12,14 +12,18 @@
 //! cache, HttpArena's authsvc, our server; split [`CPU_SPLIT`]), and the Engine category's two
 //! services (our fused engine as the edge, and the same cache; split [`ENGINE_CPU_SPLIT`]).
 
-use contract::BENCH_SECRET;
 use std::fmt::Write as _;
 
 use anyhow::Context as _;
 use stack::nginx::{EdgeParams, Template, Workers};
 use stack::{CpuSet, Profile};
 
+use crate::compose::ComposeFile;
+
+use super::services;
 use super::Category;
+
+pub use super::services::{checkout_nginx_conf, Target};
 
 /// Our split of HttpArena's 64 logical CPUs between the four services; the reasoning is in
 /// [`SPLIT_REASONING`] (and therefore in every compose file).
@@ -113,16 +117,6 @@ pub fn edge_workers() -> anyhow::Result<usize> {
     Ok(set.len())
 }
 
-/// Where a compose file lives, which decides how it builds its images.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// `deploy/` of this checkout: our three Dockerfiles, context `..`.
-    Checkout,
-    /// `frameworks/<name>/` of HttpArena: HttpArena's shared authsvc, our server built with
-    /// HttpArena's repository root as the context, the edge from `./edge`.
-    HttpArena { name: String },
-}
-
 /// The edge's nginx config for the Docker images: the shared template rendered with
 /// [`EdgeParams::docker`], one worker per CPU of the edge's cpuset, behind a header that says
 /// where it came from.
@@ -150,52 +144,35 @@ pub fn edge_conf(
 /// A compose file for `target` and `category`: the four-service stack of a profile, or the
 /// engine's two services.
 pub fn compose(target: &Target, category: Category) -> String {
+    compose_file(target, category).to_yaml()
+}
+
+/// The model of [`compose`]'s file.
+pub fn compose_file(target: &Target, category: Category) -> ComposeFile {
     match category.profile() {
-        Some(profile) => stack_compose(target, profile),
-        None => engine_compose(target),
+        // The four-service stack (nginx edge, cache, authsvc, server) of `profile`.
+        Some(profile) => ComposeFile {
+            header: header(target, profile),
+            services: vec![
+                services::edge(target, profile, cpuset("edge")),
+                services::cache(target, profile, cpuset("cache")),
+                services::authsvc(target, cpuset("authsvc")),
+                services::server(target, cpuset("server")),
+            ],
+        },
+        // The Engine-class stack: the fused Rust engine (`edge`) and the cache.
+        None => ComposeFile {
+            header: engine_header(target),
+            services: vec![
+                services::engine_edge(target, engine_cpuset("edge")),
+                // Redis exactly as in the production stack, on the same core.
+                services::cache(target, Profile::Production, engine_cpuset("cache")),
+            ],
+        },
     }
 }
 
-/// The four-service stack (nginx edge, cache, authsvc, server) of `profile`.
-fn stack_compose(target: &Target, profile: Profile) -> String {
-    let mut y = String::new();
-    header(&mut y, target, profile);
-    y.push_str("services:\n");
-    edge(&mut y, target, profile);
-    cache(&mut y, target, profile, cpuset("cache"));
-    authsvc(&mut y, target);
-    server(&mut y, target);
-    y
-}
-
-/// The Engine-class stack: the fused Rust engine (`edge`) and the cache.
-fn engine_compose(target: &Target) -> String {
-    let mut y = String::new();
-    engine_header(&mut y, target);
-    y.push_str("services:\n");
-    engine_edge(&mut y, target);
-    // Redis exactly as in the production stack, on the same core.
-    cache(&mut y, target, Profile::Production, engine_cpuset("cache"));
-    // The cache is the last service here: no blank line at the end of the file.
-    while y.ends_with("\n\n") {
-        y.pop();
-    }
-    y
-}
-
-/// Writes `text` as the file's `#` comment header, followed by a blank line.
-fn comment_block(y: &mut String, text: &str) {
-    for line in text.trim_end().lines() {
-        if line.is_empty() {
-            y.push_str("#\n");
-        } else {
-            let _ = writeln!(y, "# {line}");
-        }
-    }
-    y.push('\n');
-}
-
-fn header(y: &mut String, target: &Target, profile: Profile) {
+fn header(target: &Target, profile: Profile) -> String {
     let mut text = String::new();
     match target {
         Target::Checkout => {
@@ -242,10 +219,10 @@ fn header(y: &mut String, target: &Target, profile: Profile) {
         );
     }
     let _ = writeln!(text, "\n{SPLIT_REASONING}");
-    comment_block(y, &text);
+    text
 }
 
-fn engine_header(y: &mut String, target: &Target) {
+fn engine_header(target: &Target) -> String {
     let mut text = String::new();
     match target {
         Target::Checkout => {
@@ -289,7 +266,7 @@ fn engine_header(y: &mut String, target: &Target) {
          \n\
          {ENGINE_SPLIT_REASONING}"
     );
-    comment_block(y, &text);
+    text
 }
 
 /// The checkout's compose file for `category` (relative to `deploy/`).
@@ -299,308 +276,6 @@ pub fn checkout_compose_file(category: Category) -> &'static str {
         Category::Tuned => "compose.tuned.yml",
         Category::Engine => "compose.engine.yml",
     }
-}
-
-/// The checkout's generated nginx config for `profile` (relative to the checkout).
-pub fn checkout_nginx_conf(profile: Profile) -> String {
-    format!("deploy/docker/nginx.{profile}.conf")
-}
-
-/// network_mode, cpuset, ulimits, security_opt: identical on every service.
-fn pinned(y: &mut String, cpuset: &str) {
-    let _ = write!(
-        y,
-        "    network_mode: host\n\
-         \x20   cpuset: \"{cpuset}\"\n\
-         \x20   ulimits:\n\
-         \x20     memlock: -1\n\
-         \x20     nofile:\n\
-         \x20       soft: 1048576\n\
-         \x20       hard: 1048576\n\
-         \x20   security_opt:\n\
-         \x20     - seccomp:unconfined\n"
-    );
-}
-
-/// A health check every 2 s. No `start_interval`: it needs Docker Engine 25, and these files
-/// run on Engine 20.10 too (measured: `docker compose up --wait` refuses the key there). A
-/// probe every 2 s costs the service a few milliseconds of CPU.
-fn healthcheck(y: &mut String, test: &[&str], start_period_s: u32) {
-    let words: Vec<String> = test.iter().map(|w| format!("\"{w}\"")).collect();
-    let _ = write!(
-        y,
-        "    healthcheck:\n\
-         \x20     test: [{}]\n\
-         \x20     interval: 2s\n\
-         \x20     timeout: 3s\n\
-         \x20     retries: 5\n\
-         \x20     start_period: {start_period_s}s\n",
-        words.join(", ")
-    );
-}
-
-/// `build:` for `context` (and `dockerfile`, `args`), always on the host network: the
-/// containers use it anyway, and an engine without a default bridge (a private dockerd started
-/// with `--bridge=none`, `prodstack docker-engine`) can build no other way.
-fn build(y: &mut String, context: &str, dockerfile: Option<&str>, args: &[(&str, &str)]) {
-    let _ = writeln!(y, "    build:\n      context: {context}");
-    if let Some(dockerfile) = dockerfile {
-        let _ = writeln!(y, "      dockerfile: {dockerfile}");
-    }
-    y.push_str("      network: host\n");
-    if !args.is_empty() {
-        y.push_str("      args:\n");
-        for (name, value) in args {
-            let _ = writeln!(y, "        {name}: {value}");
-        }
-    }
-}
-
-/// `${VAR}` for HttpArena (its harness always sets them), `${VAR:?hint}` in the checkout so a
-/// forgotten variable stops compose with a message instead of mounting the host's `/static`.
-fn harness_var(target: &Target, var: &str) -> String {
-    match (target, var) {
-        (Target::HttpArena { .. }, _) => format!("${{{var}}}"),
-        (Target::Checkout, "CERTS_DIR") => {
-            "${CERTS_DIR:?set CERTS_DIR to the folder with server.crt and server.key}".into()
-        }
-        (Target::Checkout, "DATA_DIR") => {
-            "${DATA_DIR:?set DATA_DIR to the data folder written by prodstack data}".into()
-        }
-        (Target::Checkout, other) => format!("${{{other}}}"),
-    }
-}
-
-fn edge(y: &mut String, target: &Target, profile: Profile) {
-    y.push_str("  edge:\n");
-    match target {
-        Target::Checkout => build(
-            y,
-            "..",
-            Some("deploy/docker/edge.Dockerfile"),
-            &[("NGINX_CONF", &checkout_nginx_conf(profile))],
-        ),
-        Target::HttpArena { .. } => build(y, "./edge", None, &[]),
-    }
-    pinned(y, cpuset("edge"));
-    let certs = harness_var(target, "CERTS_DIR");
-    let data = harness_var(target, "DATA_DIR");
-    let _ = write!(
-        y,
-        "    volumes:\n\
-         \x20     - \"{certs}:/certs:ro\"\n\
-         \x20     - \"{data}/static:/data/static:ro\"\n"
-    );
-    // busybox wget (alpine base of nginx:1.27-alpine) speaks TLS; the certificate is self-signed.
-    healthcheck(
-        y,
-        &[
-            "CMD",
-            "wget",
-            "-q",
-            "--no-check-certificate",
-            "-O",
-            "/dev/null",
-            "https://127.0.0.1:8443/static/reset.css",
-        ],
-        30,
-    );
-    y.push_str(
-        "    # HttpArena's checks start as soon as the edge answers: open it only once the server\n\
-         \x20   # and authsvc pass their health checks, not merely once they were started.\n\
-         \x20   depends_on:\n\
-         \x20     server:\n\
-         \x20       condition: service_healthy\n\
-         \x20     authsvc:\n\
-         \x20       condition: service_healthy\n\n",
-    );
-}
-
-fn cache(y: &mut String, target: &Target, profile: Profile, cpus: &str) {
-    y.push_str("  cache:\n    image: redis:7-alpine\n");
-    pinned(y, cpus);
-    let data = harness_var(target, "DATA_DIR");
-    let _ = write!(
-        y,
-        "    # `prodstack data` writes both files (the entrypoint is deploy/docker/redis-entrypoint.sh);\n\
-         \x20   # HttpArena's data/ folder has its own with the same behaviour.\n\
-         \x20   volumes:\n\
-         \x20     - \"{data}/redis-seed.txt:/seed.txt:ro\"\n\
-         \x20     - \"{data}/redis-entrypoint.sh:/entrypoint.sh:ro\"\n\
-         \x20   entrypoint: [\"sh\", \"/entrypoint.sh\"]\n"
-    );
-    if target == &Target::Checkout && profile == Profile::Tuned {
-        let threads = CpuSet::parse(cpus).map(|s| s.len()).unwrap_or(1);
-        let _ = write!(
-            y,
-            "    environment:\n\
-             \x20     # One I/O thread per CPU of the cpuset: more only adds context switches.\n\
-             \x20     - REDIS_IO_THREADS={threads}\n"
-        );
-    }
-    healthcheck(
-        y,
-        &[
-            "CMD-SHELL",
-            "redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG",
-        ],
-        30,
-    );
-    y.push('\n');
-}
-
-fn authsvc(y: &mut String, target: &Target) {
-    y.push_str("  authsvc:\n");
-    match target {
-        Target::Checkout => build(y, "..", Some("deploy/docker/authsvc.Dockerfile"), &[]),
-        Target::HttpArena { .. } => {
-            y.push_str(
-                "    # HttpArena's shared JWT sidecar, built as-is: Production and Tuned entries must use it\n\
-                 \x20   # unmodified (its own folder and Dockerfile; only the build network is ours).\n",
-            );
-            build(y, "../_shared/authsvc", None, &[]);
-        }
-    }
-    pinned(y, cpuset("authsvc"));
-    let secret = jwt_secret(target);
-    // Ours listens on loopback (the edge is on the same host network); HttpArena's shared
-    // sidecar is run with the address HttpArena's own entries give it.
-    let listen = match target {
-        Target::Checkout => "127.0.0.1:9090",
-        Target::HttpArena { .. } => "0.0.0.0:9090",
-    };
-    let _ = write!(
-        y,
-        "    environment:\n\
-         \x20     - \"JWT_SECRET={secret}\"\n\
-         \x20     - AUTHSVC_LISTEN={listen}\n"
-    );
-    match target {
-        // Our Debian-slim image: bash's /dev/tcp probe (deploy/docker/http-probe.sh).
-        Target::Checkout => healthcheck(y, &["CMD", "http-probe", "9090", "/_health"], 30),
-        // The shared image is alpine without curl: busybox wget is there.
-        Target::HttpArena { .. } => healthcheck(
-            y,
-            &[
-                "CMD",
-                "wget",
-                "-q",
-                "-O",
-                "/dev/null",
-                "http://127.0.0.1:9090/_health",
-            ],
-            30,
-        ),
-    }
-    y.push('\n');
-}
-
-/// `JWT_SECRET` of a service: the checkout's compose files take the caller's, defaulting to
-/// HttpArena's benchmark secret; an HttpArena entry uses that secret, as HttpArena's own do.
-fn jwt_secret(target: &Target) -> String {
-    match target {
-        Target::Checkout => format!("${{JWT_SECRET:-{BENCH_SECRET}}}"),
-        Target::HttpArena { .. } => BENCH_SECRET.to_string(),
-    }
-}
-
-/// `build:` of the image made from our sources (`checkout_dockerfile` in the checkout, the
-/// entry's `Dockerfile` with HttpArena's context in an export), and the `DATABASE_URL` that
-/// image's service gets (the checkout defaults it to HttpArena's Postgres).
-fn app_image(y: &mut String, target: &Target, checkout_dockerfile: &str) -> String {
-    match target {
-        Target::Checkout => {
-            build(y, "..", Some(checkout_dockerfile), &[]);
-            "${DATABASE_URL:-postgres://bench:bench@localhost:5432/benchmark}".to_string()
-        }
-        Target::HttpArena { name } => {
-            build(
-                y,
-                "../../",
-                Some(&format!("frameworks/{name}/Dockerfile")),
-                &[],
-            );
-            "${DATABASE_URL}".to_string()
-        }
-    }
-}
-
-fn server(y: &mut String, target: &Target) {
-    y.push_str("  server:\n");
-    let database_url = app_image(y, target, "deploy/docker/server.Dockerfile");
-    pinned(y, cpuset("server"));
-    let data = harness_var(target, "DATA_DIR");
-    let _ = write!(
-        y,
-        "    environment:\n\
-         \x20     # Loopback: the edge runs on the same host network, and it sets X-User-Id, which\n\
-         \x20     # this port trusts (HttpArena's probe asks localhost:8080).\n\
-         \x20     - LISTEN=127.0.0.1:8080\n\
-         \x20     - \"DATABASE_URL={database_url}\"\n\
-         \x20     # The server keeps its own connections strictly below this (Postgres runs 256).\n\
-         \x20     - DATABASE_MAX_CONN=256\n\
-         \x20     - REDIS_URL=redis://127.0.0.1:6379\n\
-         \x20   volumes:\n\
-         \x20     - \"{data}/dataset.json:/data/dataset.json:ro\"\n"
-    );
-    // /readyz answers 200 once Postgres does; the server listens before that, so HttpArena's probe is never refused.
-    healthcheck(y, &["CMD", "http-probe", "8080", "/readyz"], 60);
-    y.push_str(
-        "    depends_on:\n\
-         \x20     cache:\n\
-         \x20       condition: service_healthy\n",
-    );
-}
-
-/// The engine: TLS edge, static files, JWT and the app server in one process.
-fn engine_edge(y: &mut String, target: &Target) {
-    y.push_str("  edge:\n");
-    let database_url = app_image(y, target, "deploy/docker/engine.Dockerfile");
-    pinned(y, engine_cpuset("edge"));
-    let secret = jwt_secret(target);
-    let _ = write!(
-        y,
-        "    environment:\n\
-         \x20     # One process: the TLS edge and, fused in, the app server (crates/edge).\n\
-         \x20     - EDGE_MODE=fused\n\
-         \x20     - EDGE_LISTEN=0.0.0.0:8443\n\
-         \x20     - TLS_CERT=/certs/server.crt\n\
-         \x20     - TLS_KEY=/certs/server.key\n\
-         \x20     # Loaded into memory at start, with the .gz/.br siblings.\n\
-         \x20     - STATIC_DIR=/data/static\n\
-         \x20     # Verified in-process; the same secret as HttpArena's token.\n\
-         \x20     - \"JWT_SECRET={secret}\"\n\
-         \x20     - EDGE_ADMIN_LISTEN=127.0.0.1:9092\n\
-         \x20     # The app server inside the process, on loopback: HttpArena's readiness probe asks\n\
-         \x20     # localhost:8080, and nothing else may reach a port that trusts X-User-Id.\n\
-         \x20     - LISTEN=127.0.0.1:8080\n\
-         \x20     - ADMIN_LISTEN=127.0.0.1:9091\n\
-         \x20     - \"DATABASE_URL={database_url}\"\n\
-         \x20     # The process keeps its own connections strictly below this (Postgres runs 256).\n\
-         \x20     - DATABASE_MAX_CONN=256\n\
-         \x20     - REDIS_URL=redis://127.0.0.1:6379\n\
-         \x20     - DATASET_PATH=/data/dataset.json\n\
-         \x20     # Request handlers run on the edge's workers; the server's own runtime only carries\n\
-         \x20     # the Postgres/Redis connection tasks and the :8080 probe listener.\n\
-         \x20     - SERVER_WORKERS=4\n"
-    );
-    let certs = harness_var(target, "CERTS_DIR");
-    let data = harness_var(target, "DATA_DIR");
-    let _ = write!(
-        y,
-        "    volumes:\n\
-         \x20     - \"{certs}:/certs:ro\"\n\
-         \x20     - \"{data}/static:/data/static:ro\"\n\
-         \x20     - \"{data}/dataset.json:/data/dataset.json:ro\"\n"
-    );
-    // /readyz answers 200 once Postgres does, so `up --wait` returns when requests can succeed;
-    // the image runs bash's /dev/tcp probe (no curl, no HTTPS client).
-    healthcheck(y, &["CMD", "http-probe", "8080", "/readyz"], 60);
-    y.push_str(
-        "    depends_on:\n\
-         \x20     cache:\n\
-         \x20       condition: service_healthy\n\n",
-    );
 }
 
 /// HttpArena's meta.json for an export.
@@ -774,4 +449,39 @@ pub fn export_dockerignore(name: &str) -> String {
          !frameworks/{name}/\n\
          frameworks/{name}/target/\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::read_service;
+
+    /// Every generated compose file, read back by the checker's reader, is the model it was
+    /// written from (less comments): the renderer and the checker describe the same services.
+    #[test]
+    fn generated_files_read_back_as_their_model() {
+        let targets = [
+            Target::Checkout,
+            Target::HttpArena {
+                name: "entry".into(),
+            },
+        ];
+        for target in &targets {
+            for category in Category::ALL {
+                let model = compose_file(target, category);
+                let yaml = model.to_yaml();
+                let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+                let services = doc.get("services").and_then(|s| s.as_mapping()).unwrap();
+                let names: Vec<&str> = services.keys().filter_map(|k| k.as_str()).collect();
+                let expected: Vec<&str> = model.services.iter().map(|s| s.name.as_str()).collect();
+                assert_eq!(names, expected, "{target:?} {category}");
+                for service in &model.services {
+                    let (read, errors) =
+                        read_service(&service.name, &services[service.name.as_str()]);
+                    assert!(errors.is_empty(), "{target:?} {category}: {errors:?}");
+                    assert_eq!(read, service.without_comments(), "{target:?} {category}");
+                }
+            }
+        }
+    }
 }
