@@ -155,6 +155,8 @@ pub struct ServiceUsage {
     pub name: String,
     /// Average CPU over the window; 100 = one CPU.
     pub cpu_percent: f64,
+    /// CPU time used over the window.
+    pub cpu_seconds: f64,
     pub peak_rss_bytes: u64,
 }
 
@@ -212,6 +214,7 @@ impl Tally {
             .map(|((name, _), acc)| ServiceUsage {
                 name: name.clone(),
                 cpu_percent: acc.used_ticks as f64 / ticks_per_s as f64 / seconds * 100.0,
+                cpu_seconds: acc.used_ticks as f64 / ticks_per_s as f64,
                 peak_rss_bytes: acc.peak_rss,
             })
             .collect()

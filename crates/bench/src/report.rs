@@ -122,6 +122,7 @@ pub fn terminal(runs: &[RunResult]) -> String {
     for s in series(runs) {
         let Some(best) = s.best() else { continue };
         let _ = writeln!(out, "\n== {} · {} connections ==", s.variant, s.connections);
+        let _ = writeln!(out, "authsvc: {}", best.authsvc);
         let rows: Vec<Vec<String>> = s
             .runs
             .iter()
@@ -176,6 +177,8 @@ pub fn terminal(runs: &[RunResult]) -> String {
         out.push_str(&latency_table(best));
         out.push('\n');
         out.push_str(&usage_table(best));
+        out.push('\n');
+        out.push_str(&cost_table(best));
         out.push('\n');
         out.push_str(&cache_table(best));
         out.push('\n');
@@ -268,6 +271,32 @@ pub fn usage_table(r: &RunResult) -> String {
         text,
         "efficiency: {:.0} rps per CPU of the stack ({services} services + postgres)",
         r.rps_per_cpu()
+    );
+    text
+}
+
+/// CPU per unit of each service's work: the inputs of `prodstack plan`.
+pub fn cost_table(r: &RunResult) -> String {
+    let us = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = r
+        .costs
+        .services
+        .iter()
+        .map(|c| {
+            vec![
+                c.service.clone(),
+                c.unit.to_string(),
+                thousands(c.count),
+                format!("{:.2}", c.cpu_seconds),
+                us(c.us_per_unit),
+            ]
+        })
+        .collect();
+    let mut text = table(&["service", "per", "count", "cpu s", "cpu µs per"], &rows);
+    let _ = writeln!(
+        text,
+        "stack: {} cpu µs per client request (edge, authsvc, server, cache and postgres)",
+        us(r.costs.stack_us_per_client_request)
     );
     text
 }
@@ -425,6 +454,10 @@ pub struct HttpArenaEntry<'a> {
 #[derive(Debug, Serialize)]
 pub struct ProdstackExtras<'a> {
     pub variant: &'a str,
+    /// The auth sidecar that ran.
+    pub authsvc: &'a str,
+    /// CPU per unit of each service's work in the best run.
+    pub costs: &'a super::results::Costs,
     pub best_run: u32,
     pub rps_per_stack_cpu: f64,
     pub unanswered: u64,
@@ -473,6 +506,8 @@ pub fn httparena_entries<'a>(all: &'a [Series<'a>], framework: &str) -> Vec<Http
                 cpu_breakdown: breakdown,
                 prodstack: ProdstackExtras {
                     variant: s.variant,
+                    authsvc: &best.authsvc,
+                    costs: &best.costs,
                     best_run: best.run,
                     rps_per_stack_cpu: best.rps_per_cpu(),
                     unanswered: best.unanswered(),
@@ -693,8 +728,26 @@ mod tests {
             mean_request_ms: 12.345,
             ..Summary::default()
         };
+        let usage: Vec<UsageReport> = ["edge", "authsvc", "server", "cache", "postgres", "loadgen"]
+            .iter()
+            .map(|s| UsageReport {
+                service: s.to_string(),
+                cpu_percent: 25.0,
+                cpu_seconds: 0.5,
+                peak_rss_bytes: 64 << 20,
+            })
+            .collect();
+        let work = crate::results::WorkCounts {
+            client_requests: ok + ok / 10,
+            auth_checks: ok / 2,
+            forwarded: ok / 2,
+            redis_commands: Some(10),
+            db_queries: 5,
+        };
         RunResult {
             variant: variant.into(),
+            authsvc: "ours (crates/authsvc)".into(),
+            costs: crate::results::Costs::measure(&usage, &work),
             connections,
             run: index,
             threads: 1,
@@ -710,14 +763,7 @@ mod tests {
                 max_ms: 90.0,
             },
             writes_latency: LatencyReport::default(),
-            usage: ["edge", "authsvc", "server", "cache", "postgres", "loadgen"]
-                .iter()
-                .map(|s| UsageReport {
-                    service: s.to_string(),
-                    cpu_percent: 25.0,
-                    peak_rss_bytes: 64 << 20,
-                })
-                .collect(),
+            usage,
             cache: CacheHierarchy {
                 seconds: 2.0,
                 l1_hits: 100.0,
@@ -797,6 +843,20 @@ mod tests {
         );
         assert_eq!(e["prodstack"]["best_run"], 2);
         assert_eq!(e["prodstack"]["runs"].as_array().unwrap().len(), 2);
+        assert_eq!(e["prodstack"]["authsvc"], "ours (crates/authsvc)");
+        // The best run's costs: edge 0.5 CPU s over 3,300 client requests.
+        let costs = &e["prodstack"]["costs"];
+        let edge = costs["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["service"] == "edge")
+            .unwrap();
+        assert_eq!(edge["unit"], "client request");
+        assert_eq!(edge["count"], 3300);
+        let us = edge["us_per_unit"].as_f64().unwrap();
+        assert!((us - 0.5e6 / 3300.0).abs() < 1e-6, "{us}");
+        assert!(costs["stack_us_per_client_request"].as_f64().unwrap() > us);
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub const LOADGEN: &str = "loadgen";
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
     pub variant: String,
+    /// The auth sidecar that ran (`Authsvc::describe`).
+    pub authsvc: String,
+    /// CPU per unit of work of each service over the run (the planner's inputs).
+    pub costs: Costs,
     pub connections: u32,
     pub run: u32,
     pub threads: u32,
@@ -163,6 +167,8 @@ impl From<&Latency> for LatencyReport {
 pub struct UsageReport {
     pub service: String,
     pub cpu_percent: f64,
+    /// CPU time over the sampled window (the run).
+    pub cpu_seconds: f64,
     pub peak_rss_bytes: u64,
 }
 
@@ -171,7 +177,105 @@ impl From<&ServiceUsage> for UsageReport {
         Self {
             service: u.name.clone(),
             cpu_percent: u.cpu_percent,
+            cpu_seconds: u.cpu_seconds,
             peak_rss_bytes: u.peak_rss_bytes,
+        }
+    }
+}
+
+/// What each service spent per unit of the work it did in a run: CPU microseconds per client
+/// request (edge), per auth check (authsvc), per forwarded request (server), per command
+/// (Redis) and per query (Postgres), and the whole stack's per client request. A unit count of
+/// zero gives no figure (`None`), never a division by zero.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Costs {
+    pub services: Vec<ServiceCost>,
+    /// CPU µs of edge, authsvc, server, cache and Postgres together per client request.
+    pub stack_us_per_client_request: Option<f64>,
+}
+
+/// One service's cost per unit of its work.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServiceCost {
+    pub service: String,
+    /// What the service handled: `client request`, `auth check`, `forwarded request`,
+    /// `command`, `query`.
+    pub unit: &'static str,
+    /// How many it handled during the run.
+    pub count: u64,
+    pub cpu_seconds: f64,
+    pub us_per_unit: Option<f64>,
+}
+
+/// The work counts of one run, from h2load, the server's counters and Redis.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkCounts {
+    /// Answers the load generator got (both instances, every status).
+    pub client_requests: u64,
+    /// `/api/*` requests, each of which the edge checked with authsvc.
+    pub auth_checks: u64,
+    /// Requests the edge forwarded to the server.
+    pub forwarded: u64,
+    /// Redis commands processed (`None`: Redis did not say).
+    pub redis_commands: Option<u64>,
+    /// Queries the server sent Postgres.
+    pub db_queries: u64,
+}
+
+impl WorkCounts {
+    /// The server-side counts from its counters over the run; the others are the caller's.
+    pub fn from_server(delta: &Scrape) -> WorkCounts {
+        let routes = |routes: &[&str]| -> u64 {
+            routes
+                .iter()
+                .map(|route| delta.sum(metric::REQUESTS, &[("route", route)]))
+                .sum::<f64>() as u64
+        };
+        WorkCounts {
+            auth_checks: routes(&metric::API_ROUTES),
+            forwarded: routes(&metric::FORWARDED_ROUTES),
+            db_queries: delta.sum(metric::DB_QUERIES, &[]) as u64,
+            ..WorkCounts::default()
+        }
+    }
+}
+
+impl Costs {
+    pub fn measure(usage: &[UsageReport], work: &WorkCounts) -> Costs {
+        let cpu = |name: &str| {
+            usage
+                .iter()
+                .find(|u| u.service == name)
+                .map(|u| u.cpu_seconds)
+        };
+        let per = |seconds: f64, count: u64| (count > 0).then(|| seconds * 1e6 / count as f64);
+        let mut services = Vec::new();
+        for (service, unit, count) in [
+            ("edge", "client request", Some(work.client_requests)),
+            ("authsvc", "auth check", Some(work.auth_checks)),
+            ("server", "forwarded request", Some(work.forwarded)),
+            ("cache", "command", work.redis_commands),
+            (POSTGRES, "query", Some(work.db_queries)),
+        ] {
+            let (Some(seconds), Some(count)) = (cpu(service), count) else {
+                continue;
+            };
+            services.push(ServiceCost {
+                service: service.to_string(),
+                unit,
+                count,
+                cpu_seconds: seconds,
+                us_per_unit: per(seconds, count),
+            });
+        }
+        let stack: f64 = usage
+            .iter()
+            .filter(|u| u.service != LOADGEN)
+            .map(|u| u.cpu_seconds)
+            .sum();
+        Costs {
+            services,
+            stack_us_per_client_request: per(stack, work.client_requests),
         }
     }
 }
@@ -190,6 +294,8 @@ pub mod metric {
     pub const DB_ERRORS: &str = "prodstack_db_errors_total";
     /// Server routes the edge forwards (`route` label values); health probes are not among
     /// them.
+    /// Server routes behind the edge's auth check (`/api/*`).
+    pub const API_ROUTES: [&str; 3] = ["item_get", "item_post", "me"];
     pub const FORWARDED_ROUTES: [&str; 5] = [
         "public_baseline",
         "public_json",
@@ -309,6 +415,8 @@ mod tests {
     fn run(reads: Summary, writes: Summary, usage: Vec<UsageReport>) -> RunResult {
         RunResult {
             variant: "production".into(),
+            authsvc: String::new(),
+            costs: Costs::default(),
             connections: 256,
             run: 1,
             threads: 1,
@@ -330,8 +438,50 @@ mod tests {
         UsageReport {
             service: service.into(),
             cpu_percent: cpu,
+            cpu_seconds: cpu / 100.0 * 5.0,
             peak_rss_bytes: rss,
         }
+    }
+
+    #[test]
+    fn costs_are_cpu_microseconds_per_unit_of_each_services_work() {
+        // 5 s runs: edge 100% = 5 CPU s, authsvc 20% = 1 s, server 40% = 2 s, cache 2% =
+        // 0.1 s, postgres 10% = 0.5 s; the load generator is not the stack's.
+        let usage = vec![
+            usage("edge", 100.0, 0),
+            usage("authsvc", 20.0, 0),
+            usage("server", 40.0, 0),
+            usage("cache", 2.0, 0),
+            usage(POSTGRES, 10.0, 0),
+            usage(LOADGEN, 300.0, 0),
+        ];
+        let work = WorkCounts {
+            client_requests: 100_000,
+            auth_checks: 50_000,
+            forwarded: 80_000,
+            redis_commands: Some(1_000),
+            db_queries: 0,
+        };
+        let costs = Costs::measure(&usage, &work);
+        let of = |name: &str| costs.services.iter().find(|c| c.service == name).unwrap();
+        assert_eq!(of("edge").us_per_unit, Some(50.0));
+        assert_eq!(of("authsvc").us_per_unit, Some(20.0));
+        assert_eq!(of("server").us_per_unit, Some(25.0));
+        assert_eq!(of("cache").unit, "command");
+        assert!((of("cache").us_per_unit.unwrap() - 100.0).abs() < 1e-9);
+        // No query: no figure, not a division by zero.
+        assert_eq!(of(POSTGRES).us_per_unit, None);
+        // (5 + 1 + 2 + 0.1 + 0.5) s over 100k requests = 86 µs.
+        assert!((costs.stack_us_per_client_request.unwrap() - 86.0).abs() < 1e-9);
+        // Redis that did not answer gives no cache row.
+        let costs = Costs::measure(
+            &usage,
+            &WorkCounts {
+                redis_commands: None,
+                ..work
+            },
+        );
+        assert!(costs.services.iter().all(|c| c.service != "cache"));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub enum Command {
     Attack(attack::AttackArgs),
     /// Run every check: rustfmt, clippy and the whole test suite.
     Test(test_cmd::TestArgs),
+    /// Compute the Docker CPU split from a bench result's per-service costs
+    /// (deploy/cpu-plan.json, which the compose files and exports take their cpusets from).
+    Plan(plan::PlanArgs),
     /// Check compose files (or an HttpArena export folder) against HttpArena's production-stack rules.
     ComposeCheck(deploy::compose_check::ComposeCheckArgs),
     /// Write the server as an HttpArena entry (frameworks/NAME/), or regenerate deploy/ files.
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&project, *args),
         Command::Attack(args) => attack::run(&project, args),
         Command::Test(args) => test_cmd::run(&project, args),
+        Command::Plan(args) => plan::run(&project, args),
         Command::ComposeCheck(args) => deploy::compose_check::run(&project, args),
         Command::ExportHttparena(args) => deploy::export::run(&project, args),
         Command::DockerEngine(args) => docker_cmd::engine(&project, args),

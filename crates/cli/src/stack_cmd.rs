@@ -13,7 +13,7 @@ use stack::nginx::Template;
 use stack::postgres::Durability;
 use stack::profile::EdgeKind;
 use stack::supervise::{self, UpOptions};
-use stack::Profile;
+use stack::{Profile, Sidecar};
 use stack::{Service, StackState};
 
 use stack::Project;
@@ -43,8 +43,13 @@ pub struct UpArgs {
     /// Drop the benchmark database and load data/pgdb-seed.sql again.
     #[arg(long)]
     pub reseed: bool,
-    /// Run this authsvc binary instead of ours (same environment: JWT_SECRET,
-    /// AUTHSVC_LISTEN), e.g. HttpArena's shared sidecar.
+    /// The auth sidecar behind the nginx edge: `ours` (crates/authsvc, which also checks `exp`
+    /// and `alg`) or `shared` (HttpArena's shared authsvc, built from
+    /// ../shared/httparena/frameworks/_shared/authsvc into .prodstack/: what HttpArena's
+    /// Production and Tuned entries run).
+    #[arg(long, value_name = "ours|shared", default_value_t = Sidecar::Ours, conflicts_with = "authsvc_bin")]
+    pub authsvc: Sidecar,
+    /// Run this authsvc binary instead (same environment: JWT_SECRET, AUTHSVC_LISTEN).
     #[arg(long, value_name = "PATH")]
     pub authsvc_bin: Option<PathBuf>,
     /// The nginx template to render (default: deploy/nginx/nginx.conf.template of the
@@ -111,12 +116,18 @@ pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
     opts.profile = args.profile;
     opts.edge = edge_kind(args.edge, args.mode)?;
     anyhow::ensure!(
-        !(opts.edge.is_rust() && args.authsvc_bin.is_some()),
-        "--authsvc-bin applies to the nginx edge only: the Rust edge verifies tokens itself"
+        !(opts.edge.is_rust() && (args.authsvc_bin.is_some() || args.authsvc == Sidecar::Shared)),
+        "--authsvc-bin and --authsvc shared apply to the nginx edge only: the Rust edge verifies tokens itself"
     );
     opts.ports_offset = args.ports_offset;
     opts.reseed = args.reseed;
-    opts.authsvc_bin = args.authsvc_bin;
+    opts.authsvc_bin = match (args.authsvc_bin, args.authsvc) {
+        (Some(path), _) => Some(path),
+        (None, Sidecar::Shared) => Some(stack::sidecar::build_shared(project, &mut |line| {
+            eprintln!("prodstack up: {line}")
+        })?),
+        (None, Sidecar::Ours) => None,
+    };
     opts.start_timeout = Duration::from_secs(args.timeout.max(1));
     opts.pg_durability = args.pg_durability;
     if let Some(path) = &args.nginx_template {

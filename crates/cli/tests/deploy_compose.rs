@@ -145,34 +145,77 @@ fn a_fifth_service_fails() {
     assert_reports(&lines, "service `metrics`: services: unexpected service");
 }
 
+/// The CPUs of `service` in the committed plan (deploy/cpu-plan.json), or in the engine split.
+fn planned(service: &str, engine: bool) -> Vec<usize> {
+    let set = if engine {
+        deploy::export::split::engine_cpuset(service)
+    } else {
+        deploy::export::split::cpuset(service)
+    };
+    stack::CpuSet::parse(&set.unwrap()).unwrap().cpus().to_vec()
+}
+
+/// The highest core of `cpus` (its first thread; the sibling is + 64).
+fn last_core(cpus: &[usize]) -> usize {
+    cpus.iter().copied().filter(|c| *c < 64).max().unwrap()
+}
+
+fn list(cpus: Vec<usize>) -> String {
+    stack::CpuSet::from_cpus(cpus).unwrap().to_string()
+}
+
+/// `cpus` less both threads of its last core.
+fn without_last_core(cpus: Vec<usize>) -> String {
+    let last = last_core(&cpus);
+    list(
+        cpus.into_iter()
+            .filter(|c| *c != last && *c != last + 64)
+            .collect(),
+    )
+}
+
 #[test]
 fn half_an_smt_pair_fails() {
+    let edge = planned("edge", false);
+    let last = last_core(&edge);
     let (ok, lines) = check_mutated(|doc| {
-        set(service(doc, "edge"), "cpuset", "0-18,64-81".into());
+        let half: Vec<usize> = planned("edge", false)
+            .into_iter()
+            .filter(|c| *c != last + 64)
+            .collect();
+        set(service(doc, "edge"), "cpuset", list(half).into());
     });
     assert!(!ok);
     assert_reports(
         &lines,
-        "service `edge`: cpuset: half an SMT pair: CPU 18 without its sibling 82",
+        &format!(
+            "service `edge`: cpuset: half an SMT pair: CPU {last} without its sibling {}",
+            last + 64
+        ),
     );
     assert_reports(&lines, "the cpusets total 63 logical CPUs");
 }
 
 #[test]
 fn sixty_two_cpus_fail() {
+    let edge = planned("edge", false).len();
     let (ok, lines) = check_mutated(|doc| {
-        set(service(doc, "edge"), "cpuset", "0-17,64-81".into());
+        let fewer = without_last_core(planned("edge", false));
+        set(service(doc, "edge"), "cpuset", fewer.into());
     });
     assert!(!ok);
     assert_reports(
         &lines,
         "cpuset: the cpusets total 62 logical CPUs; the four services must use exactly 64 (0-31,64-95)",
     );
-    // The generated nginx config was made for 38 CPUs: that mismatch is a violation too.
+    // The generated nginx config was made for the whole cpuset: that mismatch is a violation too.
     assert_reports(&lines, "service `edge`: nginx.conf: ");
     assert_reports(
         &lines,
-        "worker_processes 38, but the edge's cpuset has 36 CPUs",
+        &format!(
+            "worker_processes {edge}, but the edge's cpuset has {} CPUs",
+            edge - 2
+        ),
     );
     assert_eq!(lines.len(), 2, "{}", lines.join("\n"));
 }
@@ -243,7 +286,11 @@ fn each_rule_reports_its_service_and_field() {
         ),
         (
             "shared CPUs",
-            |d| set(service(d, "server"), "cpuset", "19,24-31,83,88-95".into()),
+            |d| {
+                let mut both = planned("server", false);
+                both.extend(planned("cache", false));
+                set(service(d, "server"), "cpuset", list(both).into())
+            },
             "server",
             "cpuset",
             "also in the cpuset of `cache`",
@@ -706,11 +753,8 @@ fn each_engine_rule_reports_its_service_and_field() {
         (
             "62 CPUs",
             |d| {
-                set(
-                    service(d, "edge"),
-                    "cpuset",
-                    "0-18,20-30,64-82,84-94".into(),
-                )
+                let fewer = without_last_core(planned("edge", true));
+                set(service(d, "edge"), "cpuset", fewer.into())
             },
             "",
             "cpuset",

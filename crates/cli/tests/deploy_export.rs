@@ -145,8 +145,14 @@ fn the_export_has_every_file_the_issue_lists_and_nothing_of_the_tests() {
     ] {
         assert!(readme.contains(section), "README lacks {section}");
     }
+    // The split is the committed plan's (deploy/cpu-plan.json).
+    let edge = deploy::export::split::cpuset("edge").unwrap();
+    let logical = stack::CpuSet::parse(&edge).unwrap().len();
     assert!(
-        readme.contains("| `edge` | `0-18,64-82` | 19 | 38 |"),
+        readme.contains(&format!(
+            "| `edge` | `{edge}` | {} | {logical} |",
+            logical / 2
+        )),
         "{readme}"
     );
 
@@ -232,7 +238,9 @@ fn the_edge_config_is_the_checkouts_rendering() {
     let shipped =
         std::fs::read_to_string(checkout().join("deploy/docker/nginx.production.conf")).unwrap();
     assert_eq!(body(&exported), body(&shipped));
-    assert!(exported.contains("\nworker_processes 38;"));
+    // One worker per CPU of the edge's cpuset in the committed plan.
+    let workers = deploy::export::split::edge_workers().unwrap();
+    assert!(exported.contains(&format!("\nworker_processes {workers};")));
 }
 
 #[test]
@@ -361,8 +369,12 @@ fn the_engine_export_is_the_engine_and_its_crates() {
     for section in ["## Stack", "## Requests", "## Cache design", "## CPU split"] {
         assert!(readme.contains(section), "README lacks {section}");
     }
+    // Every CPU of the plan but the cache's core.
+    let edge = deploy::export::split::engine_cpuset("edge").unwrap();
+    let logical = stack::CpuSet::parse(&edge).unwrap().len();
+    assert_eq!(logical, 62);
     assert!(
-        readme.contains("| `edge` | `0-18,20-31,64-82,84-95` | 31 | 62 |"),
+        readme.contains(&format!("| `edge` | `{edge}` | 31 | 62 |")),
         "{readme}"
     );
 }

@@ -159,9 +159,10 @@ fn nginx_accepts_the_committed_docker_configs() {
         let committed = std::fs::read_to_string(&path).unwrap();
         assert!(committed.starts_with("# GENERATED FILE"));
         assert!(committed.contains(&format!("Rendered for profile: {profile}")));
+        let workers = deploy::export::split::edge_workers().unwrap();
         assert!(
-            committed.contains("\nworker_processes 38;"),
-            "one worker per edge CPU"
+            committed.contains(&format!("\nworker_processes {workers};")),
+            "one worker per CPU of the edge's cpuset in the plan"
         );
         let local = container_paths_to(&committed, &files);
         let changed: BTreeSet<&str> = committed

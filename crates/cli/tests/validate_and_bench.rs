@@ -143,6 +143,12 @@ fn a_smoke_benchmark_writes_every_httparena_field_and_tears_its_stack_down() {
         stdout.contains("== production · 16 connections =="),
         "{stdout}"
     );
+    // Scored with what an entry runs: HttpArena's shared sidecar, built from its sources.
+    assert!(
+        stdout.contains("authsvc: HttpArena's shared authsvc"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cpu µs per client request"), "{stdout}");
     // bench brought the stack up, so it took it down again.
     assert!(
         !StackState::path(&stack.home).exists(),
@@ -198,6 +204,41 @@ fn a_smoke_benchmark_writes_every_httparena_field_and_tears_its_stack_down() {
             "{template} not measured: {e}"
         );
     }
+    assert!(
+        e["prodstack"]["authsvc"]
+            .as_str()
+            .is_some_and(|a| a.contains("shared")),
+        "{e}"
+    );
+    // CPU per unit of each service's work: the planner's inputs.
+    let costs = &e["prodstack"]["costs"];
+    for (service, unit) in [
+        ("edge", "client request"),
+        ("authsvc", "auth check"),
+        ("server", "forwarded request"),
+        ("cache", "command"),
+        ("postgres", "query"),
+    ] {
+        let cost = costs["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["service"] == service)
+            .unwrap_or_else(|| panic!("no cost for {service}: {costs}"));
+        assert_eq!(cost["unit"], unit, "{cost}");
+        assert!(cost["count"].as_u64().unwrap() > 0, "{service}: {cost}");
+        assert!(
+            cost["us_per_unit"].as_f64().unwrap() > 0.0,
+            "{service}: {cost}"
+        );
+    }
+    assert!(costs["stack_us_per_client_request"].as_f64().unwrap() > 0.0);
+    // The newest result is kept for `prodstack plan`.
+    let latest = stack.home.results_dir().join(contract::LATEST_BENCH_RESULT);
+    assert_eq!(
+        std::fs::read_to_string(latest).unwrap(),
+        std::fs::read_to_string(&json).unwrap()
+    );
     let usage = e["prodstack"]["runs"][0]["usage"].as_array().unwrap();
     for service in ["edge", "authsvc", "server", "cache"] {
         let cpu = usage

@@ -25,6 +25,10 @@ pub const BENCH_USER_SUBJECT: &str = "42";
 /// The benchmark user's display name (the token's `name` claim and `users.name`).
 pub const BENCH_USER_NAME: &str = "Alice Chen";
 
+/// The newest `prodstack bench` result under `$PRODSTACK_HOME/results/`: the bench writes it,
+/// `prodstack plan` reads it by default.
+pub const LATEST_BENCH_RESULT: &str = "bench-latest.json";
+
 #[cfg(test)]
 mod tests {
     #[test]

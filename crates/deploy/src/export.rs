@@ -31,6 +31,7 @@
 
 pub mod render;
 mod services;
+pub mod split;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -185,7 +186,7 @@ pub fn deploy_files(template: &Template) -> anyhow::Result<Vec<(String, String)>
     for category in Category::ALL {
         files.push((
             format!("deploy/{}", render::checkout_compose_file(category)),
-            render::compose(&Target::Checkout, category),
+            render::compose(&Target::Checkout, category)?,
         ));
         if let Some(profile) = category.profile() {
             files.push((
@@ -334,7 +335,7 @@ fn assemble(
     };
     write(
         &entry.join(compose_check::EXPORT_COMPOSE_FILE),
-        &render::compose(&target, category),
+        &render::compose(&target, category)?,
     )?;
     write(
         &entry.join("meta.json"),
@@ -342,7 +343,7 @@ fn assemble(
     )?;
     write(
         &entry.join("README.md"),
-        &render::readme(name, category, &repo),
+        &render::readme(name, category, &repo)?,
     )?;
     Ok(())
 }

@@ -68,6 +68,24 @@ pub fn ping(port: u16) -> bool {
     stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
+/// Commands Redis has processed since it started (`INFO stats`, `total_commands_processed`);
+/// `None` when it does not answer within 5 s.
+pub fn commands_processed(port: u16) -> Option<u64> {
+    let output = Command::new("timeout")
+        .args(["5", "redis-cli", "-p"])
+        .arg(port.to_string())
+        .args(["INFO", "stats"])
+        .output()
+        .ok()?;
+    parse_commands_processed(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn parse_commands_processed(info: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 /// Pipes a seed file into `redis-cli`, exactly as HttpArena's cache entrypoint does.
 pub fn seed(port: u16, seed_file: &Path) -> Result<()> {
     let file = File::open(seed_file).io_context(|| format!("opening {}", seed_file.display()))?;
@@ -79,4 +97,16 @@ pub fn seed(port: u16, seed_file: &Path) -> Result<()> {
         &format!("seeding Redis from {}", seed_file.display()),
     )
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_command_count_from_info() {
+        let info = "# Stats\r\ntotal_connections_received:3\r\ntotal_commands_processed:1234\r\n";
+        assert_eq!(parse_commands_processed(info), Some(1234));
+        assert_eq!(parse_commands_processed("# Stats\r\n"), None);
+    }
 }

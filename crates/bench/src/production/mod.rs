@@ -24,14 +24,15 @@ use stack::postgres::Durability;
 use stack::profile::Profile;
 use stack::supervise::{self, UpOptions};
 use stack::Home;
-use stack::{Service, StackState};
+use stack::{Service, Sidecar, StackState};
 
 use crate::h2load::{self, Invocation, Summary};
 use crate::metrics::Scrape;
 use crate::procstat::Sampler;
 use crate::report;
 use crate::results::{
-    CacheHierarchy, RunResult, TemplateCounts, Unfinished, UsageReport, LOADGEN, POSTGRES,
+    CacheHierarchy, Costs, RunResult, TemplateCounts, Unfinished, UsageReport, WorkCounts, LOADGEN,
+    POSTGRES,
 };
 use crate::static_bytes::{self, StaticBytes};
 use stack::Project;
@@ -42,7 +43,7 @@ use loadgen::{
     describe_failures, first_line, log_latency, resolve_h2load, unfinished_advice, wait_all, Exit,
     LoadGenerator, HTTPARENA_LOADGEN_TIMEOUT_S,
 };
-use variants::{cpu_plan, variants, CpuPlan, Variant};
+use variants::{cpu_plan, variants, Authsvc, CpuPlan, Variant};
 
 #[derive(Debug, Clone, Args)]
 pub struct ProductionBenchArgs {
@@ -68,7 +69,12 @@ pub struct ProductionBenchArgs {
     /// Pin services: `edge=…,authsvc=…,server=…,cache=…` (default: the stack's CPUs shared).
     #[arg(long)]
     pub cpus: Option<String>,
-    /// Run this authsvc binary instead of ours (e.g. HttpArena's shared sidecar).
+    /// The auth sidecar behind nginx: `shared` (default: HttpArena's shared authsvc, built
+    /// from ../shared/httparena/frameworks/_shared/authsvc, which is what an entry runs and is
+    /// scored with) or `ours` (crates/authsvc).
+    #[arg(long, value_name = "shared|ours", default_value_t = Sidecar::Shared)]
+    pub authsvc: Sidecar,
+    /// Run this authsvc binary instead (overrides --authsvc).
     #[arg(long)]
     pub authsvc_bin: Option<PathBuf>,
     /// Benchmark the stack that is already running (never restarted or stopped).
@@ -118,6 +124,7 @@ impl Default for ProductionBenchArgs {
             loadgen_cpus: None,
             profile: Profile::Production,
             cpus: None,
+            authsvc: Sidecar::Shared,
             authsvc_bin: None,
             attach: false,
             ports_offset: 0,
@@ -191,6 +198,7 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
         started_here: false,
         static_bytes: Vec::new(),
         postgres: String::new(),
+        shared_authsvc: None,
     };
     let outcome = bench.run_all(&variants);
     let teardown = bench.teardown();
@@ -206,11 +214,12 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
     if let Some(advice) = unfinished_advice(&runs, &bench.h2load) {
         println!("{advice}");
     }
+    let json = report::httparena_json(&runs, &args.framework)?;
     if let Some(path) = &args.json {
-        std::fs::write(path, report::httparena_json(&runs, &args.framework)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
+    save_result(home, &json);
     if let Some(path) = &args.markdown {
         report::write_markdown(path, &runs, &bench.describe(&variants))?;
         println!(
@@ -248,6 +257,8 @@ struct Bench<'a> {
     static_bytes: Vec<(String, StaticBytes)>,
     /// The running Postgres' durability settings, as it reports them.
     postgres: String,
+    /// HttpArena's shared authsvc, once built for a variant that runs it.
+    shared_authsvc: Option<PathBuf>,
 }
 
 impl Bench<'_> {
@@ -296,7 +307,11 @@ impl Bench<'_> {
     fn describe_setup(&self, variants: &[Variant]) -> String {
         format!(
             "Variants: {}. Connections: {:?}, {} run(s) of {} s each, h2load -t {}. Stack CPUs {} (edge {}, authsvc {}, server {}, cache {}; postgres unpinned); load generator CPUs {}. Machine: {} CPUs. Postgres: {}.",
-            variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "),
+            variants
+                .iter()
+                .map(|v| format!("{} (authsvc: {})", v.name, v.authsvc.describe()))
+                .collect::<Vec<_>>()
+                .join(", "),
             self.args.connections,
             self.args.runs,
             self.args.duration,
@@ -376,7 +391,7 @@ impl Bench<'_> {
         opts.edge_env = variant.edge_env.clone();
         opts.ports_offset = self.args.ports_offset;
         opts.cpus = self.plan.split.clone();
-        opts.authsvc_bin = variant.authsvc_bin.clone();
+        opts.authsvc_bin = self.authsvc_bin(&variant.authsvc)?;
         opts.pg_durability = self.args.pg_durability;
         eprintln!("== bringing the stack up: {}", variant.name);
         let report = supervise::up(self.home(), &opts, &mut |line| eprintln!("   {line}"))?;
@@ -385,6 +400,24 @@ impl Bench<'_> {
         self.running = Some(variant.name.clone());
         self.validate()?;
         self.measure_static_bytes(variant)
+    }
+
+    /// The binary `up` runs as authsvc (`None`: ours, or none for the Rust edge); HttpArena's
+    /// shared one is built on first use.
+    fn authsvc_bin(&mut self, authsvc: &Authsvc) -> anyhow::Result<Option<PathBuf>> {
+        Ok(match authsvc {
+            Authsvc::Sidecar(Sidecar::Ours) | Authsvc::InProcess | Authsvc::Attached => None,
+            Authsvc::Bin(path) => Some(path.clone()),
+            Authsvc::Sidecar(Sidecar::Shared) => {
+                if self.shared_authsvc.is_none() {
+                    let built = stack::sidecar::build_shared(self.project, &mut |line| {
+                        eprintln!("   {line}")
+                    })?;
+                    self.shared_authsvc = Some(built);
+                }
+                self.shared_authsvc.clone()
+            }
+        })
     }
 
     /// Once per variant: what one cycle of the reads list's static requests weighs.
@@ -514,6 +547,7 @@ impl Bench<'_> {
         let before =
             Scrape::fetch(&metrics_url).context("reading the server's metrics before the run")?;
         let edge_before = edge_status.requests();
+        let redis_before = stack::redis::commands_processed(state.ports.cache);
 
         let loadgen_pids: Arc<Mutex<Vec<u32>>> = Arc::default();
         let groups = service_groups(&state, Arc::clone(&loadgen_pids));
@@ -547,6 +581,7 @@ impl Bench<'_> {
         let after =
             Scrape::fetch(&metrics_url).context("reading the server's metrics after the run")?;
         let edge_after = edge_status.requests();
+        let redis_after = stack::redis::commands_processed(state.ports.cache);
 
         let mut summaries = Vec::new();
         let mut unfinished = Vec::new();
@@ -590,8 +625,20 @@ impl Bench<'_> {
             _ => None,
         };
         let failures = describe_failures(&delta, &reads.log_file, &writes.log_file, &state);
+        let answered = |s: &Summary| s.status_2xx + s.status_3xx + s.status_4xx + s.status_5xx;
+        let work = WorkCounts {
+            client_requests: answered(&reads_summary) + answered(&writes_summary),
+            redis_commands: match (redis_before, redis_after) {
+                // INFO itself is one command.
+                (Some(b), Some(a)) => Some(a.saturating_sub(b).saturating_sub(1)),
+                _ => None,
+            },
+            ..WorkCounts::from_server(&delta)
+        };
+        let usage: Vec<UsageReport> = usage.iter().map(UsageReport::from).collect();
         Ok(RunResult {
             variant: variant.name.clone(),
+            authsvc: variant.authsvc.describe(),
             connections,
             run,
             threads: reads.threads,
@@ -600,7 +647,8 @@ impl Bench<'_> {
             writes_latency: log_latency(&writes.log_file),
             reads: reads_summary,
             writes: writes_summary,
-            usage: usage.iter().map(UsageReport::from).collect(),
+            costs: Costs::measure(&usage, &work),
+            usage,
             cache: CacheHierarchy::from_delta(
                 &delta,
                 elapsed.as_secs_f64().min(duration as f64).max(1e-9),
@@ -610,6 +658,28 @@ impl Bench<'_> {
             unfinished,
             postgres: self.postgres.clone(),
         })
+    }
+}
+
+/// Keeps every result under `results/` (`bench-<unix time>.json`) and the newest as
+/// `bench-latest.json`, which `prodstack plan` reads by default. Best effort: the report was
+/// printed already.
+fn save_result(home: &Home, json: &str) {
+    let dir = home.results_dir();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = dir.join(format!("bench-{stamp}.json"));
+    let saved = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, json))
+        .and_then(|()| std::fs::write(dir.join(contract::LATEST_BENCH_RESULT), json));
+    match saved {
+        Ok(()) => println!(
+            "result saved to {} (and {})",
+            path.display(),
+            contract::LATEST_BENCH_RESULT
+        ),
+        Err(err) => tracing::warn!(%err, path = %path.display(), "could not save the result"),
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Context as _};
 use stack::cpus::{CpuSet, CpuSplit};
 use stack::profile::{EdgeKind, Profile};
+use stack::Sidecar;
 
 use super::ProductionBenchArgs;
 
@@ -16,9 +17,43 @@ pub struct Variant {
     pub name: String,
     pub profile: Profile,
     pub edge: EdgeKind,
-    pub authsvc_bin: Option<PathBuf>,
+    pub authsvc: Authsvc,
     /// Extra environment for the edge process (`engine-fused+EDGE_RUNTIME=multi-thread`).
     pub edge_env: Vec<(String, String)>,
+}
+
+/// The auth sidecar a variant runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authsvc {
+    /// Ours or HttpArena's shared one (built from its sources on first use).
+    Sidecar(Sidecar),
+    /// Another authsvc-compatible binary.
+    Bin(PathBuf),
+    /// None: the Rust edge verifies tokens in its own process.
+    InProcess,
+    /// Whatever the stack `--attach` benchmarks runs (it is not restarted).
+    Attached,
+}
+
+impl Authsvc {
+    /// How the reports name it.
+    pub fn describe(&self) -> String {
+        match self {
+            Authsvc::Sidecar(sidecar) => sidecar.describe().to_string(),
+            Authsvc::Bin(path) => format!("the binary {}", path.display()),
+            Authsvc::InProcess => "none (the Rust edge verifies tokens in-process)".into(),
+            Authsvc::Attached => "the attached stack's (--attach: not chosen by this run)".into(),
+        }
+    }
+
+    /// `--authsvc-bin` when given, else `--authsvc` (nothing with `--attach`).
+    fn from_args(args: &ProductionBenchArgs) -> Authsvc {
+        match &args.authsvc_bin {
+            _ if args.attach => Authsvc::Attached,
+            Some(path) => Authsvc::Bin(path.clone()),
+            None => Authsvc::Sidecar(args.authsvc),
+        }
+    }
 }
 
 /// The Engine-category variants: our Rust edge in each mode, production's other settings.
@@ -33,7 +68,7 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
             name: args.profile.as_str().to_string(),
             profile: args.profile,
             edge: EdgeKind::Nginx,
-            authsvc_bin: args.authsvc_bin.clone(),
+            authsvc: Authsvc::from_args(args),
             edge_env: Vec::new(),
         }]);
     }
@@ -44,32 +79,43 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
     args.compare
         .iter()
         .map(|spec| {
-            if let Some(path) = spec.strip_prefix("authsvc=") {
-                let path =
-                    std::path::absolute(path).with_context(|| format!("resolving {path}"))?;
-                ensure!(path.is_file(), "--compare {spec}: no such file");
-                let name = format!(
-                    "authsvc:{}",
-                    path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
-                );
+            if let Some(what) = spec.strip_prefix("authsvc=") {
+                let (name, authsvc) = match what.parse::<Sidecar>() {
+                    Ok(sidecar) => (format!("authsvc:{sidecar}"), Authsvc::Sidecar(sidecar)),
+                    Err(_) => {
+                        let path = std::path::absolute(what)
+                            .with_context(|| format!("resolving {what}"))?;
+                        ensure!(
+                            path.is_file(),
+                            "--compare {spec}: no such file (or use authsvc=ours, authsvc=shared)"
+                        );
+                        let name = format!(
+                            "authsvc:{}",
+                            path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
+                        );
+                        (name, Authsvc::Bin(path))
+                    }
+                };
                 Ok(Variant {
                     name,
                     profile: args.profile,
                     edge: EdgeKind::Nginx,
-                    authsvc_bin: Some(path),
+                    authsvc,
                     edge_env: Vec::new(),
                 })
             } else if let Some(variant) = engine_variant(spec) {
                 variant
             } else {
                 let profile: Profile = spec.parse().map_err(|e: String| {
-                    anyhow::anyhow!("{e}, or one of engine-proxy, engine-fused, authsvc=PATH")
+                    anyhow::anyhow!(
+                        "{e}, or one of engine-proxy, engine-fused, authsvc=ours|shared|PATH"
+                    )
                 })?;
                 Ok(Variant {
                     name: profile.as_str().to_string(),
                     profile,
                     edge: EdgeKind::Nginx,
-                    authsvc_bin: args.authsvc_bin.clone(),
+                    authsvc: Authsvc::from_args(args),
                     edge_env: Vec::new(),
                 })
             }
@@ -102,7 +148,7 @@ pub(super) fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
         name: spec.to_string(),
         profile: Profile::Production,
         edge: *edge,
-        authsvc_bin: None,
+        authsvc: Authsvc::InProcess,
         edge_env,
     }))
 }

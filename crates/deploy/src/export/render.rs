@@ -9,113 +9,25 @@
 //! nginx config comes from the one template `prodstack up` also renders ([`edge_conf`]).
 //!
 //! Two shapes: the four-service stack of the Production and Tuned categories (nginx edge,
-//! cache, HttpArena's authsvc, our server; split [`CPU_SPLIT`]), and the Engine category's two
-//! services (our fused engine as the edge, and the same cache; split [`ENGINE_CPU_SPLIT`]).
+//! cache, HttpArena's authsvc, our server; split from the plan file, [`super::split`]), and the Engine category's two
+//! services (our fused engine as the edge, and the same cache; the rest of the plan's CPUs go to the engine).
 
 use std::fmt::Write as _;
 
 use anyhow::Context as _;
 use stack::nginx::{EdgeParams, Template, Workers};
-use stack::{CpuSet, Profile};
+use stack::Profile;
 
 use crate::compose::ComposeFile;
 
 use super::services;
+use super::split::{self, cpuset, edge_workers, engine_cpuset};
 use super::Category;
 
 pub use super::services::{checkout_nginx_conf, Target};
 
-/// Our split of HttpArena's 64 logical CPUs between the four services; the reasoning is in
-/// [`SPLIT_REASONING`] (and therefore in every compose file).
-pub const CPU_SPLIT: [(&str, &str); 4] = [
-    ("edge", "0-18,64-82"),
-    ("cache", "19,83"),
-    ("authsvc", "20-23,84-87"),
-    ("server", "24-31,88-95"),
-];
-
-/// Why the split is what it is (compose header comment, README).
-pub const SPLIT_REASONING: &str = "\
-CPU split. HttpArena's box gives the four services the 64 logical CPUs 0-31,64-95 (the load
-generator owns 32-63,96-127); the SMT sibling of CPU N is N+64 and a CCX (one L3) is 4 cores.
-Whole SMT pairs, exactly 64 logical CPUs:
-
-  edge     0-18,64-82    19 cores / 38 logical   (CCX 0-3 + 3 cores of CCX 4)
-  cache    19,83          1 core  /  2 logical   (the last core of CCX 4)
-  authsvc  20-23,84-87    4 cores /  8 logical   (exactly CCX 5)
-  server   24-31,88-95    8 cores / 16 logical   (exactly CCX 6-7)
-
-Why. The reference entry (aspnet-minimal + nginx, 228k rps at 256 connections) spent, per
-100k rps, 12.2 logical CPUs in the edge, 7.5 in the .NET server, 3.4 in authsvc and 0.14 in
-Redis (docker stats: 2773 % / 1711 % / 777 % / 32 %). The edge is the same nginx doing the same
-work per request, so its cost carries over; our Rust server is expected to need several times
-less CPU per request than .NET, so cores move from the server to the edge (30 -> 38 logical).
-authsvc stays at exactly one CCX: the reference saw throughput fall when it grew past 4 cores
-(the fifth core sits behind another L3) and ran it at ~97 % of its 8 CPUs, so it caps the stack
-near 235k rps whatever the others get; at that rate the edge needs ~29 logical CPUs, and the
-other 9 are headroom for TLS handshakes and bursts. The server keeps two whole CCXs (16
-logical): at a conservative 2x cheaper than .NET it needs ~9 at 235k rps, and it is the one cost
-here that is a forecast rather than a measurement. Processes with shared state (authsvc's and
-the server's runtimes, the server's one L1 map) stay inside whole CCXs; nginx workers share
-nothing, so the edge takes the CCX it shares with Redis, which is nearly idle (L1 absorbs the
-reads). Postgres stays unpinned, as in HttpArena's harness. Re-measure on the 64-CPU box
-(`prodstack bench` reports per-service CPU) before changing it.";
-
-/// The engine's split of the same 64 logical CPUs between its two services; the reasoning is
-/// in [`ENGINE_SPLIT_REASONING`]. The cache keeps its core of [`CPU_SPLIT`].
-pub const ENGINE_CPU_SPLIT: [(&str, &str); 2] =
-    [("edge", "0-18,20-31,64-82,84-95"), ("cache", "19,83")];
-
-/// Why the engine's split is what it is (engine compose header comment, engine README).
-pub const ENGINE_SPLIT_REASONING: &str = "\
-CPU split. HttpArena's box gives the services the 64 logical CPUs 0-31,64-95 (the load
-generator owns 32-63,96-127); the SMT sibling of CPU N is N+64 and a CCX (one L3) is 4 cores.
-Whole SMT pairs, exactly 64 logical CPUs:
-
-  edge     0-18,20-31,64-82,84-95   31 cores / 62 logical   (every core but the cache's)
-  cache    19,83                     1 core  /  2 logical   (the same core as in the 4-service stack)
-
-Why. The engine is one process doing what nginx, authsvc and the server do in three: TLS and
-HTTP/2, static files, JWT verification and the app, with no loopback hop between them. In the
-four-service stack those three share 62 logical CPUs; here every part of a request runs in the
-edge's process, so the edge gets every CPU the cache does not. The cache stays exactly as in
-the four-service stack (same image, seed entrypoint, health check and core): the reference
-entry's Redis used 0.14 logical CPUs per 100k rps (docker stats: 32 %) because the process-wide
-L1 absorbs the reads, so a second core would idle, and leaving it in place means an engine run
-and a production run differ only in what serves the requests. EDGE_WORKERS keeps its default,
-the CPUs of the cpuset; SERVER_WORKERS=4, since in fused mode the server's runtime only drives
-the Postgres and Redis connections (4 pipelined read connections) and the :8080 probe. The edge's cpuset spans all eight CCXs, so its one
-L1 map is shared across L3s: one process can only use the box by spanning it, and keeping that
-map shared is what makes a write's invalidation reach every reader. This split is reasoned,
-not measured: re-measure on the 64-CPU box (`prodstack bench` reports per-service CPU) before
-changing it. Postgres stays unpinned, as in HttpArena's harness.";
-
 /// The command that rewrites the checkout's generated deployment files.
 pub const REGENERATE: &str = "prodstack export-httparena --write-deploy";
-
-/// The cpuset of `service` in [`CPU_SPLIT`].
-pub fn cpuset(service: &str) -> &'static str {
-    CPU_SPLIT
-        .iter()
-        .find(|(name, _)| *name == service)
-        .map(|(_, set)| *set)
-        .unwrap_or_default()
-}
-
-/// The cpuset of `service` in [`ENGINE_CPU_SPLIT`].
-pub fn engine_cpuset(service: &str) -> &'static str {
-    ENGINE_CPU_SPLIT
-        .iter()
-        .find(|(name, _)| *name == service)
-        .map(|(_, set)| *set)
-        .unwrap_or_default()
-}
-
-/// How many logical CPUs the edge gets: nginx's worker count.
-pub fn edge_workers() -> anyhow::Result<usize> {
-    let set = CpuSet::parse(cpuset("edge")).map_err(anyhow::Error::msg)?;
-    Ok(set.len())
-}
 
 /// The edge's nginx config for the Docker images: the shared template rendered with
 /// [`EdgeParams::docker`], one worker per CPU of the edge's cpuset, behind a header that says
@@ -137,42 +49,42 @@ pub fn edge_conf(
          # the edge's cpuset ({edge}). `worker_processes auto` would count the host's CPUs, not the\n\
          # container's cpuset (nginx uses sysconf): 128 workers on HttpArena's box.\n\
          #\n{body}",
-        edge = cpuset("edge"),
+        edge = cpuset("edge")?,
     ))
 }
 
 /// A compose file for `target` and `category`: the four-service stack of a profile, or the
 /// engine's two services.
-pub fn compose(target: &Target, category: Category) -> String {
-    compose_file(target, category).to_yaml()
+pub fn compose(target: &Target, category: Category) -> anyhow::Result<String> {
+    Ok(compose_file(target, category)?.to_yaml())
 }
 
 /// The model of [`compose`]'s file.
-pub fn compose_file(target: &Target, category: Category) -> ComposeFile {
-    match category.profile() {
+pub fn compose_file(target: &Target, category: Category) -> anyhow::Result<ComposeFile> {
+    Ok(match category.profile() {
         // The four-service stack (nginx edge, cache, authsvc, server) of `profile`.
         Some(profile) => ComposeFile {
-            header: header(target, profile),
+            header: header(target, profile)?,
             services: vec![
-                services::edge(target, profile, cpuset("edge")),
-                services::cache(target, profile, cpuset("cache")),
-                services::authsvc(target, cpuset("authsvc")),
-                services::server(target, cpuset("server")),
+                services::edge(target, profile, &cpuset("edge")?),
+                services::cache(target, profile, &cpuset("cache")?),
+                services::authsvc(target, &cpuset("authsvc")?),
+                services::server(target, &cpuset("server")?),
             ],
         },
         // The Engine-class stack: the fused Rust engine (`edge`) and the cache.
         None => ComposeFile {
-            header: engine_header(target),
+            header: engine_header(target)?,
             services: vec![
-                services::engine_edge(target, engine_cpuset("edge")),
+                services::engine_edge(target, &engine_cpuset("edge")?),
                 // Redis exactly as in the production stack, on the same core.
-                services::cache(target, Profile::Production, engine_cpuset("cache")),
+                services::cache(target, Profile::Production, &engine_cpuset("cache")?),
             ],
         },
-    }
+    })
 }
 
-fn header(target: &Target, profile: Profile) -> String {
+fn header(target: &Target, profile: Profile) -> anyhow::Result<String> {
     let mut text = String::new();
     match target {
         Target::Checkout => {
@@ -218,11 +130,11 @@ fn header(target: &Target, profile: Profile) -> String {
             }
         );
     }
-    let _ = writeln!(text, "\n{SPLIT_REASONING}");
-    text
+    let _ = writeln!(text, "\n{}", split::reasoning()?);
+    Ok(text)
 }
 
-fn engine_header(target: &Target) -> String {
+fn engine_header(target: &Target) -> anyhow::Result<String> {
     let mut text = String::new();
     match target {
         Target::Checkout => {
@@ -264,9 +176,10 @@ fn engine_header(target: &Target) -> String {
          /baseline11. HttpArena's benchmark prints a warning (not an error) when a\n\
          production-stack project does not run exactly 4 containers.\n\
          \n\
-         {ENGINE_SPLIT_REASONING}"
+         {}",
+        split::engine_reasoning()?
     );
-    text
+    Ok(text)
 }
 
 /// The checkout's compose file for `category` (relative to `deploy/`).
@@ -320,25 +233,14 @@ const CACHE_DESIGN: &str = "## Cache design\n\
   read is a `MISS`. No pre-warming: the first read of an id always goes to Postgres.\n\
 \n";
 
-pub fn readme(name: &str, category: Category, repo: &str) -> String {
-    match category.profile() {
-        Some(profile) => stack_readme(name, profile, repo),
-        None => engine_readme(name, repo),
-    }
+pub fn readme(name: &str, category: Category, repo: &str) -> anyhow::Result<String> {
+    Ok(match category.profile() {
+        Some(profile) => stack_readme(name, profile, repo, &split::rows(&split::stack_split()?)),
+        None => engine_readme(name, repo, &split::rows(&split::engine_split()?)),
+    })
 }
 
-/// `| service | cpuset | cores | logical CPUs |` rows of a split.
-fn split_rows(split: &[(&str, &str)]) -> String {
-    let mut rows = String::new();
-    for (service, set) in split {
-        let n = CpuSet::parse(set).map(|s| s.len()).unwrap_or(0);
-        let _ = writeln!(rows, "| `{service}` | `{set}` | {} | {n} |", n / 2);
-    }
-    rows
-}
-
-fn stack_readme(name: &str, category: Profile, repo: &str) -> String {
-    let split = split_rows(&CPU_SPLIT);
+fn stack_readme(name: &str, category: Profile, repo: &str, split: &str) -> String {
     format!(
         "# {name}\n\
 \n\
@@ -386,8 +288,7 @@ change recompiles only the two crates; release profile (fat LTO), as benchmarked
     )
 }
 
-fn engine_readme(name: &str, repo: &str) -> String {
-    let split = split_rows(&ENGINE_CPU_SPLIT);
+fn engine_readme(name: &str, repo: &str, split: &str) -> String {
     format!(
         "# {name}\n\
 \n\
@@ -468,7 +369,7 @@ mod tests {
         ];
         for target in &targets {
             for category in Category::ALL {
-                let model = compose_file(target, category);
+                let model = compose_file(target, category).unwrap();
                 let yaml = model.to_yaml();
                 let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
                 let services = doc.get("services").and_then(|s| s.as_mapping()).unwrap();
