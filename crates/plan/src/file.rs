@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::solve::{Demand, Solution};
+use super::solve::{Demand, Rules, Solution};
 use super::topology::Topology;
 
 /// The plan file, relative to the checkout.
@@ -42,6 +42,8 @@ pub struct TopologySpec {
     pub cpus: String,
     pub smt_offset: usize,
     pub ccx_cores: usize,
+    /// The most CCXs authsvc was allowed (0: no cap).
+    pub authsvc_max_ccxs: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -125,6 +127,7 @@ impl PlanFile {
         source: Source,
         topology: &Topology,
         cpus: &str,
+        rules: &Rules,
         demand: &Demand,
         solution: &Solution,
     ) -> PlanFile {
@@ -138,6 +141,7 @@ impl PlanFile {
                 cpus: cpus.to_string(),
                 smt_offset: topology.smt_offset,
                 ccx_cores: topology.ccx_cores,
+                authsvc_max_ccxs: rules.authsvc_max_ccxs.unwrap_or(0),
             },
             demand_us_per_client_request: DemandSpec {
                 edge: round(demand.edge, 2),

@@ -20,7 +20,7 @@ use clap::Args;
 use stack::Project;
 
 pub use file::{PlanFile, PLAN_FILE};
-pub use solve::{solve, Demand, Solution};
+pub use solve::{solve, Demand, Rules, Solution};
 pub use topology::Topology;
 
 #[derive(Debug, Args)]
@@ -43,6 +43,10 @@ pub struct PlanArgs {
     /// Cores per CCX (the cores that share one L3).
     #[arg(long, default_value_t = topology::HTTPARENA_CCX_CORES)]
     pub ccx_cores: usize,
+    /// The most CCXs authsvc may span (0: no cap). HttpArena's reference entry measured its
+    /// authsvc slower past one CCX.
+    #[arg(long, default_value_t = 1)]
+    pub authsvc_max_ccxs: usize,
     /// Where to write the plan (default: deploy/cpu-plan.json of the checkout).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -95,9 +99,12 @@ pub fn run(project: &Project, args: PlanArgs) -> anyhow::Result<ExitCode> {
 pub fn plan_from_bench(text: &str, path: &str, args: &PlanArgs) -> anyhow::Result<PlanFile> {
     let (demand, source) = file::demand_from_bench(text, path, &args.variant, args.connections)?;
     let topology = Topology::new(&args.cpus, args.smt_offset, args.ccx_cores)?;
-    let solution = solve(&topology, &demand)?;
+    let rules = Rules {
+        authsvc_max_ccxs: (args.authsvc_max_ccxs > 0).then_some(args.authsvc_max_ccxs),
+    };
+    let solution = solve(&topology, &demand, &rules)?;
     Ok(PlanFile::from_solution(
-        source, &topology, &args.cpus, &demand, &solution,
+        source, &topology, &args.cpus, &rules, &demand, &solution,
     ))
 }
 

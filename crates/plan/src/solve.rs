@@ -8,7 +8,10 @@
 //! whole cores (both SMT threads) and at least one; authsvc and the server each get whole
 //! CCXs, because their runtimes share state (a core behind another L3 costs more than it
 //! adds: the reference's authsvc got slower past 4 cores); the edge (nginx workers share
-//! nothing) and the cache take the cores left, the cache next to authsvc. Every split is
+//! nothing) and the cache take the cores left, the cache next to authsvc. authsvc may also be
+//! capped at a number of CCXs ([`Rules::authsvc_max_ccxs`], default 1): HttpArena's reference
+//! entry found it slower past one CCX, so more would be counted as capacity it does not
+//! deliver. Every split is
 //! tried (a few thousand on HttpArena's box); ties go to the split whose second-tightest
 //! service has the most room, then to fewer cache cores.
 
@@ -33,6 +36,22 @@ impl Demand {
             "cache" => self.cache,
             "authsvc" => self.authsvc,
             _ => self.server,
+        }
+    }
+}
+
+/// Limits on the split beyond whole cores and CCXs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// The most CCXs authsvc may span (`None`: no cap).
+    pub authsvc_max_ccxs: Option<usize>,
+}
+
+impl Default for Rules {
+    /// authsvc in one CCX, as HttpArena's reference entry measured it best.
+    fn default() -> Self {
+        Rules {
+            authsvc_max_ccxs: Some(1),
         }
     }
 }
@@ -73,7 +92,7 @@ pub enum SolveError {
     BadDemand(&'static str),
 }
 
-pub fn solve(topology: &Topology, demand: &Demand) -> Result<Solution, SolveError> {
+pub fn solve(topology: &Topology, demand: &Demand, rules: &Rules) -> Result<Solution, SolveError> {
     for service in SERVICES {
         let d = demand.of(service);
         if !(d.is_finite() && d > 0.0) {
@@ -90,7 +109,11 @@ pub fn solve(topology: &Topology, demand: &Demand) -> Result<Solution, SolveErro
     // (score, cache cores) of the best so far; score = capacities sorted ascending.
     let mut best: Option<(Vec<f64>, usize, [Vec<usize>; 4])> = None;
     for server_ccxs in 1..ccxs.len() {
-        for authsvc_ccxs in 1..=(ccxs.len() - server_ccxs) {
+        let authsvc_most = rules
+            .authsvc_max_ccxs
+            .unwrap_or(usize::MAX)
+            .min(ccxs.len() - server_ccxs);
+        for authsvc_ccxs in 1..=authsvc_most {
             // The server takes the last CCXs, authsvc the ones before them.
             let server: Vec<usize> = ccxs[ccxs.len() - server_ccxs..].concat();
             let authsvc: Vec<usize> =
@@ -176,6 +199,11 @@ fn compare(a: &[f64], b: &[f64]) -> std::cmp::Ordering {
 mod tests {
     use super::*;
 
+    /// No cap on authsvc: only whole cores and whole CCXs.
+    const FREE: Rules = Rules {
+        authsvc_max_ccxs: None,
+    };
+
     fn cores_of(solution: &Solution, service: &str) -> usize {
         solution
             .services
@@ -198,11 +226,11 @@ mod tests {
             authsvc: 10.0,
             server: 20.0,
         };
-        assert_eq!(solve(&t, &d), Err(SolveError::NoCoresLeft));
+        assert_eq!(solve(&t, &d, &FREE), Err(SolveError::NoCoresLeft));
 
         // 16 cores in 4 CCXs: authsvc and server get one CCX each, edge 7 cores, cache 1.
         let t = Topology::new("0-15,64-79", 64, 4).unwrap();
-        let s = solve(&t, &d).unwrap();
+        let s = solve(&t, &d, &FREE).unwrap();
         assert_eq!(cores_of(&s, "authsvc"), 4);
         assert_eq!(cores_of(&s, "server"), 4);
         assert_eq!(cores_of(&s, "cache"), 1);
@@ -226,7 +254,7 @@ mod tests {
             authsvc: 34.0,
             server: 75.0,
         };
-        let s = solve(&t, &d).unwrap();
+        let s = solve(&t, &d, &FREE).unwrap();
         let total: usize = SERVICES.iter().map(|n| cores_of(&s, n)).sum();
         assert_eq!(total, 32, "every core is used");
         // Proportional shares would be 16.7 / 0.2 / 4.6 / 10.3 cores; whole CCXs give
@@ -236,6 +264,32 @@ mod tests {
         assert_eq!(cores_of(&s, "cache"), 1);
         assert_eq!(cores_of(&s, "edge"), 15);
         assert_eq!(s.bottleneck, "authsvc");
+    }
+
+    #[test]
+    fn the_authsvc_ccx_cap_binds_and_the_rest_goes_where_it_helps_most() {
+        // Costs where authsvc would want 4.6 cores: uncapped it gets two CCXs and the edge
+        // is the bottleneck; capped at one CCX (the reference's cliff), authsvc is the
+        // bottleneck at 4 cores, and of the splits it bounds, the one whose next-tightest
+        // service has the most room wins (server 2 CCXs, edge 19 cores).
+        let t = Topology::httparena().unwrap();
+        let d = Demand {
+            edge: 64.81,
+            cache: 0.81,
+            authsvc: 19.99,
+            server: 19.59,
+        };
+        let free = solve(&t, &d, &FREE).unwrap();
+        assert_eq!(cores_of(&free, "authsvc"), 8);
+        assert_eq!(free.bottleneck, "edge");
+        let capped = solve(&t, &d, &Rules::default()).unwrap();
+        assert_eq!(cores_of(&capped, "authsvc"), 4);
+        assert_eq!(cores_of(&capped, "server"), 8);
+        assert_eq!(cores_of(&capped, "cache"), 1);
+        assert_eq!(cores_of(&capped, "edge"), 19);
+        assert_eq!(capped.bottleneck, "authsvc");
+        assert!(capped.projected_rps < free.projected_rps);
+        assert_eq!(capped.services[2].cpuset, "20-23,84-87");
     }
 
     #[test]
@@ -249,7 +303,7 @@ mod tests {
             authsvc: 1.0,
             server: 1.0,
         };
-        let s = solve(&t, &d).unwrap();
+        let s = solve(&t, &d, &FREE).unwrap();
         assert_eq!(cores_of(&s, "authsvc"), 4);
         assert_eq!(cores_of(&s, "server"), 4);
         assert_eq!(cores_of(&s, "cache"), 1);
@@ -266,9 +320,9 @@ mod tests {
             authsvc: 1.0,
             server: 1.0,
         };
-        assert_eq!(solve(&t, &d), Err(SolveError::BadDemand("edge")));
+        assert_eq!(solve(&t, &d, &FREE), Err(SolveError::BadDemand("edge")));
         let one_ccx = Topology::new("0-3,64-67", 64, 4).unwrap();
         let d = Demand { edge: 1.0, ..d };
-        assert_eq!(solve(&one_ccx, &d), Err(SolveError::TooFewCcxs(1)));
+        assert_eq!(solve(&one_ccx, &d, &FREE), Err(SolveError::TooFewCcxs(1)));
     }
 }

@@ -122,8 +122,9 @@ pub fn reasoning() -> anyhow::Result<String> {
          \n\
          Why. Each service gets cores in proportion to what it costs per client request, so that\n\
          the edge, authsvc and the server reach their ceilings together (the reference entry's own\n\
-         tuning finding). authsvc and the server get whole CCXs: their runtimes share state, and\n\
-         the reference's authsvc got slower past 4 cores (the fifth sits behind another L3). nginx\n\
+         tuning finding). authsvc and the server get whole CCXs, since their runtimes share state;\n\
+         authsvc gets at most one, since the reference's got slower past 4 cores (the fifth sits\n\
+         behind another L3), so it sets the ceiling when it costs more than one CCX holds. nginx\n\
          workers share nothing, so the edge and Redis take the cores left, Redis beside authsvc.\n\
          The costs come from a smaller machine than HttpArena's; re-measure on the 64-CPU box\n\
          (`prodstack bench`, then `prodstack plan`) before trusting the projection. Postgres\n\
@@ -205,6 +206,7 @@ mod tests {
             cpus: committed.topology.cpus.clone(),
             smt_offset: committed.topology.smt_offset,
             ccx_cores: committed.topology.ccx_cores,
+            authsvc_max_ccxs: committed.topology.authsvc_max_ccxs,
             out: None,
             check: true,
         };
