@@ -109,7 +109,8 @@ impl fmt::Display for Workers {
 /// client or upstream, in `worker_connections`, one descriptor each.
 pub const FILE_DESCRIPTORS: u64 = 1024;
 
-/// The knobs that differ between the profiles (documented in the template's header comment).
+/// The knobs that differ between the profiles (documented in the template's header comment),
+/// each of which a benchmark variant can also set on its own ([`ProfileKnobs::set`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileKnobs {
     pub worker_rlimit_nofile: u64,
@@ -117,10 +118,29 @@ pub struct ProfileKnobs {
     /// [`FILE_DESCRIPTORS`].
     pub worker_connections: u64,
     pub listen_reuseport: bool,
-    pub ssl_buffer_size: &'static str,
+    pub ssl_buffer_size: String,
+    /// `http2_chunk_size`: the largest DATA frame nginx cuts a response body into.
+    pub http2_chunk_size: String,
+    /// TLS 1.3 suites in preference order (`ssl_conf_command Ciphersuites`).
+    pub tls13_ciphersuites: String,
     pub server_keepalive: u32,
     pub authsvc_keepalive: u32,
 }
+
+/// OpenSSL's own TLS 1.3 order (AES-256 first): what nginx uses when nothing is configured.
+pub const OPENSSL_TLS13_ORDER: &str =
+    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+
+/// The knob names [`ProfileKnobs::set`] accepts.
+pub const KNOB_NAMES: [&str; 7] = [
+    "worker_connections",
+    "listen_reuseport",
+    "ssl_buffer_size",
+    "http2_chunk_size",
+    "tls13_ciphersuites",
+    "server_keepalive",
+    "authsvc_keepalive",
+];
 
 impl ProfileKnobs {
     pub fn of(profile: Profile) -> Self {
@@ -132,21 +152,88 @@ impl ProfileKnobs {
                 worker_rlimit_nofile: 131_072,
                 worker_connections: 65535,
                 listen_reuseport: false,
-                ssl_buffer_size: "16k",
+                ssl_buffer_size: "16k".into(),
+                http2_chunk_size: "8k".into(),
+                tls13_ciphersuites: OPENSSL_TLS13_ORDER.into(),
                 server_keepalive: 2048,
                 authsvc_keepalive: 256,
             },
+            // Production plus the knobs that measured better on their own and together
+            // (docs/BENCHMARKS.md, "Tuned"): reuseport, a larger authsvc pool, 16k HTTP/2
+            // chunks. ssl_buffer_size 4k and AES-128-first measured worse and are left out.
             Profile::Tuned => Self {
                 worker_rlimit_nofile: 1_048_576,
                 worker_connections: 131_072,
                 listen_reuseport: true,
-                ssl_buffer_size: "4k",
+                ssl_buffer_size: "16k".into(),
+                http2_chunk_size: "16k".into(),
+                tls13_ciphersuites: OPENSSL_TLS13_ORDER.into(),
                 server_keepalive: 2048,
                 authsvc_keepalive: 1024,
             },
         }
     }
+
+    /// Sets knob `name` (one of [`KNOB_NAMES`]) from text, as a benchmark variant names it
+    /// (`production+ssl_buffer_size=4k`). `aes128` is short for the TLS 1.3 order with
+    /// AES-128-GCM first.
+    pub fn set(&mut self, name: &str, value: &str) -> std::result::Result<(), String> {
+        let size = |v: &str| -> std::result::Result<String, String> {
+            let digits = v.strip_suffix('k').unwrap_or(v);
+            match digits.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(v.to_string()),
+                _ => Err(format!("{name}={v}: expected a size such as 4k or 16k")),
+            }
+        };
+        let number = |v: &str| -> std::result::Result<u64, String> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name}={v}: expected a positive number"))
+        };
+        match name {
+            "worker_connections" => self.worker_connections = number(value)?,
+            "listen_reuseport" => {
+                self.listen_reuseport = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("{name}={value}: expected on or off")),
+                }
+            }
+            "ssl_buffer_size" => self.ssl_buffer_size = size(value)?,
+            "http2_chunk_size" => self.http2_chunk_size = size(value)?,
+            "tls13_ciphersuites" => {
+                self.tls13_ciphersuites = match value {
+                    "aes128" => TLS13_AES128_FIRST.to_string(),
+                    "openssl" => OPENSSL_TLS13_ORDER.to_string(),
+                    other
+                        if !other.is_empty() && other.split(':').all(|s| s.starts_with("TLS_")) =>
+                    {
+                        other.to_string()
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{name}={value}: expected aes128, openssl or TLS_...:TLS_... suites"
+                        ))
+                    }
+                }
+            }
+            "server_keepalive" => self.server_keepalive = number(value)? as u32,
+            "authsvc_keepalive" => self.authsvc_keepalive = number(value)? as u32,
+            other => {
+                return Err(format!(
+                    "`{other}` is not an edge knob (one of {})",
+                    KNOB_NAMES.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
 }
+
+/// The TLS 1.3 order with AES-128-GCM first: the cheapest suite per byte on CPUs with AES-NI.
+pub const TLS13_AES128_FIRST: &str =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
 /// The parameters of one rendering of the edge template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +264,8 @@ pub struct EdgeParams {
     pub temp_dir: PathBuf,
     /// Sent to the app server as `X-Edge-Secret` (empty: no header). Hex only.
     pub edge_secret: String,
+    /// Knobs set on top of the profile's (`name`, `value`), for benchmark variants.
+    pub knob_overrides: Vec<(String, String)>,
 }
 
 impl EdgeParams {
@@ -199,6 +288,7 @@ impl EdgeParams {
             error_log: "stderr".into(),
             temp_dir: run.join("nginx-temp"),
             edge_secret: String::new(),
+            knob_overrides: Vec::new(),
         }
     }
 
@@ -226,6 +316,7 @@ impl EdgeParams {
             // The Docker stack keeps the app port on loopback; a multi-host deployment sets
             // EDGE_SECRET and renders it here (README, "Deploying").
             edge_secret: String::new(),
+            knob_overrides: Vec::new(),
         }
     }
 
@@ -243,19 +334,28 @@ impl EdgeParams {
 
     /// The template's parameters.
     pub fn variables(&self) -> std::result::Result<BTreeMap<&'static str, String>, RenderError> {
-        let knobs = ProfileKnobs::of(self.profile);
+        let mut knobs = ProfileKnobs::of(self.profile);
+        let mut problems = Vec::new();
+        for (name, value) in &self.knob_overrides {
+            if let Err(reason) = knobs.set(name, value) {
+                problems.push(Problem::BadValue {
+                    name: name.clone(),
+                    value: value.clone(),
+                    reason,
+                });
+            }
+        }
         let nofile = match self.nofile_cap {
             Some(cap) => knobs.worker_rlimit_nofile.min(cap),
             None => knobs.worker_rlimit_nofile,
         };
-        let mut problems = Vec::new();
         let mut path = |name: &'static str, p: &Path| -> String {
             let text = p.display().to_string();
             if text.chars().any(char::is_whitespace) {
                 problems.push(Problem::BadValue {
                     name: name.into(),
                     value: text.clone(),
-                    reason: "paths with whitespace are not supported in the nginx config",
+                    reason: "paths with whitespace are not supported in the nginx config".into(),
                 });
             }
             text
@@ -292,14 +392,16 @@ impl EdgeParams {
             ("pid_path", path("pid_path", &self.pid_path)),
             ("error_log", self.error_log.clone()),
             ("temp_dir", path("temp_dir", &self.temp_dir)),
-            ("ssl_buffer_size", knobs.ssl_buffer_size.to_string()),
+            ("ssl_buffer_size", knobs.ssl_buffer_size.clone()),
+            ("http2_chunk_size", knobs.http2_chunk_size.clone()),
+            ("tls13_ciphersuites", knobs.tls13_ciphersuites.clone()),
             ("edge_secret", self.edge_secret.clone()),
         ]);
         if !self.edge_secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             problems.push(Problem::BadValue {
                 name: "edge_secret".into(),
                 value: "(hidden)".into(),
-                reason: "the edge secret must be hex digits",
+                reason: "the edge secret must be hex digits".into(),
             });
         }
         if problems.is_empty() {
@@ -526,7 +628,7 @@ mod tests {
                 "worker_connections",
                 "keepalive",
                 "listen",
-                "ssl_buffer_size",
+                "http2_chunk_size",
             ],
             "{changed:#?}"
         );

@@ -31,7 +31,7 @@ pub enum Problem {
     BadValue {
         name: String,
         value: String,
-        reason: &'static str,
+        reason: String,
     },
 }
 
@@ -83,7 +83,7 @@ pub fn render(
             problems.push(Problem::BadValue {
                 name: name.to_string(),
                 value: value.clone(),
-                reason,
+                reason: reason.to_string(),
             });
         }
     }

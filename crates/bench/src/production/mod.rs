@@ -389,6 +389,7 @@ impl Bench<'_> {
         opts.profile = variant.profile;
         opts.edge = variant.edge;
         opts.edge_env = variant.edge_env.clone();
+        opts.nginx_knobs = variant.nginx_knobs.clone();
         opts.ports_offset = self.args.ports_offset;
         opts.cpus = self.plan.split.clone();
         opts.authsvc_bin = self.authsvc_bin(&variant.authsvc)?;
@@ -825,10 +826,30 @@ mod tests {
                 )
             ]
         );
+        let args = ProductionBenchArgs {
+            compare: vec![
+                "production".into(),
+                "production+ssl_buffer_size=4k+tls13_ciphersuites=aes128".into(),
+            ],
+            ..Default::default()
+        };
+        let v = variants(&args).unwrap();
+        assert_eq!(v[0].name, "production");
+        assert!(v[0].nginx_knobs.is_empty());
+        assert_eq!(
+            v[1].nginx_knobs,
+            [
+                ("ssl_buffer_size".to_string(), "4k".to_string()),
+                ("tls13_ciphersuites".to_string(), "aes128".to_string())
+            ]
+        );
         for bad in [
             "engine-fused+EDGE_RUNTIME",
             "engine-fused+PATH=/tmp",
             "nginx+EDGE_X=1",
+            "production+gzip=on",
+            "production+ssl_buffer_size=big",
+            "tuned+listen_reuseport",
         ] {
             let args = ProductionBenchArgs {
                 compare: vec![bad.into()],

@@ -20,6 +20,8 @@ pub struct Variant {
     pub authsvc: Authsvc,
     /// Extra environment for the edge process (`engine-fused+EDGE_RUNTIME=multi-thread`).
     pub edge_env: Vec<(String, String)>,
+    /// nginx knobs on top of the profile's (`production+ssl_buffer_size=4k`).
+    pub nginx_knobs: Vec<(String, String)>,
 }
 
 /// The auth sidecar a variant runs.
@@ -70,6 +72,7 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
             edge: EdgeKind::Nginx,
             authsvc: Authsvc::from_args(args),
             edge_env: Vec::new(),
+            nginx_knobs: Vec::new(),
         }]);
     }
     ensure!(
@@ -102,23 +105,49 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                     edge: EdgeKind::Nginx,
                     authsvc,
                     edge_env: Vec::new(),
+                    nginx_knobs: Vec::new(),
                 })
             } else if let Some(variant) = engine_variant(spec) {
                 variant
             } else {
-                let profile: Profile = spec.parse().map_err(|e: String| {
+                let (base, knobs) = spec.split_once('+').unwrap_or((spec, ""));
+                let profile: Profile = base.parse().map_err(|e: String| {
                     anyhow::anyhow!(
                         "{e}, or one of engine-proxy, engine-fused, authsvc=ours|shared|PATH"
                     )
                 })?;
+                let nginx_knobs = nginx_knobs(spec, profile, knobs)?;
                 Ok(Variant {
-                    name: profile.as_str().to_string(),
+                    name: if nginx_knobs.is_empty() {
+                        profile.as_str().to_string()
+                    } else {
+                        spec.to_string()
+                    },
                     profile,
                     edge: EdgeKind::Nginx,
                     authsvc: Authsvc::from_args(args),
                     edge_env: Vec::new(),
+                    nginx_knobs,
                 })
             }
+        })
+        .collect()
+}
+
+/// `+NAME=VALUE` nginx knobs of a profile variant (`production+ssl_buffer_size=4k`), checked
+/// against the knobs the template has.
+fn nginx_knobs(spec: &str, profile: Profile, text: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut knobs = stack::nginx::ProfileKnobs::of(profile);
+    text.split('+')
+        .filter(|s| !s.is_empty())
+        .map(|setting| {
+            let (key, value) = setting
+                .split_once('=')
+                .with_context(|| format!("--compare {spec}: `{setting}` is not NAME=VALUE"))?;
+            knobs
+                .set(key, value)
+                .map_err(|e| anyhow::anyhow!("--compare {spec}: {e}"))?;
+            Ok((key.to_string(), value.to_string()))
         })
         .collect()
 }
@@ -150,6 +179,7 @@ pub(super) fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
         edge: *edge,
         authsvc: Authsvc::InProcess,
         edge_env,
+        nginx_knobs: Vec::new(),
     }))
 }
 

@@ -20,6 +20,9 @@ pub struct UpOptions {
     pub edge: EdgeKind,
     /// Extra environment for our Rust edge (benchmark variants try its knobs this way).
     pub edge_env: Vec<(String, String)>,
+    /// nginx knobs set on top of the profile's (`stack::nginx::ProfileKnobs::set` names;
+    /// benchmark variants try them one at a time).
+    pub nginx_knobs: Vec<(String, String)>,
     pub ports_offset: u16,
     pub cpus: CpuSplit,
     /// Drop the `benchmark` database and load `data/pgdb-seed.sql` again.
@@ -43,6 +46,7 @@ impl UpOptions {
             profile: Profile::Production,
             edge: EdgeKind::Nginx,
             edge_env: Vec::new(),
+            nginx_knobs: Vec::new(),
             ports_offset: 0,
             cpus: CpuSplit::default_for(&available),
             reseed: false,

@@ -118,6 +118,7 @@ impl Plan {
         let nginx_bin = nginx::nginx_binary()?;
         let mut params = EdgeParams::local(home, ports, opts.profile, opts.cpus.edge.len());
         params.edge_secret = edge_secret.to_string();
+        params.knob_overrides = opts.nginx_knobs.clone();
         if process::is_root() {
             if let Err(reason) = nginx::world_readable(&home.static_dir()) {
                 say(&format!(
