@@ -286,7 +286,7 @@ pub fn cost_table(r: &RunResult) -> String {
             vec![
                 c.service.clone(),
                 c.unit.to_string(),
-                thousands(c.count),
+                c.count.map(thousands).unwrap_or_else(|| "?".into()),
                 format!("{:.2}", c.cpu_seconds),
                 us(c.us_per_unit),
             ]

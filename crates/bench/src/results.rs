@@ -201,8 +201,9 @@ pub struct ServiceCost {
     /// What the service handled: `client request`, `auth check`, `forwarded request`,
     /// `command`, `query`.
     pub unit: &'static str,
-    /// How many it handled during the run.
-    pub count: u64,
+    /// How many it handled during the run (`None`: it did not say, e.g. Redis not answering
+    /// `INFO`; its CPU time is still reported).
+    pub count: Option<u64>,
     pub cpu_seconds: f64,
     pub us_per_unit: Option<f64>,
 }
@@ -257,7 +258,7 @@ impl Costs {
             ("cache", "command", work.redis_commands),
             (POSTGRES, "query", Some(work.db_queries)),
         ] {
-            let (Some(seconds), Some(count)) = (cpu(service), count) else {
+            let Some(seconds) = cpu(service) else {
                 continue;
             };
             services.push(ServiceCost {
@@ -265,7 +266,7 @@ impl Costs {
                 unit,
                 count,
                 cpu_seconds: seconds,
-                us_per_unit: per(seconds, count),
+                us_per_unit: count.and_then(|count| per(seconds, count)),
             });
         }
         let stack: f64 = usage
@@ -292,10 +293,10 @@ pub mod metric {
     pub const INVALIDATIONS: &str = "prodstack_cache_invalidations_total";
     pub const REDIS_ERRORS: &str = "prodstack_redis_errors_total";
     pub const DB_ERRORS: &str = "prodstack_db_errors_total";
-    /// Server routes the edge forwards (`route` label values); health probes are not among
-    /// them.
     /// Server routes behind the edge's auth check (`/api/*`).
     pub const API_ROUTES: [&str; 3] = ["item_get", "item_post", "me"];
+    /// Server routes the edge forwards (`route` label values); health probes are not among
+    /// them.
     pub const FORWARDED_ROUTES: [&str; 5] = [
         "public_baseline",
         "public_json",
@@ -473,7 +474,6 @@ mod tests {
         assert_eq!(of(POSTGRES).us_per_unit, None);
         // (5 + 1 + 2 + 0.1 + 0.5) s over 100k requests = 86 µs.
         assert!((costs.stack_us_per_client_request.unwrap() - 86.0).abs() < 1e-9);
-        // Redis that did not answer gives no cache row.
         let costs = Costs::measure(
             &usage,
             &WorkCounts {
@@ -481,7 +481,14 @@ mod tests {
                 ..work
             },
         );
-        assert!(costs.services.iter().all(|c| c.service != "cache"));
+        // Redis that did not answer keeps its CPU time, with no count and no figure.
+        let cache = costs
+            .services
+            .iter()
+            .find(|c| c.service == "cache")
+            .unwrap();
+        assert_eq!((cache.count, cache.us_per_unit), (None, None));
+        assert!((cache.cpu_seconds - 0.1).abs() < 1e-9);
     }
 
     #[test]

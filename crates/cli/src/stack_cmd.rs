@@ -45,7 +45,7 @@ pub struct UpArgs {
     pub reseed: bool,
     /// The auth sidecar behind the nginx edge: `ours` (crates/authsvc, which also checks `exp`
     /// and `alg`) or `shared` (HttpArena's shared authsvc, built from
-    /// ../shared/httparena/frameworks/_shared/authsvc into .prodstack/: what HttpArena's
+    /// ../shared/httparena/frameworks/_shared/authsvc under target/: what HttpArena's
     /// Production and Tuned entries run).
     #[arg(long, value_name = "ours|shared", default_value_t = Sidecar::Ours, conflicts_with = "authsvc_bin")]
     pub authsvc: Sidecar,

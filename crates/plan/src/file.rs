@@ -29,7 +29,8 @@ pub struct PlanFile {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
-    /// The bench result's file name.
+    /// The bench result the costs come from (the copy kept beside the plan, relative to the
+    /// checkout).
     pub file: String,
     pub variant: String,
     pub authsvc: String,
@@ -191,7 +192,8 @@ struct BenchCosts {
 struct BenchCost {
     service: String,
     unit: String,
-    count: u64,
+    /// `None` when the service did not say how much it did (Redis not answering `INFO`).
+    count: Option<u64>,
     cpu_seconds: f64,
 }
 
@@ -236,16 +238,17 @@ pub fn demand_from_bench(
         .services
         .iter()
         .find(|c| c.unit == "client request")
-        .map(|c| c.count)
+        .and_then(|c| c.count)
         .filter(|n| *n > 0)
         .ok_or_else(|| no_cost("edge"))?;
+    // A service measured at 0 clock ticks is counted as one tick (10 ms, the sampler's
+    // resolution): it used less than that, not nothing.
     let per_request = |service: &str| -> Result<f64, FileError> {
         costs
             .services
             .iter()
             .find(|c| c.service == service)
-            .map(|c| c.cpu_seconds * 1e6 / client_requests as f64)
-            .filter(|d| *d > 0.0)
+            .map(|c| c.cpu_seconds.max(0.01) * 1e6 / client_requests as f64)
             .ok_or_else(|| no_cost(service))
     };
     let demand = Demand {
@@ -254,10 +257,7 @@ pub fn demand_from_bench(
         authsvc: per_request("authsvc")?,
         server: per_request("server")?,
     };
-    let file = Path::new(path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.to_string());
+    let file = path.to_string();
     Ok((
         demand,
         Source {
@@ -279,7 +279,7 @@ mod tests {
         {"service":"edge","unit":"client request","count":50000,"cpu_seconds":5.0,"us_per_unit":100.0},
         {"service":"authsvc","unit":"auth check","count":25000,"cpu_seconds":1.0,"us_per_unit":40.0},
         {"service":"server","unit":"forwarded request","count":40000,"cpu_seconds":2.0,"us_per_unit":50.0},
-        {"service":"cache","unit":"command","count":100,"cpu_seconds":0.05,"us_per_unit":500.0}],
+        {"service":"cache","unit":"command","count":null,"cpu_seconds":0.0,"us_per_unit":null}],
         "stack_us_per_client_request":170.0}}}]"#;
 
     #[test]
@@ -291,8 +291,9 @@ mod tests {
             "1 s over 50k client requests, not over 25k checks"
         );
         assert_eq!(d.server, 40.0);
-        assert_eq!(d.cache, 1.0);
-        assert_eq!(source.file, "bench-1.json");
+        // Redis gave no command count and 0 ticks: one tick (10 ms) over 50k requests.
+        assert_eq!(d.cache, 0.2);
+        assert_eq!(source.file, "/x/bench-1.json");
         assert_eq!(source.rps, 10_000);
     }
 

@@ -6,7 +6,9 @@
 //! ([`solve`], over the [`topology`] of whole cores and CCXs), prints each service's CPUs,
 //! projected utilization and the projected rps, and writes the plan file ([`file`],
 //! `deploy/cpu-plan.json`) that the compose files and `export-httparena` take their cpusets
-//! from. `--check` recomputes the plan and fails when the committed file differs.
+//! from, keeping the bench result beside it (`deploy/cpu-plan.bench.json`) so that the plan
+//! can be reproduced from what is committed. `--check` solves a result and fails when its
+//! split differs from the committed one.
 
 pub mod file;
 pub mod solve;
@@ -50,7 +52,7 @@ pub struct PlanArgs {
     /// Where to write the plan (default: deploy/cpu-plan.json of the checkout).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Write nothing; exit 1 when the plan differs from the file at --out.
+    /// Write nothing; exit 1 when this plan's split differs from the one at --out.
     #[arg(long)]
     pub check: bool,
 }
@@ -68,29 +70,53 @@ pub fn run(project: &Project, args: PlanArgs) -> anyhow::Result<ExitCode> {
             from.display()
         )
     })?;
-    let plan = plan_from_bench(&text, &from.display().to_string(), &args)?;
-    print!("{}", describe(&plan));
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| project.project_root.join(PLAN_FILE));
-    let json = plan.to_json();
+    // The result the plan is solved from is kept beside it (`cpu-plan.bench.json`), and the
+    // plan names that copy, so that the plan can be reproduced from what is committed.
+    let kept = out.with_extension("bench.json");
+    let kept_name = kept
+        .strip_prefix(&project.project_root)
+        .unwrap_or(&kept)
+        .display()
+        .to_string();
+    let plan = plan_from_bench(&text, &kept_name, &args)?;
+    print!("{}", describe(&plan));
     if args.check {
-        let current = std::fs::read_to_string(&out).unwrap_or_default();
-        if current == json {
-            println!("{} is up to date", out.display());
+        let current = std::fs::read_to_string(&out)
+            .with_context(|| format!("reading the plan {}", out.display()))?;
+        let current = PlanFile::parse(&current, &out.display().to_string())?;
+        let split = |p: &PlanFile| -> Vec<(String, String)> {
+            p.services
+                .iter()
+                .map(|s| (s.name.clone(), s.cpus.clone()))
+                .collect()
+        };
+        if split(&current) == split(&plan) {
+            println!(
+                "{}: the same split (costs from {} may differ; the split does not)",
+                out.display(),
+                from.display()
+            );
             return Ok(ExitCode::SUCCESS);
         }
         println!(
-            "{} differs from this plan; `prodstack plan` writes it, then `prodstack export-httparena --write-deploy` regenerates the compose files",
+            "{} has another split; `prodstack plan` writes this one, then `prodstack export-httparena --write-deploy` regenerates the compose files",
             out.display()
         );
         return Ok(ExitCode::FAILURE);
     }
-    std::fs::write(&out, json).with_context(|| format!("writing {}", out.display()))?;
+    if std::fs::canonicalize(&from).ok() != std::fs::canonicalize(&kept).ok() {
+        std::fs::write(&kept, &text).with_context(|| format!("writing {}", kept.display()))?;
+    }
+    std::fs::write(&out, plan.to_json()).with_context(|| format!("writing {}", out.display()))?;
     println!(
-        "wrote {}; `prodstack export-httparena --write-deploy` regenerates the compose files from it",
-        out.display()
+        "wrote {} (from {}, kept as {}); `prodstack export-httparena --write-deploy` regenerates the compose files from it",
+        out.display(),
+        from.display(),
+        kept.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,8 @@
 //! whole cores (both SMT threads) and at least one; authsvc and the server each get whole
 //! CCXs, because their runtimes share state (a core behind another L3 costs more than it
 //! adds: the reference's authsvc got slower past 4 cores); the edge (nginx workers share
-//! nothing) and the cache take the cores left, the cache next to authsvc. authsvc may also be
+//! nothing) and the cache take the cores left (the cache the last of them, next to authsvc
+//! on HttpArena's box). authsvc may also be
 //! capped at a number of CCXs ([`Rules::authsvc_max_ccxs`], default 1): HttpArena's reference
 //! entry found it slower past one CCX, so more would be counted as capacity it does not
 //! deliver. Every split is
@@ -35,7 +36,9 @@ impl Demand {
             "edge" => self.edge,
             "cache" => self.cache,
             "authsvc" => self.authsvc,
-            _ => self.server,
+            "server" => self.server,
+            // Not a service of the plan: a cost no split can meet.
+            _ => f64::NAN,
         }
     }
 }
@@ -215,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn costs_in_proportion_give_cores_in_proportion() {
+    fn whole_ccxs_can_leave_no_room_or_set_the_split() {
         // 8 cores in 2 CCXs; edge 4x, authsvc 1x, server 2x, cache tiny. Without CCX rules
         // the ideal is 4.3 / 1.1 / 2.2 cores; whole CCXs force authsvc 4 and server 4, which
         // leaves no room: the solver must refuse rather than overlap.
@@ -293,9 +296,10 @@ mod tests {
     }
 
     #[test]
-    fn a_ccx_limit_that_binds_moves_the_rest_to_the_edge() {
-        // authsvc so cheap that one core would do: it still gets a whole CCX, and the server
-        // too, so the edge gets everything else but the cache's core.
+    fn whole_ccx_granularity_binds_when_a_service_needs_less_than_one() {
+        // authsvc and the server so cheap that one core each would do: they still get a
+        // whole CCX each (the granularity binds, no cap is set), so the edge gets everything
+        // else but the cache's core.
         let t = Topology::httparena().unwrap();
         let d = Demand {
             edge: 100.0,

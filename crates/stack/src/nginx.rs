@@ -191,6 +191,12 @@ impl ProfileKnobs {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| format!("{name}={v}: expected a positive number"))
         };
+        let pool = |v: &str| -> std::result::Result<u32, String> {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name}={v}: expected a pool size from 1 to {}", u32::MAX))
+        };
         match name {
             "worker_connections" => self.worker_connections = number(value)?,
             "listen_reuseport" => {
@@ -218,8 +224,8 @@ impl ProfileKnobs {
                     }
                 }
             }
-            "server_keepalive" => self.server_keepalive = number(value)? as u32,
-            "authsvc_keepalive" => self.authsvc_keepalive = number(value)? as u32,
+            "server_keepalive" => self.server_keepalive = pool(value)?,
+            "authsvc_keepalive" => self.authsvc_keepalive = pool(value)?,
             other => {
                 return Err(format!(
                     "`{other}` is not an edge knob (one of {})",
@@ -634,6 +640,34 @@ mod tests {
         );
         assert!(tuned.contains("listen 8443 ssl http2 reuseport;"));
         assert!(production.contains("listen 8443 ssl http2;"));
+    }
+
+    #[test]
+    fn knob_overrides_change_the_rendering_and_bad_ones_are_refused() {
+        let mut params = EdgeParams::docker(Profile::Production, Workers::Count(4));
+        params.knob_overrides = vec![
+            ("http2_chunk_size".into(), "32k".into()),
+            ("tls13_ciphersuites".into(), "aes128".into()),
+            ("listen_reuseport".into(), "on".into()),
+        ];
+        let conf = Template::bundled().render_edge(&params).unwrap();
+        assert!(conf.contains("http2_chunk_size 32k;"), "{conf}");
+        assert!(conf.contains(&format!(
+            "ssl_conf_command Ciphersuites {TLS13_AES128_FIRST};"
+        )));
+        assert!(conf.contains("listen 8443 ssl http2 reuseport;"));
+        params.knob_overrides = vec![("ssl_buffer_size".into(), "huge".into())];
+        let err = Template::bundled()
+            .render_edge(&params)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ssl_buffer_size"), "{err}");
+        params.knob_overrides = vec![("gzip".into(), "on".into())];
+        let err = Template::bundled()
+            .render_edge(&params)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an edge knob"), "{err}");
     }
 
     #[test]

@@ -8,14 +8,15 @@
 //! default of `prodstack up`.
 //!
 //! [`build_shared`] copies the shared sources (`Cargo.toml` and `src/`, byte for byte, never
-//! into the repository) to `$PRODSTACK_HOME/httparena-authsvc/`, adds the checkout's
-//! `deploy/httparena-authsvc/Cargo.lock` (HttpArena ships no lock file; ours pins versions
-//! that build with this toolchain, so a build is reproducible and needs no network once the
-//! crates are in cargo's cache), and runs `cargo build --release --locked` with the upstream
-//! release profile. Build output goes to `target/httparena-authsvc/` of the checkout, where
-//! cargo's own freshness check makes a second build instant; files of the copy are rewritten
-//! only when their bytes change, so an unchanged copy is not rebuilt. The checkout's
-//! workspace excludes `.prodstack/`, so the copy builds as the stand-alone package it is.
+//! into the tracked tree) to `target/httparena-authsvc/src/` of the checkout, adds the
+//! checkout's `deploy/httparena-authsvc/Cargo.lock` (HttpArena ships no lock file; ours pins
+//! versions that build with this toolchain, so a build is reproducible and needs no network
+//! once the crates are in cargo's cache), and runs `cargo build --release --locked` with the
+//! upstream release profile into `target/httparena-authsvc/`. One copy per checkout, whatever
+//! the `PRODSTACK_HOME`: files are rewritten only when their bytes change, so cargo's own
+//! freshness check makes a second build instant. Files removed upstream are not removed from
+//! the copy (cargo builds only what `src/main.rs` reaches). The checkout's workspace excludes
+//! `target/`, so the copy builds as the stand-alone package it is.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,7 +124,8 @@ pub fn build_shared_from(
             });
         }
     }
-    let copy = project.home.root().join("httparena-authsvc");
+    let target_dir = project.project_root.join("target/httparena-authsvc");
+    let copy = target_dir.join("src");
     let changed = sync_copy(source, &copy)?;
     let lock = project.project_root.join(LOCK_FILE);
     let lock_text = std::fs::read(&lock).map_err(|source| Error::Io {
@@ -131,7 +133,6 @@ pub fn build_shared_from(
         source,
     })?;
     write_if_changed(&copy.join("Cargo.lock"), &lock_text)?;
-    let target_dir = project.project_root.join("target/httparena-authsvc");
     let binary = target_dir.join("release/authsvc");
     say(&format!(
         "building HttpArena's shared authsvc from {} ({changed} file(s) changed since the last copy)",
@@ -176,7 +177,7 @@ pub fn build_shared_from(
     Ok(binary)
 }
 
-/// Mirrors `Cargo.toml` and `src/` of `source` into `copy`; returns how many files changed.
+/// Copies `Cargo.toml` and `src/` of `source` into `copy`; returns how many files changed.
 fn sync_copy(source: &Path, copy: &Path) -> Result<usize> {
     let mut files = vec![PathBuf::from("Cargo.toml")];
     collect_files(&source.join("src"), Path::new("src"), &mut files)?;

@@ -62,7 +62,7 @@ fn the_shared_sidecar_builds_offline_from_a_copy_and_answers_httparenas_token() 
         said.iter().any(|l| l.contains("shared authsvc")),
         "{said:?}"
     );
-    let copied = home.path().join("httparena-authsvc/src/main.rs");
+    let copied = checkout().join("target/httparena-authsvc/src/src/main.rs");
     assert_eq!(
         std::fs::read(&copied).unwrap(),
         std::fs::read(source.join("src/main.rs")).unwrap(),

@@ -670,7 +670,7 @@ fn save_result(home: &Home, json: &str) {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let path = dir.join(format!("bench-{stamp}.json"));
+    let path = dir.join(format!("bench-{stamp}-{}.json", std::process::id()));
     let saved = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(&path, json))
         .and_then(|()| std::fs::write(dir.join(contract::LATEST_BENCH_RESULT), json));

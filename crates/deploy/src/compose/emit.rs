@@ -213,7 +213,12 @@ fn scalar(text: &str) -> String {
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '/');
+    let lower = text.to_ascii_lowercase();
     let other_type = text.parse::<f64>().is_ok()
+        || text.ends_with(':')
+        || lower.starts_with("0x")
+        || lower.starts_with("0o")
+        || (text.starts_with('.') && text[1..].starts_with(|c: char| c.is_ascii_alphabetic()))
         || matches!(
             text.to_ascii_lowercase().as_str(),
             "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~"
@@ -242,5 +247,9 @@ mod tests {
         assert_eq!(scalar("true"), "\"true\"");
         assert_eq!(scalar("a b"), "\"a b\"");
         assert_eq!(scalar(""), "\"\"");
+        for misread in ["LISTEN=0.0.0.0:", "0x10", "0o17", ".inf", ".NaN"] {
+            assert_eq!(scalar(misread), format!("\"{misread}\""));
+        }
+        assert_eq!(scalar("./edge"), "./edge");
     }
 }

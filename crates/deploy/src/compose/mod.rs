@@ -7,9 +7,9 @@
 //! normalized form both compose syntaxes reduce to (an environment list or map becomes
 //! [`EnvVar`]s, short or long volume syntax becomes [`Mount`]s, `depends_on` as a list or a map
 //! becomes [`Dependency`]s). Comments are the renderer's only: [`Service::comments`] and
-//! [`EnvVar::comment`] are written, and a file read back has none. The round-trip test below
-//! holds the two sides together: every generated file, read back and written again, gives the
-//! same lines without its comments.
+//! [`EnvVar::comment`] are written, and a file read back has none. Two tests hold the two sides
+//! together: a service with every field set reads back as itself (below), and every generated
+//! compose file reads back as the model it was written from (`export::render`).
 
 mod emit;
 pub mod read;
@@ -37,6 +37,7 @@ pub struct ComposeFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Service {
     pub name: String,
+    /// `Some` whenever the key is there (an empty or null value reads as `""`).
     pub image: Option<String>,
     pub build: Option<Build>,
     pub network_mode: Option<String>,
@@ -108,12 +109,26 @@ impl Service {
         }
     }
 
-    /// The same service without comments: what reading its YAML back gives.
+    /// What reading this service's YAML back gives: no comments, and the build's keys as
+    /// the writer writes them.
     pub fn without_comments(&self) -> Service {
         let mut plain = self.clone();
         plain.comments.clear();
         for var in &mut plain.environment {
             var.comment = None;
+        }
+        if let Some(build) = plain.build.as_mut().filter(|b| !b.short) {
+            let mut keys = vec!["context".to_string()];
+            if build.dockerfile.is_some() {
+                keys.push("dockerfile".into());
+            }
+            if build.network.is_some() {
+                keys.push("network".into());
+            }
+            if !build.args.is_empty() {
+                keys.push("args".into());
+            }
+            build.keys = keys;
         }
         plain
     }
@@ -129,8 +144,10 @@ pub struct Build {
     pub dockerfile: Option<String>,
     pub network: Option<String>,
     pub args: Vec<(String, String)>,
-    /// Keys of the map other than `context`, `dockerfile`, `network` and `args`.
-    pub other_keys: Vec<String>,
+    /// Every key the map has, in order, whatever its value (`args: {}` and `dockerfile: ~`
+    /// included), so that a rule can require a build to set nothing but its context. Read
+    /// only: the writer writes the fields above.
+    pub keys: Vec<String>,
     /// Written as `build: CONTEXT`.
     pub short: bool,
 }
@@ -175,7 +192,12 @@ impl Build {
         if !self.args.is_empty() {
             parts.push("args: ...".into());
         }
-        parts.extend(self.other_keys.iter().map(|k| format!("{k}: ...")));
+        parts.extend(
+            self.keys
+                .iter()
+                .filter(|k| !matches!(k.as_str(), "context" | "dockerfile" | "network" | "args"))
+                .map(|k| format!("{k}: ...")),
+        );
         format!("`{}`", parts.join(", "))
     }
 }

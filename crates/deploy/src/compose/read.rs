@@ -39,7 +39,7 @@ pub fn read_service(name: &str, value: &Value) -> (Service, Vec<FieldError>) {
     let ulimits = value.get("ulimits");
     let service = Service {
         name: name.to_string(),
-        image: value.get("image").and_then(scalar),
+        image: value.get("image").map(|v| scalar(v).unwrap_or_default()),
         build,
         network_mode: value.get("network_mode").and_then(scalar),
         cpuset: value.get("cpuset").and_then(scalar),
@@ -124,11 +124,7 @@ fn read_build(value: &Value) -> (Build, Option<String>) {
         context: value.get("context").and_then(scalar),
         dockerfile: value.get("dockerfile").and_then(scalar),
         network: value.get("network").and_then(scalar),
-        other_keys: map
-            .keys()
-            .map(|k| scalar(k).unwrap_or_default())
-            .filter(|k| !matches!(k.as_str(), "context" | "dockerfile" | "network" | "args"))
-            .collect(),
+        keys: map.keys().map(|k| scalar(k).unwrap_or_default()).collect(),
         ..Build::default()
     };
     match build_args(value.get("args")) {

@@ -19,7 +19,9 @@
 //!   - the **engine** stack (`deploy/compose.engine.yml`): exactly `edge` and `cache`, the edge
 //!     being our fused Rust engine, which needs the server's environment and dataset too.
 //!
-//!   Rules for every service of either shape: host networking; cpusets of whole SMT pairs
+//!   Rules for every service of either shape, including one that should not be there (every
+//!   service is read into the typed model, so a field that cannot be read and a mount from a
+//!   hard-coded host path are reported wherever they are): host networking; cpusets of whole SMT pairs
 //!   inside `0-31,64-95` that do not overlap and total exactly 64 logical CPUs;
 //!   `seccomp:unconfined`; memlock -1 and nofile 1048576; HttpArena's environment and mounts
 //!   (`${CERTS_DIR}`, `${DATA_DIR}`, `${DATABASE_URL}`, never a hard-coded host path); a health
@@ -312,6 +314,43 @@ fn check_stack(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::render::{compose, Target};
+    use crate::export::Category;
+
+    /// authsvc in an export is the shared sidecar built as-is: a build key of ours, even an
+    /// empty or null one, or an image beside it, is a violation.
+    #[test]
+    fn the_shared_authsvc_takes_no_key_of_ours() {
+        let target = Target::HttpArena {
+            name: "entry".into(),
+        };
+        let text = compose(&target, Category::Production).unwrap();
+        let file = Path::new("/nowhere/frameworks/entry/compose.production-stack.yml");
+        let kind = Kind::Stack {
+            export: Some("entry".into()),
+        };
+        let as_is = |violations: &[Violation]| {
+            !violations.iter().any(|v| {
+                v.message
+                    .contains("authsvc must be HttpArena's shared sidecar")
+            })
+        };
+        assert!(as_is(&check_text(file, &text, &kind).violations));
+        for extra in ["args: {}", "dockerfile: ~", "target: x"] {
+            let changed = text.replace(
+                "      context: ../_shared/authsvc\n",
+                &format!("      context: ../_shared/authsvc\n      {extra}\n"),
+            );
+            assert_ne!(changed, text);
+            assert!(
+                !as_is(&check_text(file, &changed, &kind).violations),
+                "{extra}"
+            );
+        }
+        let with_image = text.replace("\n  authsvc:\n", "\n  authsvc:\n    image: ~\n");
+        assert_ne!(with_image, text);
+        assert!(!as_is(&check_text(file, &with_image, &kind).violations));
+    }
 
     #[test]
     fn smt_pairs_and_budget() {

@@ -266,9 +266,7 @@ pub(super) fn check_authsvc(
                 .context
                 .as_deref()
                 .is_some_and(|c| normalize_dir(c) == SHARED_AUTHSVC)
-                && build.dockerfile.is_none()
-                && build.args.is_empty()
-                && build.other_keys.is_empty()
+                && build.keys.iter().all(|k| k == "context" || k == "network")
                 && build.network.as_deref().is_none_or(|n| n == "host")
         });
         if !shared || service.image.is_some() {

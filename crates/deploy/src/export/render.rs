@@ -221,7 +221,6 @@ pub fn meta_json(name: &str, category: Category, repo: &str) -> String {
     )
 }
 
-/// The export's README.md.
 /// The cache section both exported READMEs share: the same server code runs in both.
 const CACHE_DESIGN: &str = "## Cache design\n\
 \n\
@@ -233,6 +232,7 @@ const CACHE_DESIGN: &str = "## Cache design\n\
   read is a `MISS`. No pre-warming: the first read of an id always goes to Postgres.\n\
 \n";
 
+/// The export's README.md.
 pub fn readme(name: &str, category: Category, repo: &str) -> anyhow::Result<String> {
     Ok(match category.profile() {
         Some(profile) => stack_readme(name, profile, repo, &split::rows(&split::stack_split()?)),

@@ -84,10 +84,18 @@ fn logical(set: &str) -> usize {
 
 /// The box the plan splits, as the headers describe it.
 fn box_line(plan: &PlanFile) -> String {
+    let cpus = CpuSet::parse(&plan.topology.cpus)
+        .map(|s| s.len())
+        .unwrap_or(0);
+    let owner = if plan.topology.cpus == plan::topology::HTTPARENA_CPUS {
+        "HttpArena's box gives the services"
+    } else {
+        "The plan splits"
+    };
     format!(
-        "HttpArena's box gives the services the 64 logical CPUs {} (the load\n\
-         generator owns 32-63,96-127); the SMT sibling of CPU N is N+{} and a CCX (one L3) is {}\n\
-         cores. Whole SMT pairs, exactly 64 logical CPUs:",
+        "{owner} the {cpus} logical CPUs {};\n\
+         the SMT sibling of CPU N is N+{} and a CCX (one L3) is {} cores. Whole SMT pairs, every\n\
+         CPU used once:",
         plan.topology.cpus, plan.topology.smt_offset, plan.topology.ccx_cores
     )
 }
@@ -113,22 +121,29 @@ pub fn reasoning() -> anyhow::Result<String> {
         );
     }
     let d = &plan.demand_us_per_client_request;
+    let cap = match plan.topology.authsvc_max_ccxs {
+        0 => "authsvc may span any number of them.".to_string(),
+        1 => "authsvc gets at most one: the reference's got slower past 4 cores (the fifth sits\n\
+              behind another L3)."
+            .to_string(),
+        n => format!("authsvc gets at most {n}."),
+    };
     let _ = write!(
         text,
-        "\nMeasured by `prodstack bench` (deploy/{}): {} at {} connections,\n\
+        "\nMeasured by `prodstack bench` ({}): {} at {} connections,\n\
          {} rps, authsvc: {}.\n\
          CPU µs per client request: edge {}, authsvc {}, server {}, cache {}.\n\
          Projected: {} rps on these CPUs, {} first at its ceiling.\n\
          \n\
-         Why. Each service gets cores in proportion to what it costs per client request, so that\n\
-         the edge, authsvc and the server reach their ceilings together (the reference entry's own\n\
-         tuning finding). authsvc and the server get whole CCXs, since their runtimes share state;\n\
-         authsvc gets at most one, since the reference's got slower past 4 cores (the fifth sits\n\
-         behind another L3), so it sets the ceiling when it costs more than one CCX holds. nginx\n\
-         workers share nothing, so the edge and Redis take the cores left, Redis beside authsvc.\n\
-         The costs come from a smaller machine than HttpArena's; re-measure on the 64-CPU box\n\
-         (`prodstack bench`, then `prodstack plan`) before trusting the projection. Postgres\n\
-         stays unpinned, as in HttpArena's harness.",
+         Why. A service with n logical CPUs carries n x 10^6 / (its µs per client request)\n\
+         requests per second, and the stack carries the least of them; the split maximizes\n\
+         that least capacity, then the next (the reference entry's tuning finding: edge,\n\
+         authsvc and the server should reach their ceilings together). authsvc and the server\n\
+         get whole CCXs, since their runtimes share state.\n\
+         {cap}\n\
+         nginx workers share nothing, so the edge and Redis take the cores left. Re-measure on\n\
+         the 64-CPU box (`prodstack bench`, then `prodstack plan`) before trusting the\n\
+         projection. Postgres stays unpinned, as in HttpArena's harness.",
         plan.source.file,
         plan.source.variant,
         plan.source.connections,
