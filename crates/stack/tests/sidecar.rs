@@ -43,6 +43,15 @@ fn a_missing_source_folder_is_named() {
 fn the_shared_sidecar_builds_offline_from_a_copy_and_answers_httparenas_token() {
     let first = tempfile::tempdir().unwrap();
     let source = shared_source(&project(first.path()));
+    if !source.join("src/main.rs").is_file() {
+        // The error for this case is the test above; a checkout without HttpArena's files
+        // beside it cannot build the sidecar.
+        eprintln!(
+            "skipping: HttpArena's shared authsvc sources not found at {}",
+            source.display()
+        );
+        return;
+    }
     // Fills cargo's cache when it lacks a crate (the only step that may use the network).
     build_shared_from(
         &project(first.path()),

@@ -257,8 +257,9 @@ struct Bench<'a> {
     static_bytes: Vec<(String, StaticBytes)>,
     /// The running Postgres' durability settings, as it reports them.
     postgres: String,
-    /// HttpArena's shared authsvc, once built for a variant that runs it.
-    shared_authsvc: Option<PathBuf>,
+    /// HttpArena's shared authsvc, once built for a variant that runs it: the binary, or why
+    /// its sources were not found (the variant then runs ours, and says so).
+    shared_authsvc: Option<Result<PathBuf, String>>,
 }
 
 impl Bench<'_> {
@@ -411,14 +412,36 @@ impl Bench<'_> {
             Authsvc::Bin(path) => Some(path.clone()),
             Authsvc::Sidecar(Sidecar::Shared) => {
                 if self.shared_authsvc.is_none() {
-                    let built = stack::sidecar::build_shared(self.project, &mut |line| {
+                    let built = match stack::sidecar::build_shared(self.project, &mut |line| {
                         eprintln!("   {line}")
-                    })?;
+                    }) {
+                        Ok(binary) => Ok(binary),
+                        // Without HttpArena's sources (a checkout without ../shared/httparena)
+                        // the benchmark still runs, with ours, and every report says so.
+                        Err(err @ stack::Error::Missing { .. }) => {
+                            eprintln!(
+                                "   !! running our authsvc instead of HttpArena's shared one: {err}"
+                            );
+                            Err(err.to_string())
+                        }
+                        Err(err) => return Err(err.into()),
+                    };
                     self.shared_authsvc = Some(built);
                 }
-                self.shared_authsvc.clone()
+                self.shared_authsvc.clone().and_then(Result::ok)
             }
         })
+    }
+
+    /// How the reports name the sidecar `variant` ran.
+    fn authsvc_ran(&self, variant: &Variant) -> String {
+        match (&variant.authsvc, &self.shared_authsvc) {
+            (Authsvc::Sidecar(Sidecar::Shared), Some(Err(why))) => format!(
+                "{} instead of HttpArena's shared authsvc, whose sources were not found ({why})",
+                Sidecar::Ours.describe()
+            ),
+            (authsvc, _) => authsvc.describe(),
+        }
     }
 
     /// Once per variant: what one cycle of the reads list's static requests weighs.
@@ -639,7 +662,7 @@ impl Bench<'_> {
         let usage: Vec<UsageReport> = usage.iter().map(UsageReport::from).collect();
         Ok(RunResult {
             variant: variant.name.clone(),
-            authsvc: variant.authsvc.describe(),
+            authsvc: self.authsvc_ran(variant),
             connections,
             run,
             threads: reads.threads,
