@@ -310,7 +310,7 @@ impl Bench<'_> {
             "Variants: {}. Connections: {:?}, {} run(s) of {} s each, h2load -t {}. Stack CPUs {} (edge {}, authsvc {}, server {}, cache {}; postgres unpinned); load generator CPUs {}. Machine: {} CPUs. Postgres: {}.",
             variants
                 .iter()
-                .map(|v| format!("{} (authsvc: {})", v.name, v.authsvc.describe()))
+                .map(|v| format!("{} (authsvc: {})", v.name, self.authsvc_ran(v)))
                 .collect::<Vec<_>>()
                 .join(", "),
             self.args.connections,

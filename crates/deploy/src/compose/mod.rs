@@ -165,15 +165,6 @@ impl Build {
         }
     }
 
-    /// The value of build argument `name`.
-    pub fn arg(&self, name: &str) -> Option<&str> {
-        self.args
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
     /// The build as a message shows it.
     pub fn describe(&self) -> String {
         if self.short {

@@ -64,7 +64,7 @@ pub fn edge_workers() -> anyhow::Result<usize> {
 
 /// `(service, cpuset)` of the four-service stack, in HttpArena's order.
 pub fn stack_split() -> anyhow::Result<Vec<(String, String)>> {
-    ["edge", "cache", "authsvc", "server"]
+    plan::solve::SERVICES
         .iter()
         .map(|s| Ok((s.to_string(), cpuset(s)?)))
         .collect()
