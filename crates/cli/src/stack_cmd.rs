@@ -52,6 +52,10 @@ pub struct UpArgs {
     /// Run this authsvc binary instead (same environment: JWT_SECRET, AUTHSVC_LISTEN).
     #[arg(long, value_name = "PATH")]
     pub authsvc_bin: Option<PathBuf>,
+    /// Set one nginx knob on top of the profile's, e.g. `--edge-knob server_socket=unix`
+    /// (repeatable; the names `bench --compare production+NAME=VALUE` takes).
+    #[arg(long = "edge-knob", value_name = "NAME=VALUE", value_parser = parse_knob)]
+    pub edge_knobs: Vec<(String, String)>,
     /// The nginx template to render (default: deploy/nginx/nginx.conf.template of the
     /// checkout).
     #[arg(long, value_name = "PATH")]
@@ -68,6 +72,15 @@ pub struct UpArgs {
 
 fn parse_profile(text: &str) -> Result<Profile, String> {
     text.parse()
+}
+
+/// `NAME=VALUE` of one nginx knob, checked against the knob's own parser.
+fn parse_knob(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))?;
+    stack::nginx::ProfileKnobs::of(Profile::Production).set(name, value)?;
+    Ok((name.to_string(), value.to_string()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -130,6 +143,11 @@ pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     opts.start_timeout = Duration::from_secs(args.timeout.max(1));
     opts.pg_durability = args.pg_durability;
+    anyhow::ensure!(
+        args.edge_knobs.is_empty() || !opts.edge.is_rust(),
+        "--edge-knob sets nginx knobs; the Rust edge has none"
+    );
+    opts.nginx_knobs = args.edge_knobs;
     if let Some(path) = &args.nginx_template {
         opts.template = Template::load(path)?;
     }

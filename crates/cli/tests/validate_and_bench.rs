@@ -39,6 +39,76 @@ fn up_validate_down_passes_every_check_and_leaves_nothing_running() {
     );
 }
 
+/// How many sockets of `/proc/net/unix` carry `path`: the listener, plus one per connection
+/// the server accepted on it.
+fn unix_sockets_at(path: &std::path::Path) -> usize {
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+    let path = path.to_str().unwrap();
+    table
+        .lines()
+        .filter(|l| l.split_whitespace().last() == Some(path))
+        .count()
+}
+
+/// nginx → server over the server's Unix socket (`--edge-knob server_socket=unix`): every check
+/// passes, the traffic really goes over the socket, and it still does after the server was
+/// killed and `up` started a new one (which replaces the dead process' socket file).
+#[test]
+fn the_unix_socket_upstream_passes_every_check_across_a_server_restart() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    let up = stack.up(&["--edge-knob", "server_socket=unix"]);
+    assert!(up.status.success(), "up failed: {}", text(&up.stderr));
+    let socket = stack::nginx::server_socket_path(&stack.home);
+    let conf = std::fs::read_to_string(stack.home.run_dir().join("nginx.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("server unix:{};", socket.display())),
+        "{conf}"
+    );
+    for round in ["first server", "restarted server"] {
+        let out = stack.run(&["validate"]);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "validate ({round}) failed:
+{stdout}"
+        );
+        assert_eq!(
+            stdout.lines().last().unwrap_or_default(),
+            "27 passed, 0 failed",
+            "{round}: {stdout}"
+        );
+        assert!(
+            unix_sockets_at(&socket) > 1,
+            "{round}: no connection on {}",
+            socket.display()
+        );
+        if round == "first server" {
+            let state = StackState::load(&stack.home).unwrap();
+            let server = state.service(Service::Server).unwrap().clone();
+            assert!(stack::process::send_signal(server.pid(), libc::SIGKILL));
+            assert_all_gone(&[server.pid()], "killed server");
+            assert!(socket.exists(), "a killed server leaves its socket file");
+            let again = stack.up(&[]);
+            assert!(again.status.success(), "{}", text(&again.stderr));
+            // Check 12 wants item 7 cold: let Redis' copy (item TTL 1 s) expire.
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+        }
+    }
+    let bad = stack.run(&["up", "--edge-knob", "server_socket=pipe"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("expected tcp or unix"),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert!(stack.run(&["down"]).status.success());
+    assert!(
+        !socket.exists(),
+        "the server removes its socket on a clean stop"
+    );
+}
+
 /// The Engine category's two shapes: our Rust edge forwarding to the server process, and the
 /// fused process. Both must pass every check the nginx stack passes, with fewer processes.
 #[test]

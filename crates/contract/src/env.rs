@@ -5,6 +5,9 @@
 // The app server.
 /// Plain HTTP/1.1 listen address of the app server.
 pub const LISTEN: &str = "LISTEN";
+/// Path of a Unix domain socket the app server also listens on (beside `LISTEN`), for an edge
+/// on the same host; unset: TCP only.
+pub const LISTEN_UNIX: &str = "LISTEN_UNIX";
 /// The app server's `/metrics` listen address.
 pub const ADMIN_LISTEN: &str = "ADMIN_LISTEN";
 /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.

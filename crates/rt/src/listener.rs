@@ -1,10 +1,18 @@
-//! TCP listeners: non-blocking, `SO_REUSEADDR` (a restart right after a stop must not fail on
+//! Listeners. TCP: non-blocking, `SO_REUSEADDR` (a restart right after a stop must not fail on
 //! connections lingering in TIME_WAIT), a 4,096-deep accept backlog (a benchmark opens
 //! thousands of connections at once), and optionally `SO_REUSEPORT` so that one listener per
 //! worker shares an address and the kernel spreads connections over them.
+//!
+//! Unix domain sockets ([`bind_unix`]) for an edge on the same host: a socket file left by a
+//! killed process is replaced, one a live process still listens on is refused, and the file is
+//! readable and writable by everyone (nginx's workers run as another user; the folder holding
+//! the socket is what restricts who reaches it).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -37,9 +45,85 @@ pub fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>
     (0..count.max(1)).map(|_| bind(addr, true)).collect()
 }
 
+/// The longest Unix socket path the kernel takes (`sun_path` is 108 bytes with its NUL).
+pub const MAX_UNIX_PATH: usize = 107;
+
+/// Why `path` cannot name a Unix listener, if it cannot.
+pub fn check_unix_path(path: &Path) -> Result<(), String> {
+    let len = path.as_os_str().len();
+    if len == 0 {
+        return Err("the socket path is empty".into());
+    }
+    if len > MAX_UNIX_PATH {
+        return Err(format!(
+            "the socket path is {len} bytes; Unix sockets take at most {MAX_UNIX_PATH}"
+        ));
+    }
+    Ok(())
+}
+
+/// A non-blocking Unix listener at `path` (mode 0666), with the [`BACKLOG`] of the TCP ones.
+/// A socket file nobody listens on any more is replaced; a live one, or any other kind of
+/// file at `path`, is an error.
+pub fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    check_unix_path(path).map_err(|reason| io::Error::new(io::ErrorKind::InvalidInput, reason))?;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{} is a socket a running process listens on",
+                        path.display()
+                    ),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ))
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_unix_listener_replaces_a_dead_socket_and_refuses_a_live_one() {
+        let dir = std::env::temp_dir().join(format!("rt-unix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let first = bind_unix(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666);
+        let err = bind_unix(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        drop(first); // the file stays, as after a SIGKILL
+        assert!(path.exists());
+        let second = bind_unix(&path).unwrap();
+        assert!(UnixStream::connect(&path).is_ok());
+        drop(second);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"not a socket").unwrap();
+        let err = bind_unix(&path).unwrap_err();
+        assert!(err.to_string().contains("not a socket"), "{err}");
+        let long = dir.join("x".repeat(MAX_UNIX_PATH));
+        assert!(check_unix_path(&long).unwrap_err().contains("at most 107"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_group_shares_one_port_and_refuses_a_taken_one() {

@@ -3,6 +3,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `LISTEN` | `127.0.0.1:8080` | app HTTP/1.1 listener: loopback, the edge runs beside it (beyond loopback, set `EDGE_SECRET`) |
+//! | `LISTEN_UNIX` | unset | also listen on this Unix domain socket path (an edge on the same host; `LISTEN` stays, HttpArena's probes use it) |
 //! | `EDGE_SECRET` | unset | when set, app routes require `X-Edge-Secret` with this value (see `edge_proof`) |
 //! | `ADMIN_LISTEN` | `127.0.0.1:9091` | `/metrics` listener (never exposed through the edge) |
 //! | `DATABASE_URL` | required | `postgres://user:pass@host:port/db` |
@@ -47,6 +48,8 @@ pub use rt::RuntimeLayout;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// A Unix domain socket served beside `listen` (the same routes and edge proof).
+    pub listen_unix: Option<PathBuf>,
     pub admin_listen: SocketAddr,
     pub database_url: String,
     pub database_max_conn: u32,
@@ -74,6 +77,7 @@ impl Settings {
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], contract::ports::SERVER)),
+            listen_unix: None,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], contract::ports::SERVER_ADMIN)),
             database_url: database_url.into(),
             database_max_conn: 256,
@@ -109,6 +113,7 @@ impl Settings {
         if let Some(v) = get(env::LISTEN) {
             settings.listen = parse_addr(env::LISTEN, &v)?;
         }
+        settings.listen_unix = get(env::LISTEN_UNIX).map(PathBuf::from);
         if let Some(v) = get(env::ADMIN_LISTEN) {
             settings.admin_listen = parse_addr(env::ADMIN_LISTEN, &v)?;
         }
@@ -187,6 +192,10 @@ impl Settings {
                 &self.workers.to_string(),
                 "must be 1–1024",
             ));
+        }
+        if let Some(path) = &self.listen_unix {
+            rt::listener::check_unix_path(path)
+                .map_err(|reason| invalid(env::LISTEN_UNIX, &path.display().to_string(), reason))?;
         }
         if self.database_max_conn < 3 {
             return Err(invalid(

@@ -64,7 +64,7 @@ async fn handle(app: AppState, request: Request<hyper::body::Incoming>) -> Respo
 
 /// Serves the hot routes on `listener` with a plain `service_fn` until shutdown.
 pub async fn serve(
-    listener: std::net::TcpListener,
+    listener: crate::accept::Listener,
     app: AppState,
     shutdown: watch::Receiver<bool>,
 ) {

@@ -8,12 +8,18 @@
 //!   `SO_REUSEPORT` listener (the kernel spreads connections), plus one background thread whose
 //!   runtime hosts the database supervisors, Redis connection, backplane and admin listener.
 //!
+//! With `LISTEN_UNIX` the same front end also serves a Unix domain socket (every per-core
+//! runtime accepts on one shared socket); the file is removed when the server stops.
+//!
 //! The public listener accepts before Postgres or Redis are reachable (both connect in the
 //! background), so HttpArena's probes never see a refused connection: its harness starts probing as
 //! soon as a container runs, and a refused probe counts as a failure.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,7 +31,7 @@ use tokio::runtime::{Builder, Runtime};
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crate::accept::{accept_loop, stopped};
+use crate::accept::{accept_loop, stopped, Listener};
 use crate::configuration::{ConfigError, HttpFrontend, RuntimeLayout, Settings};
 use crate::dataset::{Dataset, DatasetError};
 use crate::db::Database;
@@ -51,6 +57,12 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot listen on the Unix socket {} (LISTEN_UNIX): {source}", path.display())]
+    BindUnix {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("starting the {what}: {source}")]
     Runtime {
         what: &'static str,
@@ -64,6 +76,8 @@ pub enum StartError {
 pub struct RunningServer {
     addr: SocketAddr,
     admin_addr: SocketAddr,
+    /// The Unix socket served beside `addr` (removed on stop).
+    unix_path: Option<PathBuf>,
     app: AppState,
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
@@ -74,6 +88,7 @@ impl std::fmt::Debug for RunningServer {
         f.debug_struct("RunningServer")
             .field("addr", &self.addr)
             .field("admin_addr", &self.admin_addr)
+            .field("unix_path", &self.unix_path)
             .finish()
     }
 }
@@ -89,6 +104,11 @@ impl RunningServer {
         self.admin_addr
     }
 
+    /// The Unix socket the server also listens on (`LISTEN_UNIX`).
+    pub fn unix_path(&self) -> Option<&std::path::Path> {
+        self.unix_path.as_deref()
+    }
+
     pub fn app(&self) -> &AppState {
         &self.app
     }
@@ -101,6 +121,9 @@ impl RunningServer {
     fn stop_threads(&mut self) {
         let _ = self.shutdown.send(true);
         rt::thread::join_all(&mut self.threads);
+        if let Some(path) = self.unix_path.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -142,6 +165,16 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
         source,
     })?;
     let addr = local_addr(&listeners[0], settings.listen)?;
+    let unix = settings
+        .listen_unix
+        .as_ref()
+        .map(|path| {
+            rt::listener::bind_unix(path).map_err(|source| StartError::BindUnix {
+                path: path.clone(),
+                source,
+            })
+        })
+        .transpose()?;
 
     let services = match settings.runtime {
         RuntimeLayout::MultiThread => Builder::new_multi_thread()
@@ -174,19 +207,28 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
             let rx = shutdown_rx.clone();
             let frontend = settings.http;
             let raw_app = app.clone();
+            let unix = unix.map(Listener::Unix);
             threads.push(run_thread("server-main", services, async move {
-                let public = match frontend {
-                    HttpFrontend::Axum => tokio::spawn(serve(listener, public, rx.clone())),
-                    HttpFrontend::AxumServe => {
-                        tokio::spawn(serve_with_axum(listener, public, rx.clone()))
-                    }
-                    HttpFrontend::RawHyper => {
-                        tokio::spawn(crate::raw_hyper::serve(listener, raw_app, rx.clone()))
-                    }
-                };
-                let admin = tokio::spawn(serve(admin, admin_router, rx));
-                let _ = public.await;
-                let _ = admin.await;
+                let mut tasks = vec![tokio::spawn(front_end(
+                    frontend,
+                    Listener::Tcp(listener),
+                    public.clone(),
+                    raw_app.clone(),
+                    rx.clone(),
+                ))];
+                if let Some(unix) = unix {
+                    tasks.push(tokio::spawn(front_end(
+                        frontend,
+                        unix,
+                        public,
+                        raw_app,
+                        rx.clone(),
+                    )));
+                }
+                tasks.push(tokio::spawn(serve(Listener::Tcp(admin), admin_router, rx)));
+                for task in tasks {
+                    let _ = task.await;
+                }
             })?);
         }
         RuntimeLayout::PerCore => {
@@ -194,7 +236,7 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
             threads.push(run_thread(
                 "server-services",
                 services,
-                serve(admin, admin_router, rx),
+                serve(Listener::Tcp(admin), admin_router, rx),
             )?);
             for (index, listener) in listeners.into_iter().enumerate() {
                 let runtime =
@@ -205,26 +247,44 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
                             what: "per-core runtime",
                             source,
                         })?;
-                let router = public.clone();
-                let rx = shutdown_rx.clone();
+                let unix = unix
+                    .as_ref()
+                    .map(|l| l.try_clone().map(Listener::Unix))
+                    .transpose()
+                    .map_err(|source| StartError::Runtime {
+                        what: "per-core Unix listener",
+                        source,
+                    })?;
+                let (router, app, rx, http) = (
+                    public.clone(),
+                    app.clone(),
+                    shutdown_rx.clone(),
+                    settings.http,
+                );
                 let name = format!("server-core-{index}");
-                let thread = match settings.http {
-                    HttpFrontend::Axum => run_thread(&name, runtime, serve(listener, router, rx)),
-                    HttpFrontend::AxumServe => {
-                        run_thread(&name, runtime, serve_with_axum(listener, router, rx))
+                threads.push(run_thread(&name, runtime, async move {
+                    let tcp = front_end(
+                        http,
+                        Listener::Tcp(listener),
+                        router.clone(),
+                        app.clone(),
+                        rx.clone(),
+                    );
+                    match unix {
+                        Some(unix) => {
+                            tokio::join!(tcp, front_end(http, unix, router, app, rx));
+                        }
+                        None => tcp.await,
                     }
-                    HttpFrontend::RawHyper => run_thread(
-                        &name,
-                        runtime,
-                        crate::raw_hyper::serve(listener, app.clone(), rx),
-                    ),
-                }?;
-                threads.push(thread);
+                })?);
             }
         }
     }
 
     let (read, write) = settings.pool_sizes();
+    if let Some(path) = &settings.listen_unix {
+        info!("also listening on the Unix socket {}", path.display());
+    }
     info!(
         "listening on http://{addr} (HTTP/1.1 {:?}, {} workers, {:?}); metrics on http://{admin_addr}/metrics; Postgres: {read} read + {write} write connections, opening in the background",
         settings.http, settings.workers, settings.runtime
@@ -236,6 +296,7 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
     Ok(RunningServer {
         addr,
         admin_addr,
+        unix_path: settings.listen_unix.clone(),
         app,
         shutdown,
         threads,
@@ -275,6 +336,24 @@ fn run_thread(
     })
 }
 
+/// The public front end `http` on `listener` until shutdown. `axum-serve` (a benchmark
+/// comparison of TCP front ends) serves a Unix socket with [`serve`].
+fn front_end(
+    http: HttpFrontend,
+    listener: Listener,
+    router: Router,
+    app: AppState,
+    rx: watch::Receiver<bool>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    match (http, listener) {
+        (HttpFrontend::AxumServe, Listener::Tcp(tcp)) => Box::pin(serve_with_axum(tcp, router, rx)),
+        (HttpFrontend::Axum | HttpFrontend::AxumServe, listener) => {
+            Box::pin(serve(listener, router, rx))
+        }
+        (HttpFrontend::RawHyper, listener) => Box::pin(crate::raw_hyper::serve(listener, app, rx)),
+    }
+}
+
 /// Serves the axum `router` on `listener` until shutdown.
 ///
 /// Each connection is served by hyper's HTTP/1.1 connection directly (keep-alive,
@@ -283,7 +362,7 @@ fn run_thread(
 /// `axum::serve` (`SERVER_HTTP=axum-serve`) and a raw hyper handler: on one pinned core all
 /// three are within measurement noise of each other (≈ 7.5–8.7 µs CPU per request, most of
 /// it the kernel's socket work).
-async fn serve(listener: std::net::TcpListener, router: Router, shutdown: watch::Receiver<bool>) {
+async fn serve(listener: Listener, router: Router, shutdown: watch::Receiver<bool>) {
     accept_loop(listener, shutdown, move || {
         TowerToHyperService::new(router.clone())
     })

@@ -493,3 +493,55 @@ async fn without_the_edge_proof_the_app_routes_are_401_and_nothing_is_written() 
         9.0
     );
 }
+
+/// `LISTEN_UNIX`: the same routes answer on the Unix socket as on TCP, in both runtime
+/// layouts (per-core runtimes share one socket), and a stopped server removes its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unix_socket_serves_the_same_routes_in_both_layouts() {
+    use http_body_util::{BodyExt, Full};
+    let services = Services::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    for layout in [
+        server::configuration::RuntimeLayout::MultiThread,
+        server::configuration::RuntimeLayout::PerCore,
+    ] {
+        let path = dir.path().join("server.sock");
+        let mut settings = services.settings();
+        settings.listen_unix = Some(path.clone());
+        settings.runtime = layout;
+        let server = server::spawn(settings).unwrap();
+        assert_eq!(server.unix_path(), Some(path.as_path()));
+        let row = services.item_row(7);
+        // Several connections, so that per-core runtimes each take some.
+        for _ in 0..4 {
+            let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            for (uri, status, body) in [
+                ("/public/baseline?a=2&b=3", 200, "5".to_string()),
+                ("/api/items/7", 200, item_json(&row)),
+                ("/api/nope", 404, String::new()),
+            ] {
+                let request = hyper::Request::get(uri)
+                    .header("host", "localhost")
+                    .header("x-user-id", "42")
+                    .body(Full::new(bytes::Bytes::new()))
+                    .unwrap();
+                sender.ready().await.unwrap();
+                let response = sender.send_request(request).await.unwrap();
+                assert_eq!(response.status().as_u16(), status, "{layout:?} {uri}");
+                let got = response.into_body().collect().await.unwrap().to_bytes();
+                if !body.is_empty() {
+                    assert_eq!(String::from_utf8_lossy(&got), body, "{layout:?} {uri}");
+                }
+            }
+        }
+        // TCP keeps answering beside it.
+        assert_eq!(get(server.addr(), "/healthz").await.status, 200);
+        server.stop();
+        assert!(!path.exists(), "{layout:?}: socket file left behind");
+    }
+}

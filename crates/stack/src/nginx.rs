@@ -125,6 +125,16 @@ pub struct ProfileKnobs {
     pub tls13_ciphersuites: String,
     pub server_keepalive: u32,
     pub authsvc_keepalive: u32,
+    /// How nginx reaches the app server: `tcp` (its port) or `unix` (its `LISTEN_UNIX`
+    /// socket, [`EdgeParams::server_socket`]).
+    pub server_socket: ServerSocket,
+}
+
+/// The transport of the edge's backend pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSocket {
+    Tcp,
+    Unix,
 }
 
 /// OpenSSL's own TLS 1.3 order (AES-256 first): what nginx uses when nothing is configured.
@@ -132,7 +142,7 @@ pub const OPENSSL_TLS13_ORDER: &str =
     "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
 
 /// The knob names [`ProfileKnobs::set`] accepts.
-pub const KNOB_NAMES: [&str; 7] = [
+pub const KNOB_NAMES: [&str; 8] = [
     "worker_connections",
     "listen_reuseport",
     "ssl_buffer_size",
@@ -140,6 +150,7 @@ pub const KNOB_NAMES: [&str; 7] = [
     "tls13_ciphersuites",
     "server_keepalive",
     "authsvc_keepalive",
+    "server_socket",
 ];
 
 impl ProfileKnobs {
@@ -157,6 +168,7 @@ impl ProfileKnobs {
                 tls13_ciphersuites: OPENSSL_TLS13_ORDER.into(),
                 server_keepalive: 2048,
                 authsvc_keepalive: 256,
+                server_socket: ServerSocket::Tcp,
             },
             // Production plus the knobs that measured better on their own and together
             // (docs/BENCHMARKS.md, "Tuned"): reuseport, a larger authsvc pool, 16k HTTP/2
@@ -170,6 +182,7 @@ impl ProfileKnobs {
                 tls13_ciphersuites: OPENSSL_TLS13_ORDER.into(),
                 server_keepalive: 2048,
                 authsvc_keepalive: 1024,
+                server_socket: ServerSocket::Tcp,
             },
         }
     }
@@ -226,6 +239,13 @@ impl ProfileKnobs {
             }
             "server_keepalive" => self.server_keepalive = pool(value)?,
             "authsvc_keepalive" => self.authsvc_keepalive = pool(value)?,
+            "server_socket" => {
+                self.server_socket = match value {
+                    "tcp" => ServerSocket::Tcp,
+                    "unix" => ServerSocket::Unix,
+                    _ => return Err(format!("{name}={value}: expected tcp or unix")),
+                }
+            }
             other => {
                 return Err(format!(
                     "`{other}` is not an edge knob (one of {})",
@@ -236,6 +256,14 @@ impl ProfileKnobs {
         Ok(())
     }
 }
+
+/// The app server's Unix socket under `prodstack up`: `run/server.sock` of the home.
+pub fn server_socket_path(home: &Home) -> PathBuf {
+    home.run_dir().join("server.sock")
+}
+
+/// The app server's Unix socket in the compose files (a volume the edge and server share).
+pub const DOCKER_SERVER_SOCKET: &str = "/run/prodstack/server.sock";
 
 /// The TLS 1.3 order with AES-128-GCM first: the cheapest suite per byte on CPUs with AES-NI.
 pub const TLS13_AES128_FIRST: &str =
@@ -250,6 +278,9 @@ pub struct EdgeParams {
     pub status_port: u16,
     /// `host:port` of the app server.
     pub server_upstream: String,
+    /// The app server's Unix socket (its `LISTEN_UNIX`), used when the `server_socket` knob
+    /// is `unix`.
+    pub server_socket: PathBuf,
     /// `host:port` of authsvc.
     pub authsvc_upstream: String,
     /// Folder holding `server.crt` and `server.key`.
@@ -284,6 +315,7 @@ impl EdgeParams {
             listen_port: ports.edge,
             status_port: ports.edge_status,
             server_upstream: format!("127.0.0.1:{}", ports.server),
+            server_socket: server_socket_path(home),
             authsvc_upstream: format!("127.0.0.1:{}", ports.authsvc),
             certs_dir: home.certs_dir(),
             static_dir: home.static_dir(),
@@ -309,6 +341,7 @@ impl EdgeParams {
             listen_port: ports.edge,
             status_port: ports.edge_status,
             server_upstream: format!("127.0.0.1:{}", ports.server),
+            server_socket: DOCKER_SERVER_SOCKET.into(),
             authsvc_upstream: format!("127.0.0.1:{}", ports.authsvc),
             certs_dir: "/certs".into(),
             static_dir: "/data/static".into(),
@@ -379,7 +412,15 @@ impl EdgeParams {
                 }
                 .to_string(),
             ),
-            ("server_upstream", self.server_upstream.clone()),
+            (
+                "server_upstream",
+                match knobs.server_socket {
+                    ServerSocket::Tcp => self.server_upstream.clone(),
+                    ServerSocket::Unix => {
+                        format!("unix:{}", path("server_socket", &self.server_socket))
+                    }
+                },
+            ),
             ("authsvc_upstream", self.authsvc_upstream.clone()),
             ("server_keepalive", knobs.server_keepalive.to_string()),
             ("authsvc_keepalive", knobs.authsvc_keepalive.to_string()),
@@ -649,8 +690,14 @@ mod tests {
             ("http2_chunk_size".into(), "32k".into()),
             ("tls13_ciphersuites".into(), "aes128".into()),
             ("listen_reuseport".into(), "on".into()),
+            ("server_socket".into(), "unix".into()),
         ];
         let conf = Template::bundled().render_edge(&params).unwrap();
+        assert!(
+            conf.contains(&format!("server unix:{DOCKER_SERVER_SOCKET};")),
+            "{conf}"
+        );
+        assert!(!conf.contains("server 127.0.0.1:8080;"), "{conf}");
         assert!(conf.contains("http2_chunk_size 32k;"), "{conf}");
         assert!(conf.contains(&format!(
             "ssl_conf_command Ciphersuites {TLS13_AES128_FIRST};"
