@@ -89,7 +89,16 @@ fn the_unix_socket_upstream_passes_every_check_across_a_server_restart() {
             assert!(stack::process::send_signal(server.pid(), libc::SIGKILL));
             assert_all_gone(&[server.pid()], "killed server");
             assert!(socket.exists(), "a killed server leaves its socket file");
-            let again = stack.up(&[]);
+            // A running edge keeps its knobs: `up` without them is refused, with them it
+            // starts only the server.
+            let other = stack.up(&[]);
+            assert!(!other.status.success());
+            assert!(
+                text(&other.stderr).contains("--edge-knob server_socket=unix"),
+                "{}",
+                text(&other.stderr)
+            );
+            let again = stack.up(&["--edge-knob", "server_socket=unix"]);
             assert!(again.status.success(), "{}", text(&again.stderr));
             // Check 12 wants item 7 cold: let Redis' copy (item TTL 1 s) expire.
             std::thread::sleep(std::time::Duration::from_millis(1500));

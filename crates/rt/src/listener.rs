@@ -10,9 +10,9 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -62,14 +62,57 @@ pub fn check_unix_path(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// A non-blocking Unix listener at `path` (mode 0666), with the [`BACKLOG`] of the TCP ones.
-/// A socket file nobody listens on any more is replaced; a live one, or any other kind of
-/// file at `path`, is an error.
-pub fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+/// The socket file of a [`bind_unix`] listener: dropping it removes the file, unless another
+/// process has bound a new socket at the same path since (the inode tells them apart).
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    /// Device, inode and change time of the file this listener bound.
+    identity: (u64, u64, i64, i64),
+}
+
+fn identity(meta: &std::fs::Metadata) -> (u64, u64, i64, i64) {
+    (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
+}
+
+impl SocketFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if identity(&meta) == self.identity {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+/// Whether a process listens on the socket at `path`, asked without blocking: refused means
+/// nobody does; accepted, or a full backlog (`EAGAIN`), means someone does; anything else
+/// (no permission, ...) is an error.
+fn listened_on(path: &Path) -> io::Result<bool> {
+    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    probe.set_nonblocking(true)?;
+    match probe.connect(&socket2::SockAddr::unix(path)?) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => Ok(false),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(true),
+        Err(err) => Err(err),
+    }
+}
+
+/// A non-blocking Unix listener at `path` (mode 0666), with the [`BACKLOG`] of the TCP ones,
+/// and its [`SocketFile`]. A socket file nobody listens on any more is replaced; a live one,
+/// or any other kind of file at `path`, is an error.
+pub fn bind_unix(path: &Path) -> io::Result<(UnixListener, SocketFile)> {
     check_unix_path(path).map_err(|reason| io::Error::new(io::ErrorKind::InvalidInput, reason))?;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
-            if UnixStream::connect(path).is_ok() {
+            if listened_on(path)? {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
                     format!(
@@ -93,8 +136,12 @@ pub fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     socket.set_nonblocking(true)?;
     socket.bind(&socket2::SockAddr::unix(path)?)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    let file = SocketFile {
+        path: path.to_path_buf(),
+        identity: identity(&std::fs::symlink_metadata(path)?),
+    };
     socket.listen(BACKLOG)?;
-    Ok(socket.into())
+    Ok((socket.into(), file))
 }
 
 #[cfg(test)]
@@ -103,26 +150,56 @@ mod tests {
 
     #[test]
     fn a_unix_listener_replaces_a_dead_socket_and_refuses_a_live_one() {
-        let dir = std::env::temp_dir().join(format!("rt-unix-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::net::UnixStream;
+        let dir = tempfile_dir("rt-unix");
         let path = dir.join("s.sock");
-        let first = bind_unix(&path).unwrap();
+        let (first, first_file) = bind_unix(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o666);
         let err = bind_unix(&path).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
-        drop(first); // the file stays, as after a SIGKILL
+        // A SIGKILLed process closes the socket and leaves the file.
+        drop(first);
+        std::mem::forget(first_file);
         assert!(path.exists());
-        let second = bind_unix(&path).unwrap();
+        let (second, second_file) = bind_unix(&path).unwrap();
         assert!(UnixStream::connect(&path).is_ok());
         drop(second);
+        drop(second_file);
+        assert!(!path.exists(), "the file goes with its SocketFile");
+
+        // An old SocketFile does not remove the socket bound after it.
+        let (old, old_file) = bind_unix(&path).unwrap();
+        drop(old);
         std::fs::remove_file(&path).unwrap();
+        let (_new, _new_file) = bind_unix(&path).unwrap();
+        drop(old_file);
+        assert!(path.exists(), "a stale SocketFile removed a newer socket");
+        drop(_new_file);
+
         std::fs::write(&path, b"not a socket").unwrap();
         let err = bind_unix(&path).unwrap_err();
         assert!(err.to_string().contains("not a socket"), "{err}");
-        let long = dir.join("x".repeat(MAX_UNIX_PATH));
-        assert!(check_unix_path(&long).unwrap_err().contains("at most 107"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn socket_paths_are_checked_at_the_kernels_limit() {
+        let at = |len: usize| PathBuf::from(format!("/{}", "x".repeat(len - 1)));
+        assert!(check_unix_path(&at(MAX_UNIX_PATH)).is_ok());
+        let err = check_unix_path(&at(MAX_UNIX_PATH + 1)).unwrap_err();
+        assert!(
+            err.contains("108 bytes") && err.contains("at most 107"),
+            "{err}"
+        );
+        assert!(check_unix_path(Path::new("")).is_err());
+    }
+
+    fn tempfile_dir(prefix: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

@@ -76,8 +76,8 @@ pub enum StartError {
 pub struct RunningServer {
     addr: SocketAddr,
     admin_addr: SocketAddr,
-    /// The Unix socket served beside `addr` (removed on stop).
-    unix_path: Option<PathBuf>,
+    /// The Unix socket served beside `addr` (its file is removed on stop).
+    unix_file: Option<rt::listener::SocketFile>,
     app: AppState,
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
@@ -88,7 +88,7 @@ impl std::fmt::Debug for RunningServer {
         f.debug_struct("RunningServer")
             .field("addr", &self.addr)
             .field("admin_addr", &self.admin_addr)
-            .field("unix_path", &self.unix_path)
+            .field("unix_file", &self.unix_file)
             .finish()
     }
 }
@@ -106,7 +106,7 @@ impl RunningServer {
 
     /// The Unix socket the server also listens on (`LISTEN_UNIX`).
     pub fn unix_path(&self) -> Option<&std::path::Path> {
-        self.unix_path.as_deref()
+        self.unix_file.as_ref().map(|f| f.path())
     }
 
     pub fn app(&self) -> &AppState {
@@ -121,9 +121,8 @@ impl RunningServer {
     fn stop_threads(&mut self) {
         let _ = self.shutdown.send(true);
         rt::thread::join_all(&mut self.threads);
-        if let Some(path) = self.unix_path.take() {
-            let _ = std::fs::remove_file(path);
-        }
+        // After the threads: no runtime accepts on the socket any more.
+        self.unix_file = None;
     }
 }
 
@@ -165,16 +164,18 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
         source,
     })?;
     let addr = local_addr(&listeners[0], settings.listen)?;
-    let unix = settings
-        .listen_unix
-        .as_ref()
-        .map(|path| {
-            rt::listener::bind_unix(path).map_err(|source| StartError::BindUnix {
-                path: path.clone(),
-                source,
-            })
-        })
-        .transpose()?;
+    // The file guard removes the socket again if anything below fails.
+    let (unix, unix_file) = match &settings.listen_unix {
+        Some(path) => {
+            let (listener, file) =
+                rt::listener::bind_unix(path).map_err(|source| StartError::BindUnix {
+                    path: path.clone(),
+                    source,
+                })?;
+            (Some(listener), Some(file))
+        }
+        None => (None, None),
+    };
 
     let services = match settings.runtime {
         RuntimeLayout::MultiThread => Builder::new_multi_thread()
@@ -209,26 +210,17 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
             let raw_app = app.clone();
             let unix = unix.map(Listener::Unix);
             threads.push(run_thread("server-main", services, async move {
-                let mut tasks = vec![tokio::spawn(front_end(
+                let public = tokio::spawn(serve_public(
                     frontend,
                     Listener::Tcp(listener),
-                    public.clone(),
-                    raw_app.clone(),
+                    unix,
+                    public,
+                    raw_app,
                     rx.clone(),
-                ))];
-                if let Some(unix) = unix {
-                    tasks.push(tokio::spawn(front_end(
-                        frontend,
-                        unix,
-                        public,
-                        raw_app,
-                        rx.clone(),
-                    )));
-                }
-                tasks.push(tokio::spawn(serve(Listener::Tcp(admin), admin_router, rx)));
-                for task in tasks {
-                    let _ = task.await;
-                }
+                ));
+                let admin = tokio::spawn(serve(Listener::Tcp(admin), admin_router, rx));
+                let _ = public.await;
+                let _ = admin.await;
             })?);
         }
         RuntimeLayout::PerCore => {
@@ -262,21 +254,11 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
                     settings.http,
                 );
                 let name = format!("server-core-{index}");
-                threads.push(run_thread(&name, runtime, async move {
-                    let tcp = front_end(
-                        http,
-                        Listener::Tcp(listener),
-                        router.clone(),
-                        app.clone(),
-                        rx.clone(),
-                    );
-                    match unix {
-                        Some(unix) => {
-                            tokio::join!(tcp, front_end(http, unix, router, app, rx));
-                        }
-                        None => tcp.await,
-                    }
-                })?);
+                threads.push(run_thread(
+                    &name,
+                    runtime,
+                    serve_public(http, Listener::Tcp(listener), unix, router, app, rx),
+                )?);
             }
         }
     }
@@ -296,7 +278,7 @@ pub fn spawn(settings: Settings) -> Result<RunningServer, StartError> {
     Ok(RunningServer {
         addr,
         admin_addr,
-        unix_path: settings.listen_unix.clone(),
+        unix_file,
         app,
         shutdown,
         threads,
@@ -334,6 +316,25 @@ fn run_thread(
         what: "server thread",
         source,
     })
+}
+
+/// The public front end `http` on the TCP listener and, when given, the Unix one, until
+/// shutdown.
+async fn serve_public(
+    http: HttpFrontend,
+    tcp: Listener,
+    unix: Option<Listener>,
+    router: Router,
+    app: AppState,
+    rx: watch::Receiver<bool>,
+) {
+    let tcp_side = front_end(http, tcp, router.clone(), app.clone(), rx.clone());
+    match unix {
+        Some(unix) => {
+            tokio::join!(tcp_side, front_end(http, unix, router, app, rx));
+        }
+        None => tcp_side.await,
+    }
 }
 
 /// The public front end `http` on `listener` until shutdown. `axum-serve` (a benchmark

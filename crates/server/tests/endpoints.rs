@@ -512,7 +512,7 @@ async fn the_unix_socket_serves_the_same_routes_in_both_layouts() {
         let server = server::spawn(settings).unwrap();
         assert_eq!(server.unix_path(), Some(path.as_path()));
         let row = services.item_row(7);
-        // Several connections, so that per-core runtimes each take some.
+        // Several connections: in the per-core layout any runtime may accept each one.
         for _ in 0..4 {
             let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
             let (mut sender, conn) =

@@ -388,6 +388,15 @@ impl EdgeParams {
             Some(cap) => knobs.worker_rlimit_nofile.min(cap),
             None => knobs.worker_rlimit_nofile,
         };
+        if knobs.server_socket == ServerSocket::Unix {
+            if let Err(reason) = rt::listener::check_unix_path(&self.server_socket) {
+                problems.push(Problem::BadValue {
+                    name: "server_socket".into(),
+                    value: self.server_socket.display().to_string(),
+                    reason: format!("{reason} (set PRODSTACK_HOME to a shorter folder)"),
+                });
+            }
+        }
         let mut path = |name: &'static str, p: &Path| -> String {
             let text = p.display().to_string();
             if text.chars().any(char::is_whitespace) {

@@ -53,6 +53,9 @@ pub struct StackState {
     /// States written before the Rust edge existed have no field: they ran nginx.
     #[serde(default)]
     pub edge: EdgeKind,
+    /// nginx knobs set over the profile's (`up --edge-knob`); states without it had none.
+    #[serde(default)]
+    pub edge_knobs: Vec<(String, String)>,
     pub ports_offset: u16,
     pub ports: StackPorts,
     /// When the first service of this stack started.
@@ -74,6 +77,7 @@ impl StackState {
             version: STATE_VERSION,
             profile,
             edge,
+            edge_knobs: Vec::new(),
             ports_offset,
             ports,
             started_at_unix_ms: crate::process::unix_ms(),

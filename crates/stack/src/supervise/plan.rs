@@ -185,9 +185,13 @@ pub(super) fn command(
         Service::Server => {
             let mut cmd = Command::new(needed(&plan.server_bin, service)?);
             app_server_env(&mut cmd, home, ports, &plan.edge_secret);
-            // The server always serves its Unix socket too, so an edge that uses it (the
+            // The server serves its Unix socket too, so an edge that uses it (the
             // `server_socket=unix` knob) works against any server `up` started or restarts.
-            cmd.env(env::LISTEN_UNIX, nginx::server_socket_path(home));
+            // A home too deep for a socket path keeps TCP only (the knob's rendering refuses).
+            let socket = nginx::server_socket_path(home);
+            if rt::listener::check_unix_path(&socket).is_ok() {
+                cmd.env(env::LISTEN_UNIX, socket);
+            }
             cmd
         }
         Service::Edge => match &plan.edge {

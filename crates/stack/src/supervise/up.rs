@@ -138,7 +138,11 @@ pub(super) fn existing_state(
     opts: &UpOptions,
     ports: &StackPorts,
 ) -> Result<StackState> {
-    let fresh = || StackState::new(home, opts.profile, opts.edge, opts.ports_offset, *ports);
+    let fresh = || {
+        let mut state = StackState::new(home, opts.profile, opts.edge, opts.ports_offset, *ports);
+        state.edge_knobs = opts.nginx_knobs.clone();
+        state
+    };
     let Some(mut state) = StackState::load_if_present(home)? else {
         return Ok(fresh());
     };
@@ -161,12 +165,20 @@ pub(super) fn existing_state(
         .any(|s| matches!(s.service, Service::Edge | Service::Cache));
     // The edge kind decides which services exist; only Postgres is shared by every kind.
     let edge_bound = running.iter().any(|s| s.service != Service::Postgres);
+    // The knobs are the running edge's config.
+    let knobs_bound = running.iter().any(|s| s.service == Service::Edge);
     if state.ports != *ports
         || (state.profile != opts.profile && profile_bound)
         || (state.edge != opts.edge && edge_bound)
+        || (state.edge_knobs != opts.nginx_knobs && knobs_bound)
     {
+        let knobs: String = state
+            .edge_knobs
+            .iter()
+            .map(|(name, value)| format!(" --edge-knob {name}={value}"))
+            .collect();
         return Err(Error::Invalid(format!(
-            "a stack is already running from {} with --profile {} --edge {} --ports-offset {} ({}); repeat those options or run `prodstack down` first",
+            "a stack is already running from {} with --profile {} --edge {}{knobs} --ports-offset {} ({}); repeat those options or run `prodstack down` first",
             home.root().display(),
             state.profile,
             state.edge,
@@ -176,6 +188,7 @@ pub(super) fn existing_state(
     }
     state.profile = opts.profile;
     state.edge = opts.edge;
+    state.edge_knobs = opts.nginx_knobs.clone();
     Ok(state)
 }
 
