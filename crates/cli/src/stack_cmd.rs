@@ -54,7 +54,7 @@ pub struct UpArgs {
     pub authsvc_bin: Option<PathBuf>,
     /// Set one nginx knob on top of the profile's, e.g. `--edge-knob server_socket=unix`
     /// (repeatable; the names `bench --compare production+NAME=VALUE` takes).
-    #[arg(long = "edge-knob", value_name = "NAME=VALUE", value_parser = parse_knob)]
+    #[arg(long = "edge-knob", value_name = "NAME=VALUE", value_parser = stack::nginx::parse_knob)]
     pub edge_knobs: Vec<(String, String)>,
     /// The nginx template to render (default: deploy/nginx/nginx.conf.template of the
     /// checkout).
@@ -72,15 +72,6 @@ pub struct UpArgs {
 
 fn parse_profile(text: &str) -> Result<Profile, String> {
     text.parse()
-}
-
-/// `NAME=VALUE` of one nginx knob, checked against the knob's own parser.
-fn parse_knob(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))?;
-    stack::nginx::ProfileKnobs::of(Profile::Production).set(name, value)?;
-    Ok((name.to_string(), value.to_string()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

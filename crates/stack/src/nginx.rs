@@ -262,8 +262,20 @@ pub fn server_socket_path(home: &Home) -> PathBuf {
     home.run_dir().join("server.sock")
 }
 
-/// The app server's Unix socket in the compose files (a volume the edge and server share).
+/// Where the Docker rendering puts the app server's Unix socket when the `server_socket` knob
+/// is `unix`. No generated compose file sets the knob yet: that needs a socket volume shared
+/// by the edge and server containers.
 pub const DOCKER_SERVER_SOCKET: &str = "/run/prodstack/server.sock";
+
+/// One `NAME=VALUE` knob setting (`up --edge-knob`, a `--compare` variant's `+NAME=VALUE`),
+/// checked by [`ProfileKnobs::set`] (which accepts the same values whatever the profile).
+pub fn parse_knob(text: &str) -> std::result::Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))?;
+    ProfileKnobs::of(Profile::Production).set(name, value)?;
+    Ok((name.to_string(), value.to_string()))
+}
 
 /// The TLS 1.3 order with AES-128-GCM first: the cheapest suite per byte on CPUs with AES-NI.
 pub const TLS13_AES128_FIRST: &str =

@@ -116,7 +116,7 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                         "{e}, or one of engine-proxy, engine-fused, authsvc=ours|shared|PATH"
                     )
                 })?;
-                let nginx_knobs = nginx_knobs(spec, profile, knobs)?;
+                let nginx_knobs = nginx_knobs(spec, knobs)?;
                 Ok(Variant {
                     name: if nginx_knobs.is_empty() {
                         profile.as_str().to_string()
@@ -136,18 +136,11 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
 
 /// `+NAME=VALUE` nginx knobs of a profile variant (`production+ssl_buffer_size=4k`), checked
 /// against the knobs the template has.
-fn nginx_knobs(spec: &str, profile: Profile, text: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let mut knobs = stack::nginx::ProfileKnobs::of(profile);
+fn nginx_knobs(spec: &str, text: &str) -> anyhow::Result<Vec<(String, String)>> {
     text.split('+')
         .filter(|s| !s.is_empty())
         .map(|setting| {
-            let (key, value) = setting
-                .split_once('=')
-                .with_context(|| format!("--compare {spec}: `{setting}` is not NAME=VALUE"))?;
-            knobs
-                .set(key, value)
-                .map_err(|e| anyhow::anyhow!("--compare {spec}: {e}"))?;
-            Ok((key.to_string(), value.to_string()))
+            stack::nginx::parse_knob(setting).map_err(|e| anyhow::anyhow!("--compare {spec}: {e}"))
         })
         .collect()
 }
