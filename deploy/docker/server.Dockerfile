@@ -37,7 +37,10 @@ RUN find crates -name '*.rs' -exec touch {} + \
 
 FROM debian:bookworm-slim
 ARG SRC
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
+# /run/prodstack holds the server's Unix socket (LISTEN_UNIX) where a compose file mounts the
+# socket volume the edge shares (Tuned); the folder is the app user's in the image as well.
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app \
+    && install -d -o app -g app -m 0755 /run/prodstack
 COPY --from=build /usr/local/bin/server /usr/local/bin/server
 COPY --chmod=0755 ${SRC}/deploy/docker/http-probe.sh /usr/local/bin/http-probe
 USER app

@@ -101,10 +101,15 @@ fn generated_deploy_files_are_up_to_date() {
 /// Writes the shipped production compose file, changed by `mutate`, into a checkout-like temp
 /// folder and runs `prodstack compose-check` on it.
 fn check_mutated(mutate: impl FnOnce(&mut Value)) -> (bool, Vec<String>) {
+    check_mutated_file(STACK_FILES[0], mutate)
+}
+
+/// `compose-check` on a mutated copy of the shipped `file`, in a mirror of the checkout.
+fn check_mutated_file(file: &str, mutate: impl FnOnce(&mut Value)) -> (bool, Vec<String>) {
     let dir = mirror_checkout();
-    let mut doc = load_yaml(&checkout().join(STACK_FILES[0]));
+    let mut doc = load_yaml(&checkout().join(file));
     mutate(&mut doc);
-    let copy = dir.path().join("deploy/compose.production-stack.yml");
+    let copy = dir.path().join(file);
     save_yaml(&copy, &doc);
     let out = prodstack(&["compose-check", copy.to_str().unwrap()]);
     let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
@@ -234,6 +239,37 @@ fn a_missing_ulimit_fails() {
         &lines,
         "service `server`: ulimits.memlock: missing; HttpArena requires memlock -1 on all four services",
     );
+}
+
+/// Tuned's nginx forwards over the server's Unix socket: without the volume both containers
+/// mount, or without the server listening there, every forwarded request would be a 502 while
+/// both health checks pass, so the checker refuses it.
+#[test]
+fn a_socket_upstream_without_its_shared_volume_or_listener_fails() {
+    let (ok, lines) = check_mutated_file(STACK_FILES[1], |_| {});
+    assert!(ok, "{}", lines.join("\n"));
+
+    let (ok, lines) = check_mutated_file(STACK_FILES[1], |doc| {
+        remove(service(doc, "server"), "volumes");
+        remove(doc, "volumes");
+    });
+    assert!(!ok);
+    assert_eq!(lines.len(), 3, "{}", lines.join("\n"));
+    assert_reports(&lines, "service `edge`: volumes: mounts the named volume `server-socket`, which the file's top-level `volumes:` does not declare");
+    assert_reports(&lines, "service `server`: volumes: nginx forwards to unix:/run/prodstack/server.sock in the volume `server-socket` at /run/prodstack; the server must mount that volume there too");
+    assert_reports(
+        &lines,
+        "service `server`: volumes: missing `${DATA_DIR}/dataset.json:/data/dataset.json:ro`",
+    );
+
+    let (ok, lines) = check_mutated_file(STACK_FILES[1], |doc| {
+        let env = service(doc, "server").get_mut("environment").unwrap();
+        let list = env.as_sequence_mut().unwrap();
+        list.retain(|v| !v.as_str().unwrap_or("").starts_with("LISTEN_UNIX="));
+    });
+    assert!(!ok);
+    assert_eq!(lines.len(), 1, "{}", lines.join("\n"));
+    assert_reports(&lines, "service `server`: environment: nginx forwards to unix:/run/prodstack/server.sock, but the server's LISTEN_UNIX is not set");
 }
 
 /// Every other rule, through the library: one mutation each, and the violation it must cause.

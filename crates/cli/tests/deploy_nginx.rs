@@ -114,10 +114,15 @@ fn docker_and_local_renderings_differ_only_in_paths_ports_and_process_settings()
             }
         }
         // The Docker side really is HttpArena's layout.
+        // Production reaches the server's port, tuned its socket in the shared volume.
+        let backend = match profile {
+            Profile::Production => "server 127.0.0.1:8080;".to_string(),
+            Profile::Tuned => format!("server unix:{};", stack::nginx::DOCKER_SERVER_SOCKET),
+        };
         for expected in [
             "ssl_certificate /certs/server.crt;",
             "alias /data/static/;",
-            "server 127.0.0.1:8080;",
+            &backend,
             "server 127.0.0.1:9090;",
             "user nginx;",
         ] {

@@ -172,7 +172,8 @@ impl ProfileKnobs {
             },
             // Production plus the knobs that measured better on their own and together
             // (docs/BENCHMARKS.md, "Tuned"): reuseport, a larger authsvc pool, 16k HTTP/2
-            // chunks. ssl_buffer_size 4k and AES-128-first measured worse and are left out.
+            // chunks, the server's Unix socket instead of TCP. ssl_buffer_size 4k and
+            // AES-128-first measured worse and are left out.
             Profile::Tuned => Self {
                 worker_rlimit_nofile: 1_048_576,
                 worker_connections: 131_072,
@@ -182,7 +183,7 @@ impl ProfileKnobs {
                 tls13_ciphersuites: OPENSSL_TLS13_ORDER.into(),
                 server_keepalive: 2048,
                 authsvc_keepalive: 1024,
-                server_socket: ServerSocket::Tcp,
+                server_socket: ServerSocket::Unix,
             },
         }
     }
@@ -263,8 +264,8 @@ pub fn server_socket_path(home: &Home) -> PathBuf {
 }
 
 /// Where the Docker rendering puts the app server's Unix socket when the `server_socket` knob
-/// is `unix`. No generated compose file sets the knob yet: that needs a socket volume shared
-/// by the edge and server containers.
+/// is `unix` (the Tuned profile): in the volume the compose file mounts in both the edge and
+/// the server containers.
 pub const DOCKER_SERVER_SOCKET: &str = "/run/prodstack/server.sock";
 
 /// One `NAME=VALUE` knob setting (`up --edge-knob`, a `--compare` variant's `+NAME=VALUE`),
@@ -694,6 +695,7 @@ mod tests {
                 "#",
                 "worker_rlimit_nofile",
                 "worker_connections",
+                "server",
                 "keepalive",
                 "listen",
                 "http2_chunk_size",
@@ -702,6 +704,8 @@ mod tests {
         );
         assert!(tuned.contains("listen 8443 ssl http2 reuseport;"));
         assert!(production.contains("listen 8443 ssl http2;"));
+        assert!(tuned.contains(&format!("server unix:{DOCKER_SERVER_SOCKET};")));
+        assert!(production.contains("server 127.0.0.1:8080;"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Writing a [`ComposeFile`] as YAML, in the layout of the committed files: a `#` header,
 //! `services:`, one block per service in a fixed field order, a blank line between services,
-//! and the model's comments above the fields they explain. Hand-written rather than
+//! the named `volumes:` after them, and the model's comments above the fields they explain. Hand-written rather than
 //! `serde_yaml::to_string` because a serializer drops comments, and the generated files carry
 //! their reasoning in them; strings that YAML would read as something else are written as
 //! JSON strings (valid YAML double-quoted scalars).
@@ -29,6 +29,21 @@ impl ComposeFile {
                 y.push('\n');
             }
             write_service(&mut y, service);
+        }
+        if !self.volumes.is_empty() {
+            y.push_str("\nvolumes:\n");
+        }
+        for volume in &self.volumes {
+            if let Some(text) = &volume.comment {
+                comment(&mut y, "  ", text);
+            }
+            let _ = writeln!(y, "  {}:", volume.name);
+            if !volume.driver_opts.is_empty() {
+                y.push_str("    driver_opts:\n");
+                for (key, value) in &volume.driver_opts {
+                    let _ = writeln!(y, "      {key}: {}", scalar(value));
+                }
+            }
         }
         y
     }

@@ -14,7 +14,7 @@
 mod emit;
 pub mod read;
 
-pub use read::{environment, mounts, read_service, FieldError};
+pub use read::{environment, mounts, read_service, read_volumes, FieldError};
 
 /// `nofile` soft and hard limit HttpArena requires on every service.
 pub const NOFILE: i64 = 1_048_576;
@@ -25,12 +25,48 @@ pub const MEMLOCK: i64 = -1;
 /// The `security_opt` entry HttpArena requires on every service.
 pub const SECCOMP_UNCONFINED: &str = "seccomp:unconfined";
 
-/// A compose file: a `#` comment header and its services, in order.
+/// A compose file: a `#` comment header, its services and its named volumes, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComposeFile {
     /// Comment text written above `services:` (one `# ` line per line; empty lines as `#`).
     pub header: String,
     pub services: Vec<Service>,
+    /// The top-level `volumes:` the services' [`Mount`]s may name.
+    pub volumes: Vec<Volume>,
+}
+
+/// A top-level named volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    /// `driver_opts` of the local driver, in order (`type`, `device`, `o`).
+    pub driver_opts: Vec<(String, String)>,
+    /// Comment lines written above the volume.
+    pub comment: Option<String>,
+}
+
+impl Volume {
+    /// A volume that is a tmpfs mounted with `options` (`uid=...,mode=...`): in memory, empty
+    /// at every start, and owned as `options` say whichever container mounts it first.
+    pub fn tmpfs(name: &str, options: &str) -> Volume {
+        Volume {
+            name: name.to_string(),
+            driver_opts: vec![
+                ("type".into(), "tmpfs".into()),
+                ("device".into(), "tmpfs".into()),
+                ("o".into(), options.to_string()),
+            ],
+            comment: None,
+        }
+    }
+
+    /// What reading this volume's YAML back gives: no comment.
+    pub fn without_comment(&self) -> Volume {
+        Volume {
+            comment: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// One compose service, in the fields the stack uses.
@@ -239,15 +275,32 @@ pub struct EnvVar {
     pub comment: Option<String>,
 }
 
-/// A bind mount in either compose syntax.
+/// A bind mount or a named volume's mount, in either compose syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// A host path (`/x`, `./x`, `~/x`, `${VAR}/x`) or the name of a top-level [`Volume`].
     pub source: String,
     pub target: String,
     pub read_only: bool,
 }
 
 impl Mount {
+    /// The named volume `name` mounted read-write at `target`.
+    pub fn volume(name: &str, target: &str) -> Mount {
+        Mount {
+            source: name.to_string(),
+            target: target.to_string(),
+            read_only: false,
+        }
+    }
+
+    /// The volume's name when the source is a named volume rather than a host path (compose
+    /// reads a source that starts with `/`, `.`, `~` or a variable as a path).
+    pub fn volume_name(&self) -> Option<&str> {
+        let path = self.source.is_empty() || self.source.starts_with(['/', '.', '~', '$']);
+        (!path).then_some(self.source.as_str())
+    }
+
     /// `source` mounted read-only at `target`.
     pub fn read_only(source: impl Into<String>, target: &str) -> Mount {
         Mount {
@@ -325,6 +378,14 @@ mod tests {
     }
 
     #[test]
+    fn only_a_bare_name_is_a_volume() {
+        assert_eq!(Mount::volume("sock", "/run").volume_name(), Some("sock"));
+        for path in ["/x", "./x", "../x", "~/x", "${DATA_DIR}/x", ""] {
+            assert_eq!(Mount::read_only(path, "/y").volume_name(), None, "{path}");
+        }
+    }
+
+    #[test]
     fn limits_report_what_they_are() {
         assert_eq!(Limit::Single(-1).require(-1), Ok(()));
         assert_eq!(Limit::Single(5).require(-1), Err("is 5".into()));
@@ -359,9 +420,13 @@ mod tests {
         service.command = Some(vec!["postgres".into(), "-c".into(), "a=1".into()]);
         service.healthcheck = Some(Healthcheck::every_2s(&["CMD", "x", "a\"b"], 30));
         service.depends_healthy(&["cache"]);
+        service.volumes.push(Mount::volume("sock", "/run/x"));
+        let mut volume = Volume::tmpfs("sock", "uid=1,mode=0755");
+        volume.comment = Some("why a volume".into());
         let file = ComposeFile {
             header: "a header\n\nwith a gap".into(),
             services: vec![service.clone(), Service::pinned("cache", "2,66")],
+            volumes: vec![volume.clone(), Volume::tmpfs("other", "mode=0700")],
         };
         let yaml = file.to_yaml();
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
@@ -369,6 +434,15 @@ mod tests {
         let (read, errors) = read_service("server", services.get("server").unwrap());
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(read, service.without_comments(), "{yaml}");
+        let volumes = read_volumes(&doc).unwrap();
+        assert_eq!(
+            volumes,
+            [
+                volume.without_comment(),
+                Volume::tmpfs("other", "mode=0700")
+            ]
+        );
+        assert!(yaml.contains("\nvolumes:\n  # why a volume\n  sock:\n    driver_opts:\n"));
         assert!(yaml.starts_with("# a header\n#\n# with a gap\n\nservices:\n"));
         assert!(yaml.contains("    # why the build\n    # is so\n    build:\n"));
         assert!(yaml.contains("      # a comment\n      - \"A=${X:-y}\"\n"));

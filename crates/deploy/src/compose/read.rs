@@ -6,7 +6,7 @@
 
 use serde_yaml::Value;
 
-use super::{Build, Dependency, EnvVar, Healthcheck, Limit, Mount, Service, Ulimits};
+use super::{Build, Dependency, EnvVar, Healthcheck, Limit, Mount, Service, Ulimits, Volume};
 
 /// A field of a compose service that is there but cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +191,34 @@ pub fn mounts(service: &Value) -> Result<Vec<Mount>, String> {
         } else {
             return Err("entries must be strings or maps".into());
         }
+    }
+    Ok(out)
+}
+
+/// The top-level `volumes:` of a compose document (`doc`), in order: a name with no value,
+/// or with a map whose `driver_opts` are read (the driver's other keys are not modelled).
+pub fn read_volumes(doc: &Value) -> Result<Vec<Volume>, String> {
+    let map = match doc.get("volumes") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Mapping(map)) => map,
+        Some(_) => return Err("must be a map of volume names".into()),
+    };
+    let mut out = Vec::new();
+    for (key, value) in map {
+        let name = scalar(key).ok_or("volume names must be strings")?;
+        let driver_opts = match value.get("driver_opts") {
+            None => Vec::new(),
+            Some(Value::Mapping(opts)) => opts
+                .iter()
+                .map(|(k, v)| (scalar(k).unwrap_or_default(), scalar(v).unwrap_or_default()))
+                .collect(),
+            Some(_) => return Err(format!("`{name}.driver_opts` must be a map")),
+        };
+        out.push(Volume {
+            name,
+            driver_opts,
+            comment: None,
+        });
     }
     Ok(out)
 }

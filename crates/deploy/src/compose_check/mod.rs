@@ -24,8 +24,10 @@
 //!   hard-coded host path are reported wherever they are): host networking; cpusets of whole SMT pairs
 //!   inside `0-31,64-95` that do not overlap and total exactly 64 logical CPUs;
 //!   `seccomp:unconfined`; memlock -1 and nofile 1048576; HttpArena's environment and mounts
-//!   (`${CERTS_DIR}`, `${DATA_DIR}`, `${DATABASE_URL}`, never a hard-coded host path); a health
-//!   check. The authsvc and server rules apply where those services exist.
+//!   (`${CERTS_DIR}`, `${DATA_DIR}`, `${DATABASE_URL}`, never a hard-coded host path; a named
+//!   volume declared at the top level); a health check. The authsvc and server rules apply
+//!   where those services exist; an nginx upstream on a Unix socket needs the volume the edge
+//!   and the server share and the server listening there ([`socket`]).
 //! - an **HttpArena export** (a `frameworks/<name>/` folder, or the compose file inside one):
 //!   the same, plus the image built from our sources uses HttpArena's context (`../../`), and
 //!   `meta.json` describes a production-stack entry of the shape's category. In the
@@ -43,6 +45,7 @@ mod findings;
 mod meta;
 mod services;
 mod shape;
+mod socket;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,7 +57,7 @@ use serde_yaml::Value;
 use stack::{CpuSet, Project};
 
 use crate::compose::read::scalar;
-use crate::compose::{read_service, Service};
+use crate::compose::{read_service, read_volumes, Service};
 
 pub use findings::{Checked, Violation};
 pub use meta::check_meta;
@@ -68,6 +71,7 @@ use services::{
     check_authsvc, check_cache, check_common, check_edge, check_engine_edge, check_postgres,
     check_server,
 };
+use socket::{check_declared_volumes, check_unix_upstreams};
 
 #[derive(Debug, Args)]
 pub struct ComposeCheckArgs {
@@ -210,6 +214,11 @@ pub fn check_text(file: &Path, text: &str, kind: &Kind) -> Checked {
         read.insert(name, service);
     }
     let services = read;
+    let volumes = read_volumes(&doc).unwrap_or_else(|e| {
+        out.file("volumes", e);
+        Vec::new()
+    });
+    check_declared_volumes(&services, &volumes, &mut out);
     let compose_dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
     let (summary, shape) = match kind {
         Kind::Postgres => {
@@ -295,7 +304,11 @@ fn check_stack(
     let total = check_cpu_total(&cpusets, out);
 
     match (shape, services.get("edge")) {
-        (Shape::FourServices, Some(service)) => check_edge(service, &cpusets, compose_dir, out),
+        (Shape::FourServices, Some(service)) => {
+            if let Some(conf) = check_edge(service, &cpusets, compose_dir, out) {
+                check_unix_upstreams(&conf, services, out);
+            }
+        }
         (Shape::Engine, Some(service)) => check_engine_edge(service, export, compose_dir, out),
         (_, None) => {}
     }

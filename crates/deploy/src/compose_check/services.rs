@@ -95,12 +95,14 @@ pub(super) fn check_common(service: &Service, out: &mut Findings) {
     }
 }
 
+/// The nginx edge's rules; returns the text of the nginx config its image copies, when that
+/// could be read (the stack's socket rule reads its upstreams).
 pub(super) fn check_edge(
     service: &Service,
     cpusets: &[(String, CpuSet)],
     compose_dir: &Path,
     out: &mut Findings,
-) {
+) -> Option<String> {
     require_mount(service, "CERTS_DIR", "", "/certs", out);
     require_mount(service, "DATA_DIR", "/static", "/data/static", out);
     require_depends_healthy(service, &["server", "authsvc"], out);
@@ -111,9 +113,7 @@ pub(super) fn check_edge(
         .map(|(_, s)| s.len());
     match (&service.build, service.image.as_deref()) {
         (Some(build), _) => {
-            let Some(report) = lint_build("edge", build, compose_dir, out) else {
-                return;
-            };
+            let report = lint_build("edge", build, compose_dir, out)?;
             let base = report.lint.final_base.clone().unwrap_or_default();
             if !base.starts_with("nginx:") && !base.starts_with("nginx@") {
                 out.service(
@@ -129,27 +129,42 @@ pub(super) fn check_edge(
                 .find(|c| c.destination == "/etc/nginx/nginx.conf")
                 .map(|c| report.context.dir.join(&c.source));
             match conf {
-                None => out.service(
-                    "edge",
-                    "build",
-                    "the edge Dockerfile does not COPY a config to /etc/nginx/nginx.conf".into(),
-                ),
+                None => {
+                    out.service(
+                        "edge",
+                        "build",
+                        "the edge Dockerfile does not COPY a config to /etc/nginx/nginx.conf"
+                            .into(),
+                    );
+                    None
+                }
                 Some(conf) => check_nginx_workers(&conf, edge_cpus, out),
             }
         }
-        (None, Some(image)) if image.starts_with("nginx:") => {}
-        (None, Some(image)) => out.service(
-            "edge",
-            "image",
-            format!("`{image}`: the edge must be nginx with our generated config"),
-        ),
-        (None, None) => out.service("edge", "build", "missing `build` (or `image`)".into()),
+        (None, Some(image)) if image.starts_with("nginx:") => None,
+        (None, Some(image)) => {
+            out.service(
+                "edge",
+                "image",
+                format!("`{image}`: the edge must be nginx with our generated config"),
+            );
+            None
+        }
+        (None, None) => {
+            out.service("edge", "build", "missing `build` (or `image`)".into());
+            None
+        }
     }
 }
 
 /// nginx's `worker_processes auto` counts the host's CPUs (sysconf), not the container's
-/// cpuset: 128 workers on HttpArena's box. The config must name the cpuset's size.
-pub(super) fn check_nginx_workers(conf: &Path, edge_cpus: Option<usize>, out: &mut Findings) {
+/// cpuset: 128 workers on HttpArena's box. The config must name the cpuset's size. Returns
+/// the config's text.
+pub(super) fn check_nginx_workers(
+    conf: &Path,
+    edge_cpus: Option<usize>,
+    out: &mut Findings,
+) -> Option<String> {
     let text = match std::fs::read_to_string(conf) {
         Ok(text) => text,
         Err(err) => {
@@ -158,7 +173,7 @@ pub(super) fn check_nginx_workers(conf: &Path, edge_cpus: Option<usize>, out: &m
                 "build",
                 format!("cannot read {}: {err}", conf.display()),
             );
-            return;
+            return None;
         }
     };
     let workers = text.lines().find_map(|line| {
@@ -184,6 +199,7 @@ pub(super) fn check_nginx_workers(conf: &Path, edge_cpus: Option<usize>, out: &m
         ),
         _ => {}
     }
+    Some(text)
 }
 
 pub(super) fn check_cache(service: &Service, out: &mut Findings) {

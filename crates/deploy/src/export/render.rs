@@ -69,8 +69,13 @@ pub fn compose_file(target: &Target, category: Category) -> anyhow::Result<Compo
                 services::edge(target, profile, &cpuset("edge")?),
                 services::cache(target, profile, &cpuset("cache")?),
                 services::authsvc(target, &cpuset("authsvc")?),
-                services::server(target, &cpuset("server")?),
+                services::server(target, profile, &cpuset("server")?),
             ],
+            volumes: if services::uses_server_socket(profile) {
+                vec![services::server_socket_volume()]
+            } else {
+                Vec::new()
+            },
         },
         // The Engine-class stack: the fused Rust engine (`edge`) and the cache.
         None => ComposeFile {
@@ -80,6 +85,7 @@ pub fn compose_file(target: &Target, category: Category) -> anyhow::Result<Compo
                 // Redis exactly as in the production stack, on the same core.
                 services::cache(target, Profile::Production, &engine_cpuset("cache")?),
             ],
+            volumes: Vec::new(),
         },
     })
 }
@@ -355,7 +361,7 @@ pub fn export_dockerignore(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::read_service;
+    use crate::compose::{read_service, read_volumes, Volume};
 
     /// Every generated compose file, read back by the checker's reader, is the model it was
     /// written from (less comments): the renderer and the checker describe the same services.
@@ -382,6 +388,13 @@ mod tests {
                     assert!(errors.is_empty(), "{target:?} {category}: {errors:?}");
                     assert_eq!(read, service.without_comments(), "{target:?} {category}");
                 }
+                let volumes: Vec<Volume> =
+                    model.volumes.iter().map(Volume::without_comment).collect();
+                assert_eq!(
+                    read_volumes(&doc).unwrap(),
+                    volumes,
+                    "{target:?} {category}"
+                );
             }
         }
     }

@@ -4,10 +4,13 @@
 //! [`super::render`]'s), and the [`Target`] decides only how images are built and how the
 //! harness's folders are named.
 
+use std::path::Path;
+
 use contract::{env, BENCH_SECRET};
+use stack::nginx::{ProfileKnobs, ServerSocket, DOCKER_SERVER_SOCKET};
 use stack::{CpuSet, Profile};
 
-use crate::compose::{Build, Healthcheck, Mount, Service};
+use crate::compose::{Build, Healthcheck, Mount, Service, Volume};
 use crate::compose_check::{CACHE_IMAGE, SHARED_AUTHSVC};
 
 /// Where a compose file lives, which decides how it builds its images.
@@ -59,6 +62,44 @@ fn dataset_mount(service: &mut Service, target: &Target) {
     ));
 }
 
+/// The named volume that carries the server's Unix socket to the edge.
+pub const SERVER_SOCKET_VOLUME: &str = "server-socket";
+
+/// The user id the server image runs as (`useradd --uid` in deploy/docker/server.Dockerfile):
+/// the socket volume is owned by it.
+pub const SERVER_UID: u32 = 10001;
+
+/// Whether `profile`'s edge reaches the server over its Unix socket.
+pub fn uses_server_socket(profile: Profile) -> bool {
+    ProfileKnobs::of(profile).server_socket == ServerSocket::Unix
+}
+
+/// The folder both containers mount the socket volume at: the one holding
+/// [`DOCKER_SERVER_SOCKET`], which the edge's nginx config names.
+pub fn server_socket_dir() -> &'static str {
+    Path::new(DOCKER_SERVER_SOCKET)
+        .parent()
+        .and_then(Path::to_str)
+        .unwrap_or("/run")
+}
+
+/// The socket volume: a tmpfs owned by the server's user, so the server can create its socket
+/// whichever container Docker mounts it in first, and no socket file outlives the stack.
+/// Mode 0755 lets the edge's `nginx` workers reach the socket (itself mode 0666); the port
+/// the socket stands beside is open to every process of the host network anyway.
+pub fn server_socket_volume() -> Volume {
+    let mut volume = Volume::tmpfs(
+        SERVER_SOCKET_VOLUME,
+        &format!("uid={SERVER_UID},gid={SERVER_UID},mode=0755"),
+    );
+    volume.comment = Some(format!(
+        "The server's Unix socket ({DOCKER_SERVER_SOCKET}), shared by the server and the edge:\n\
+         nginx forwards over it instead of TCP (the server's CPU per forwarded request is lower).\n\
+         A tmpfs owned by the server's user (uid {SERVER_UID}): nothing on disk, nothing left over."
+    ));
+    volume
+}
+
 /// nginx at the edge, with the profile's generated config.
 pub fn edge(target: &Target, profile: Profile, cpuset: &str) -> Service {
     let mut edge = Service::pinned("edge", cpuset);
@@ -73,6 +114,10 @@ pub fn edge(target: &Target, profile: Profile, cpuset: &str) -> Service {
         Target::HttpArena { .. } => Build::host("./edge", None),
     });
     edge_mounts(&mut edge, target);
+    if uses_server_socket(profile) {
+        edge.volumes
+            .push(Mount::volume(SERVER_SOCKET_VOLUME, server_socket_dir()));
+    }
     // busybox wget (alpine base of nginx:1.27-alpine) speaks TLS; the certificate is self-signed.
     edge.healthcheck = Some(Healthcheck::every_2s(
         &[
@@ -213,8 +258,9 @@ fn app_store_env(service: &mut Service, database_url: String, who: &str) {
     service.set_env(env::REDIS_URL, "redis://127.0.0.1:6379", None);
 }
 
-/// Our app server.
-pub fn server(target: &Target, cpuset: &str) -> Service {
+/// Our app server; with `profile`'s Unix-socket upstream, also listening on the socket in the
+/// volume it shares with the edge.
+pub fn server(target: &Target, profile: Profile, cpuset: &str) -> Service {
     let mut server = Service::pinned("server", cpuset);
     let (build, database_url) = app_image(target, "deploy/docker/server.Dockerfile");
     server.build = Some(build);
@@ -226,8 +272,23 @@ pub fn server(target: &Target, cpuset: &str) -> Service {
              this port trusts (HttpArena's probe asks localhost:8080).",
         ),
     );
+    if uses_server_socket(profile) {
+        server.set_env(
+            env::LISTEN_UNIX,
+            DOCKER_SERVER_SOCKET,
+            Some(
+                "The same routes on a Unix socket, which the edge's nginx forwards to; :8080 stays\n\
+                 for HttpArena's readiness probe.",
+            ),
+        );
+    }
     app_store_env(&mut server, database_url, "server");
     dataset_mount(&mut server, target);
+    if uses_server_socket(profile) {
+        server
+            .volumes
+            .push(Mount::volume(SERVER_SOCKET_VOLUME, server_socket_dir()));
+    }
     // /readyz answers 200 once Postgres does; the server listens before that, so HttpArena's
     // probe is never refused.
     server.healthcheck = Some(Healthcheck::every_2s(
@@ -291,4 +352,20 @@ pub fn engine_edge(target: &Target, cpuset: &str) -> Service {
     ));
     edge.depends_healthy(&["cache"]);
     edge
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The socket volume is owned by the user the server image really runs as.
+    #[test]
+    fn the_socket_volume_belongs_to_the_server_image_user() {
+        let dockerfile = include_str!("../../../../deploy/docker/server.Dockerfile");
+        assert!(
+            dockerfile.contains(&format!("--uid {SERVER_UID} ")),
+            "server.Dockerfile's useradd must use uid {SERVER_UID}"
+        );
+        assert_eq!(server_socket_dir(), "/run/prodstack");
+    }
 }
