@@ -223,6 +223,40 @@ impl Summary {
         Ok(summary)
     }
 
+    /// The summary of back-to-back h2load processes (a long run's segments) as if one had
+    /// run them all: counts, traffic and durations add up; the bandwidth is the total traffic
+    /// over the total duration (printed in h2load's units); the mean request time is weighted
+    /// by each part's requests.
+    pub fn combine(parts: &[Summary]) -> Summary {
+        let mut total = Summary::default();
+        let mut weighted_ms = 0.0;
+        for part in parts {
+            total.duration_s += part.duration_s;
+            total.requests_total += part.requests_total;
+            total.requests_succeeded += part.requests_succeeded;
+            total.requests_failed += part.requests_failed;
+            total.requests_errored += part.requests_errored;
+            total.requests_timeout += part.requests_timeout;
+            total.status_2xx += part.status_2xx;
+            total.status_3xx += part.status_3xx;
+            total.status_4xx += part.status_4xx;
+            total.status_5xx += part.status_5xx;
+            total.traffic_bytes += part.traffic_bytes;
+            weighted_ms += part.mean_request_ms * part.requests_total as f64;
+            if total.application_protocol.is_none() {
+                total.application_protocol = part.application_protocol.clone();
+            }
+        }
+        if total.requests_total > 0 {
+            total.mean_request_ms = weighted_ms / total.requests_total as f64;
+        }
+        if total.duration_s > 0.0 {
+            total.bandwidth_bytes_per_s = total.traffic_bytes as f64 / total.duration_s;
+            total.bandwidth = format!("{}/s", format_bytes(total.bandwidth_bytes_per_s));
+        }
+        total
+    }
+
     /// Requests that got no HTTP answer at all (connect failures, resets, timeouts).
     pub fn unanswered(&self) -> u64 {
         self.requests_total
@@ -252,6 +286,16 @@ pub fn parse_duration_s(text: &str) -> Option<f64> {
         return None;
     };
     number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+/// Bytes as h2load prints them (powers of 1024, two decimals): `35.55MB`, `0B`.
+pub fn format_bytes(bytes: f64) -> String {
+    for (suffix, scale) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
+        if bytes >= scale as f64 {
+            return format!("{:.2}{suffix}", bytes / scale as f64);
+        }
+    }
+    format!("{bytes:.0}B")
 }
 
 /// `4.21MB`, `254.88KB`, `0B`, `2.37GB` → bytes (h2load uses powers of 1024).
@@ -384,6 +428,36 @@ pub fn latency(requests: &[LoggedRequest]) -> Latency {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn segments_combine_into_one_summary() {
+        let part = |ok: u64, failed: u64, secs: f64, mean: f64| Summary {
+            duration_s: secs,
+            requests_total: ok + failed,
+            requests_succeeded: ok,
+            requests_failed: failed,
+            status_2xx: ok,
+            traffic_bytes: ok * 1024,
+            mean_request_ms: mean,
+            application_protocol: Some("h2".into()),
+            ..Summary::default()
+        };
+        let total = Summary::combine(&[part(1000, 0, 10.0, 2.0), part(3000, 5, 20.0, 4.0)]);
+        assert_eq!(total.status_2xx, 4000);
+        assert_eq!(total.requests_total, 4005);
+        assert_eq!(total.unanswered(), 5);
+        assert_eq!(total.duration_s, 30.0);
+        assert_eq!(total.traffic_bytes, 4000 * 1024);
+        let expected_mean = (1000.0 * 2.0 + 3005.0 * 4.0) / 4005.0;
+        assert!((total.mean_request_ms - expected_mean).abs() < 1e-9);
+        assert_eq!(total.application_protocol.as_deref(), Some("h2"));
+        // 4000 KiB over 30 s, in h2load's units, and read back as it reads h2load's.
+        assert_eq!(total.bandwidth, "133.33KB/s");
+        assert!((parse_bytes("133.33KB").unwrap() - total.bandwidth_bytes_per_s).abs() < 10.0);
+        assert_eq!(format_bytes(0.0), "0B");
+        assert_eq!(format_bytes(3.0 * 1073741824.0), "3.00GB");
+        assert_eq!(Summary::combine(&[]).duration_s, 0.0);
+    }
 
     const MIXED: &str = include_str!("../tests/fixtures/h2load/mixed-4xx-5xx.txt");
     const MIXED_LOG: &str = include_str!("../tests/fixtures/h2load/mixed-4xx-5xx.log.tsv");

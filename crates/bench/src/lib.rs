@@ -9,6 +9,7 @@ use stack::Project;
 
 pub mod authsvc;
 pub mod h2load;
+pub mod memory;
 pub mod metrics;
 pub mod procstat;
 pub mod production;

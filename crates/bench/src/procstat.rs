@@ -3,7 +3,8 @@
 //! A service is a set of root pids plus every descendant (nginx workers under the master,
 //! Postgres backends under the postmaster). CPU is accumulated per pid from `utime + stime`
 //! between samples, so processes that start or exit during the run are counted for the time
-//! they lived. 100 % = one CPU, as `docker stats` reports it.
+//! they lived. 100 % = one CPU, as `docker stats` reports it. Memory: each service's peak
+//! summed RSS, and once per second its summed private RSS (`RssAnon`), an [`RssCurve`] point.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::memory::RssCurve;
 
 /// What one `/proc/<pid>` says about a process at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,13 @@ pub fn parse_statm(text: &str, page_size: u64) -> Option<u64> {
         .parse::<u64>()
         .ok()
         .map(|pages| pages * page_size)
+}
+
+/// `RssAnon` of `/proc/<pid>/status` (in kB there), in bytes.
+pub fn parse_rss_anon(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Every process on the machine right now.
@@ -201,6 +211,24 @@ impl Tally {
         }
     }
 
+    /// Each group's private resident memory now (`RssAnon` of its processes in `procs`,
+    /// summed), by name.
+    pub fn private_rss(&self, procs: &HashMap<u32, ProcInfo>) -> Vec<(String, u64)> {
+        self.groups
+            .iter()
+            .map(|(name, roots)| {
+                let bytes = members(procs, roots)
+                    .into_iter()
+                    .filter_map(|pid| {
+                        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                        parse_rss_anon(&status)
+                    })
+                    .sum();
+                (name.clone(), bytes)
+            })
+            .collect()
+    }
+
     pub fn samples(&self) -> u64 {
         self.samples
     }
@@ -224,7 +252,16 @@ impl Tally {
 /// A background thread sampling `/proc` every `interval` until stopped.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<(Tally, Duration)>,
+    handle: JoinHandle<(Tally, Duration, RssCurve)>,
+}
+
+/// What a [`Sampler`] measured.
+#[derive(Debug, Clone, Default)]
+pub struct Sampled {
+    pub usage: Vec<ServiceUsage>,
+    pub samples: u64,
+    /// RSS of each group, once per second.
+    pub rss_curve: RssCurve,
 }
 
 /// Where to look for a service's processes; the load generator's pids are only known once
@@ -239,28 +276,38 @@ impl Sampler {
             let ticks = clock_ticks_per_second();
             let started = Instant::now();
             let mut tally = Tally::new(groups(), uptime_ticks(ticks));
+            let mut curve = RssCurve::default();
+            let mut next_point = Duration::ZERO;
             loop {
                 tally.groups = merge_roots(&tally.groups, groups());
-                tally.add(&snapshot());
+                let procs = snapshot();
+                tally.add(&procs);
+                let now = started.elapsed();
+                if now >= next_point {
+                    curve.push(now.as_secs_f64(), &tally.private_rss(&procs));
+                    // The next whole second: a stalled sampler does not catch up in a burst.
+                    next_point = Duration::from_secs(now.as_secs() + 1);
+                }
                 if flag.load(Ordering::Relaxed) {
                     break;
                 }
                 std::thread::sleep(interval);
             }
-            (tally, started.elapsed())
+            (tally, started.elapsed(), curve)
         });
         Self { stop, handle }
     }
 
-    /// Stops sampling (after one last sample) and returns the usage per service.
-    pub fn finish(self) -> (Vec<ServiceUsage>, u64) {
+    /// Stops sampling (after one last sample) and returns what it measured.
+    pub fn finish(self) -> Sampled {
         self.stop.store(true, Ordering::Relaxed);
         match self.handle.join() {
-            Ok((tally, elapsed)) => (
-                tally.finish(elapsed, clock_ticks_per_second()),
-                tally.samples(),
-            ),
-            Err(_) => (Vec::new(), 0),
+            Ok((tally, elapsed, rss_curve)) => Sampled {
+                usage: tally.finish(elapsed, clock_ticks_per_second()),
+                samples: tally.samples(),
+                rss_curve,
+            },
+            Err(_) => Sampled::default(),
         }
     }
 }
@@ -366,6 +413,15 @@ mod tests {
     }
 
     #[test]
+    fn private_memory_is_read_from_status() {
+        let status = "Name:\tsh\nVmRSS:\t    3000 kB\nRssAnon:\t     120 kB\nRssFile:\t 2880 kB\n";
+        assert_eq!(parse_rss_anon(status), Some(120 * 1024));
+        assert_eq!(parse_rss_anon("Name:\tkthreadd\n"), None);
+        let me = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(parse_rss_anon(&me).unwrap() > 0);
+    }
+
+    #[test]
     fn sampler_sees_a_busy_child() {
         let mut child = std::process::Command::new("sh")
             .args(["-c", "while :; do :; done"])
@@ -376,11 +432,20 @@ mod tests {
             Box::new(move || vec![("busy".into(), vec![pid])]),
             Duration::from_millis(50),
         );
-        std::thread::sleep(Duration::from_millis(600));
-        let (usage, samples) = sampler.finish();
+        std::thread::sleep(Duration::from_millis(1500));
+        let sampled = sampler.finish();
         let _ = child.kill();
         let _ = child.wait();
-        assert!(samples >= 5, "{samples} samples");
-        assert!(usage[0].cpu_percent > 20.0, "{usage:?}");
+        assert!(sampled.samples >= 5, "{} samples", sampled.samples);
+        assert!(sampled.usage[0].cpu_percent > 20.0, "{:?}", sampled.usage);
+        // One RSS point per second: at 0 s and at 1 s, the shell's memory in both.
+        let curve = &sampled.rss_curve;
+        assert_eq!(curve.services, ["busy"]);
+        assert_eq!(curve.seconds.len(), 2, "{curve:?}");
+        assert!(
+            curve.seconds[1] >= 1.0 && curve.seconds[1] < 1.3,
+            "{curve:?}"
+        );
+        assert!(curve.bytes[0].iter().all(|&b| b > 0), "{curve:?}");
     }
 }

@@ -183,6 +183,10 @@ pub fn terminal(runs: &[RunResult]) -> String {
         out.push_str(&cache_table(best));
         out.push('\n');
         out.push_str(&template_table(best));
+        for r in s.runs.iter().filter(|r| r.soak.is_some()) {
+            out.push('\n');
+            out.push_str(&soak_table(r));
+        }
         if !best.failures.is_empty() {
             let _ = writeln!(
                 out,
@@ -194,6 +198,86 @@ pub fn terminal(runs: &[RunResult]) -> String {
         }
     }
     out
+}
+
+/// The memory check of a long run: each service's RSS after the warm-up, at the end and at its
+/// peak, and how much it grew.
+pub fn soak_table(r: &RunResult) -> String {
+    let Some(soak) = &r.soak else {
+        return String::new();
+    };
+    let rows: Vec<Vec<String>> = soak
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                memory(s.after_warmup_bytes),
+                memory(s.end_bytes),
+                memory(s.peak_bytes),
+                growth(s),
+                match (s.passed, s.growth_percent) {
+                    (true, _) => "ok",
+                    (false, Some(_)) => "GREW",
+                    (false, None) => "NO DATA",
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    format!(
+        "private memory (RssAnon) of run {} after its {} s warm-up (medians of {} s windows; limit +{:.0}%):\n{}",
+        r.run,
+        soak.warmup_s,
+        soak.window_s,
+        soak.limit_percent,
+        table(
+            &[
+                "service",
+                "after warm-up",
+                "at the end",
+                "peak (1 s samples)",
+                "growth",
+                "",
+            ],
+            &rows
+        )
+    )
+}
+
+fn growth(s: &crate::memory::SoakService) -> String {
+    s.growth_percent
+        .map_or_else(|| "n/a".to_string(), |g| format!("{g:+.1}%"))
+}
+
+/// Why a run fails the memory check, or `None` when it passes or has no verdict.
+pub fn soak_failure(r: &RunResult) -> Option<String> {
+    let soak = r.soak.as_ref()?;
+    let grew: Vec<String> = soak
+        .services
+        .iter()
+        .filter(|s| !s.passed)
+        .map(|s| {
+            format!(
+                "{} {} ({} → {})",
+                s.name,
+                growth(s),
+                memory(s.after_warmup_bytes),
+                memory(s.end_bytes)
+            )
+        })
+        .collect();
+    (!grew.is_empty()).then(|| {
+        format!(
+            "{} · {}c · run {}: private memory grew more than {:.0}% after the {} s warm-up (or was not found): {}",
+            r.variant,
+            r.connections,
+            r.run,
+            soak.limit_percent,
+            soak.warmup_s,
+            grew.join(", ")
+        )
+    })
 }
 
 /// One line per h2load instance that did not finish: why, and what its log recorded.
@@ -529,8 +613,13 @@ pub fn httparena_json(runs: &[RunResult], framework: &str) -> anyhow::Result<Str
     Ok(serde_json::to_string_pretty(&entries)? + "\n")
 }
 
-/// Writes the Markdown report and its SVG chart (same folder, `<stem>.svg`).
-pub fn write_markdown(path: &Path, runs: &[RunResult], context: &str) -> anyhow::Result<()> {
+/// Writes the Markdown report and its SVG chart (same folder, `<stem>.svg`), and the memory
+/// chart (`<stem>-memory.svg`) when a run has a memory verdict. Returns the charts written.
+pub fn write_markdown(
+    path: &Path,
+    runs: &[RunResult],
+    context: &str,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let svg_path = path.with_extension("svg");
     draw_chart(&svg_path, runs)?;
     let mut md = String::new();
@@ -540,11 +629,22 @@ pub fn write_markdown(path: &Path, runs: &[RunResult], context: &str) -> anyhow:
         .and_then(|n| n.to_str())
         .unwrap_or("chart.svg");
     let _ = writeln!(md, "![rps per run and CPU per service]({svg_name})\n");
+    let mut charts = vec![svg_path.clone()];
+    let memory_svg = memory_chart_path(path);
+    if draw_memory_chart(&memory_svg, runs)? {
+        charts.push(memory_svg.clone());
+        let name = memory_svg
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("memory.svg");
+        let _ = writeln!(md, "![RSS of each service over the longest run]({name})\n");
+    }
     if let Some(cmp) = comparison(runs) {
         let _ = writeln!(md, "## Comparison\n\n```text\n{cmp}```\n");
     }
     let _ = writeln!(md, "## Results\n\n```text\n{}\n```", terminal(runs).trim());
-    std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
+    Ok(charts)
 }
 
 /// Two panels: rps of every run (grouped by series), and CPU per service of each series' best
@@ -677,6 +777,77 @@ pub fn draw_chart(path: &Path, runs: &[RunResult]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where [`write_markdown`] draws the memory chart of `markdown`: `<stem>-memory.svg`.
+pub fn memory_chart_path(markdown: &Path) -> std::path::PathBuf {
+    let stem = markdown
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("bench");
+    markdown.with_file_name(format!("{stem}-memory.svg"))
+}
+
+/// The private RSS of each service over the longest run that has a memory verdict, one line
+/// per service (MiB against seconds). Returns `false` (and draws nothing) when no run has one.
+pub fn draw_memory_chart(path: &Path, runs: &[RunResult]) -> anyhow::Result<bool> {
+    use plotters::prelude::*;
+
+    let Some(run) = runs
+        .iter()
+        .filter(|r| r.soak.is_some())
+        .max_by_key(|r| r.duration_s)
+    else {
+        return Ok(false);
+    };
+    let curve = &run.rss_curve;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let max_t = curve.seconds.last().copied().unwrap_or(1.0).max(1.0);
+    let max_mib = curve
+        .bytes
+        .iter()
+        .flatten()
+        .map(|&b| mib(b))
+        .fold(1.0f64, f64::max)
+        * 1.3;
+    let root = SVGBackend::new(path, (960, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(chart_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "private RSS (RssAnon) per service, {} · {}c · run {} (warm-up {} s)",
+                run.variant,
+                run.connections,
+                run.run,
+                run.soak.as_ref().map_or(0, |s| s.warmup_s)
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..max_t, 0f64..max_mib)
+        .map_err(chart_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc("MiB")
+        .draw()
+        .map_err(chart_err)?;
+    for (index, (name, bytes)) in curve.services.iter().zip(&curve.bytes).enumerate() {
+        let points = curve.seconds.iter().zip(bytes).map(|(&t, &b)| (t, mib(b)));
+        chart
+            .draw_series(LineSeries::new(
+                points,
+                Palette99::pick(index).stroke_width(2),
+            ))
+            .map_err(chart_err)?
+            .label(name.clone())
+            .legend(move |(x, y)| legend_swatch(x, y, index));
+    }
+    draw_legend(&mut chart)?;
+    root.present().map_err(chart_err)?;
+    Ok(true)
+}
+
 /// The colour swatch of series `index` in a legend.
 fn legend_swatch(x: i32, y: i32, index: usize) -> plotters::element::Rectangle<(i32, i32)> {
     use plotters::prelude::*;
@@ -779,7 +950,47 @@ mod tests {
             failures: vec![],
             unfinished: vec![],
             postgres: String::new(),
+            rss_curve: crate::memory::RssCurve::default(),
+            soak: None,
         }
+    }
+
+    /// A long run's memory verdict is printed, a growing service fails it by name, and the
+    /// Markdown report draws the RSS curve beside it.
+    #[test]
+    fn a_soak_run_reports_its_memory_and_a_growing_service_fails() {
+        let mut soaked = run("production", 256, 1, 1000);
+        soaked.duration_s = 90;
+        for t in 0..=90u32 {
+            soaked.rss_curve.push(
+                f64::from(t),
+                &[
+                    ("edge".into(), 100 << 20),
+                    ("server".into(), (100 << 20) + u64::from(t) * (1 << 20)),
+                ],
+            );
+        }
+        soaked.soak = soaked.rss_curve.soak(60, &["edge", "server"]);
+        let failure = soak_failure(&soaked).unwrap();
+        assert!(failure.contains("server +"), "{failure}");
+        assert!(!failure.contains("edge"), "{failure}");
+        let text = terminal(std::slice::from_ref(&soaked));
+        assert!(
+            text.contains("private memory (RssAnon) of run 1 after its 60 s warm-up"),
+            "{text}"
+        );
+        assert!(text.contains("GREW"), "{text}");
+        assert!(soak_failure(&run("production", 256, 2, 1000)).is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("soak.md");
+        let charts = write_markdown(&md, &[soaked], "context").unwrap();
+        assert_eq!(charts.len(), 2, "{charts:?}");
+        let svg = std::fs::read_to_string(dir.path().join("soak-memory.svg")).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("server"), "{svg}");
+        assert!(std::fs::read_to_string(&md)
+            .unwrap()
+            .contains("soak-memory.svg"));
     }
 
     #[test]
@@ -882,7 +1093,7 @@ mod tests {
     fn markdown_report_comes_with_an_svg_chart() {
         let dir = tempfile::tempdir().unwrap();
         let md = dir.path().join("report.md");
-        write_markdown(
+        let charts = write_markdown(
             &md,
             &[
                 run("production", 256, 1, 1000),
@@ -891,6 +1102,9 @@ mod tests {
             "two runs",
         )
         .unwrap();
+        // Short runs have no memory verdict, so no memory chart.
+        assert_eq!(charts, [dir.path().join("report.svg")]);
+        assert!(!dir.path().join("report-memory.svg").exists());
         let text = std::fs::read_to_string(&md).unwrap();
         assert!(text.contains("![rps per run and CPU per service](report.svg)"));
         let svg = std::fs::read_to_string(dir.path().join("report.svg")).unwrap();

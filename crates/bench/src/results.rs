@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::h2load::{Latency, Logged, Summary};
+use super::memory::{RssCurve, Soak};
 use super::metrics::Scrape;
 use super::procstat::ServiceUsage;
 
@@ -39,6 +40,10 @@ pub struct RunResult {
     pub unfinished: Vec<Unfinished>,
     /// The running Postgres' durability (`fsync=…, synchronous_commit=…: what that means`).
     pub postgres: String,
+    /// Each service's RSS once per second of the run.
+    pub rss_curve: RssCurve,
+    /// The memory check after `--soak-warmup`; `None` for a run too short to judge.
+    pub soak: Option<Soak>,
 }
 
 /// An h2load instance of a run that did not finish with a summary. HttpArena runs each under
@@ -432,6 +437,8 @@ mod tests {
             failures: vec![],
             unfinished: vec![],
             postgres: String::new(),
+            rss_curve: RssCurve::default(),
+            soak: None,
         }
     }
 

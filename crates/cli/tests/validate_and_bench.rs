@@ -323,6 +323,32 @@ fn a_smoke_benchmark_writes_every_httparena_field_and_tears_its_stack_down() {
         );
     }
     assert!(costs["stack_us_per_client_request"].as_f64().unwrap() > 0.0);
+    // Each service's RSS once per second (a soak's curve); a 2 s run is too short for the
+    // memory verdict, which needs the warm-up and two windows after it.
+    let run = &e["prodstack"]["runs"][0];
+    let curve = &run["rss_curve"];
+    let seconds = curve["seconds"].as_array().unwrap();
+    assert!(seconds.len() >= 2, "{curve}");
+    let services: Vec<&str> = curve["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    for (i, service) in services.iter().enumerate() {
+        let bytes = curve["bytes"][i].as_array().unwrap();
+        assert_eq!(bytes.len(), seconds.len(), "{service}: {curve}");
+        if *service != "loadgen" {
+            assert!(
+                bytes.iter().all(|b| b.as_u64().unwrap() > 0),
+                "{service}: {curve}"
+            );
+        }
+    }
+    for service in ["edge", "authsvc", "server", "cache", "postgres"] {
+        assert!(services.contains(&service), "{service} missing: {curve}");
+    }
+    assert!(run["soak"].is_null(), "{run}");
     // The newest result is kept for `prodstack plan`.
     let latest = stack.home.results_dir().join(contract::LATEST_BENCH_RESULT);
     assert_eq!(

@@ -212,7 +212,8 @@ impl Run<'_> {
             ))
         });
         let mut down = self.compose(&file, &project);
-        down.args(["down", "--remove-orphans"]);
+        // --volumes: the tuned stack's socket volume would otherwise stay behind.
+        down.args(["down", "--remove-orphans", "--volumes"]);
         let down = self.checked(down, &format!("docker compose down ({})", part.name()));
         let detail = outcome?;
         down?;

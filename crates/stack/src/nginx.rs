@@ -268,6 +268,9 @@ pub fn server_socket_path(home: &Home) -> PathBuf {
 /// the server containers.
 pub const DOCKER_SERVER_SOCKET: &str = "/run/prodstack/server.sock";
 
+/// The folder holding [`DOCKER_SERVER_SOCKET`]: where the socket volume is mounted.
+pub const DOCKER_SERVER_SOCKET_DIR: &str = "/run/prodstack";
+
 /// One `NAME=VALUE` knob setting (`up --edge-knob`, a `--compare` variant's `+NAME=VALUE`),
 /// checked by [`ProfileKnobs::set`] (which accepts the same values whatever the profile).
 pub fn parse_knob(text: &str) -> std::result::Result<(String, String), String> {
@@ -723,6 +726,10 @@ mod tests {
             "{conf}"
         );
         assert!(!conf.contains("server 127.0.0.1:8080;"), "{conf}");
+        assert_eq!(
+            Path::new(DOCKER_SERVER_SOCKET).parent(),
+            Some(Path::new(DOCKER_SERVER_SOCKET_DIR))
+        );
         assert!(conf.contains("http2_chunk_size 32k;"), "{conf}");
         assert!(conf.contains(&format!(
             "ssl_conf_command Ciphersuites {TLS13_AES128_FIRST};"

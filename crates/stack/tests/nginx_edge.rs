@@ -139,12 +139,17 @@ fn docker_and_local_renderings_come_from_one_template_and_differ_only_in_paths_a
             );
         }
         let docker = docker.join("\n");
+        // Production reaches the server's port, tuned its socket in the shared volume.
+        let backend = match profile {
+            Profile::Production => "server 127.0.0.1:8080;".to_string(),
+            Profile::Tuned => format!("server unix:{};", stack::nginx::DOCKER_SERVER_SOCKET),
+        };
         for line in [
             "listen 8443 ssl http2",
             "ssl_certificate /certs/server.crt;",
             "ssl_certificate_key /certs/server.key;",
             "alias /data/static/;",
-            "server 127.0.0.1:8080;",
+            &backend,
             "server 127.0.0.1:9090;",
             "user nginx;",
         ] {

@@ -175,9 +175,13 @@ pub(super) fn unfinished_advice(runs: &[RunResult], h2load: &LoadGenerator) -> O
     Some(text)
 }
 
-pub(super) fn log_latency(path: &Path) -> LatencyReport {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let (requests, _) = h2load::parse_log(&text);
+/// Latency of every request the logs of one instance (a run's segments) recorded.
+pub(super) fn log_latency(paths: &[PathBuf]) -> LatencyReport {
+    let mut requests = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        requests.extend(h2load::parse_log(&text).0);
+    }
     LatencyReport::from(&h2load::latency(&requests))
 }
 
@@ -186,17 +190,19 @@ pub(super) fn log_latency(path: &Path) -> LatencyReport {
 /// during the run.
 pub(super) fn describe_failures(
     delta: &Scrape,
-    reads_log: &Path,
-    writes_log: &Path,
+    reads_logs: &[PathBuf],
+    writes_logs: &[PathBuf],
     state: &StackState,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    for (label, log) in [("reads", reads_log), ("writes", writes_log)] {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let (requests, _) = h2load::parse_log(&text);
+    for (label, logs) in [("reads", reads_logs), ("writes", writes_logs)] {
         let mut by_status: std::collections::BTreeMap<i32, u64> = Default::default();
-        for r in requests.iter().filter(|r| !(200..300).contains(&r.status)) {
-            *by_status.entry(r.status).or_default() += 1;
+        for log in logs {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let (requests, _) = h2load::parse_log(&text);
+            for r in requests.iter().filter(|r| !(200..300).contains(&r.status)) {
+                *by_status.entry(r.status).or_default() += 1;
+            }
         }
         for (status, count) in by_status {
             let what = if status <= 0 {

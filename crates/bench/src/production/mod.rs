@@ -11,6 +11,7 @@
 
 mod edge_status;
 mod loadgen;
+mod segments;
 mod variants;
 
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ use crate::procstat::Sampler;
 use crate::report;
 use crate::results::{
     CacheHierarchy, Costs, RunResult, TemplateCounts, Unfinished, UsageReport, WorkCounts, LOADGEN,
-    POSTGRES,
+    POSTGRES, STACK_SERVICES,
 };
 use crate::static_bytes::{self, StaticBytes};
 use stack::Project;
@@ -50,7 +51,7 @@ pub struct ProductionBenchArgs {
     /// Connection counts of the reads instance, run in sequence.
     #[arg(long, value_delimiter = ',', default_value = "256,1024")]
     pub connections: Vec<u32>,
-    /// Duration of each run (h2load `-D`), e.g. `5s`.
+    /// Duration of each run (h2load `-D`), e.g. `5s` or `10m`.
     #[arg(long, default_value = "5s", value_parser = parse_seconds)]
     pub duration: u32,
     /// Runs per connection count; the best by rps is kept, all are shown.
@@ -108,6 +109,12 @@ pub struct ProductionBenchArgs {
     /// synchronous commits, as HttpArena's Postgres on tmpfs) or `full` (fsync on).
     #[arg(long, default_value_t = Durability::ProcessCrash)]
     pub pg_durability: Durability,
+    /// The memory check of long runs (a soak, e.g. `--duration 10m --runs 1`): after this
+    /// warm-up (default 60 s) each service's private RSS may grow by at most 5 % by the end of
+    /// the run (exit 1 otherwise). Judged on runs at least the warm-up + 2 windows long (each
+    /// window min(10 s, warm-up)); a run too short is reported when the warm-up was given.
+    #[arg(long, value_parser = parse_seconds)]
+    pub soak_warmup: Option<u32>,
     /// Kill an h2load still running this long after it started; its run then counts nothing.
     /// Default: HttpArena's `timeout 45`, or the duration + 40 s for runs longer than 5 s.
     #[arg(long, value_parser = parse_seconds)]
@@ -135,19 +142,29 @@ impl Default for ProductionBenchArgs {
             pause: 2,
             h2load: PathBuf::from("h2load"),
             loadgen_timeout: None,
+            soak_warmup: None,
             pg_durability: Durability::ProcessCrash,
         }
     }
 }
 
+/// The warm-up of the memory check when `--soak-warmup` is not given: the first minute, in
+/// which caches, pools and buffers fill.
+pub const DEFAULT_SOAK_WARMUP_S: u32 = 60;
+
+/// Whole seconds, as h2load's `-D` writes them: `5`, `5s` or `10m`.
 fn parse_seconds(text: &str) -> Result<u32, String> {
     let trimmed = text.trim();
-    let number = trimmed.strip_suffix('s').unwrap_or(trimmed);
+    let (number, unit) = match trimmed.strip_suffix('m') {
+        Some(minutes) => (minutes, 60),
+        None => (trimmed.strip_suffix('s').unwrap_or(trimmed), 1),
+    };
     number
         .parse::<u32>()
         .ok()
+        .and_then(|n| n.checked_mul(unit))
         .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{text}`: expected whole seconds such as 5s"))
+        .ok_or_else(|| format!("`{text}`: expected whole seconds or minutes such as 5s or 10m"))
 }
 
 pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitCode> {
@@ -221,12 +238,9 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
     }
     save_result(home, &json);
     if let Some(path) = &args.markdown {
-        report::write_markdown(path, &runs, &bench.describe(&variants))?;
-        println!(
-            "wrote {} (+ {})",
-            path.display(),
-            path.with_extension("svg").display()
-        );
+        let charts = report::write_markdown(path, &runs, &bench.describe(&variants))?;
+        let charts: Vec<String> = charts.iter().map(|c| c.display().to_string()).collect();
+        println!("wrote {} (+ {})", path.display(), charts.join(", "));
     }
     // The exit status is the stack's: non-2xx or unanswered requests in a run that counts. A
     // run whose load generator did not finish is reported (above) but says nothing about the
@@ -234,6 +248,12 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
     let failed = runs
         .iter()
         .any(|r| r.status(4) + r.status(5) + r.unanswered() > 0);
+    // ... and its memory: a service that kept growing after the warm-up of a long run.
+    let grew: Vec<String> = runs.iter().filter_map(report::soak_failure).collect();
+    for line in &grew {
+        eprintln!("prodstack bench: {line}");
+    }
+    let failed = failed || !grew.is_empty();
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -543,43 +563,18 @@ impl Bench<'_> {
         Ok(())
     }
 
-    fn one_run(&self, variant: &Variant, connections: u32, run: u32) -> anyhow::Result<RunResult> {
-        let (target, state) = self.target()?;
-        let home = self.home();
-        let scratch = home.run_dir().join("bench");
-        std::fs::create_dir_all(&scratch)
-            .with_context(|| format!("creating {}", scratch.display()))?;
-        let requests = requests_for(home, &scratch, &target.base_url)?;
-        let duration = self.args.duration;
-        let reads = Invocation::reads(
-            &requests,
-            &target.token,
-            connections,
-            self.threads,
-            duration,
-            scratch.join("reads.log"),
-        );
-        let writes = Invocation::writes(
-            &requests,
-            &target.token,
-            connections,
-            duration,
-            scratch.join("writes.log"),
-        );
-        let metrics_url = format!("http://127.0.0.1:{}/metrics", state.ports.admin);
-        let edge_status = EdgeStatus::for_state(&state);
-        let before =
-            Scrape::fetch(&metrics_url).context("reading the server's metrics before the run")?;
-        let edge_before = edge_status.requests();
-        let redis_before = stack::redis::commands_processed(state.ports.cache);
-
-        let loadgen_pids: Arc<Mutex<Vec<u32>>> = Arc::default();
-        let groups = service_groups(&state, Arc::clone(&loadgen_pids));
-        let sampler = Sampler::start(groups, Duration::from_millis(200));
-        let started = Instant::now();
+    /// Runs the reads and writes instances side by side until both exit (or are killed at the
+    /// load generator's timeout): their summaries, and each one that did not finish.
+    fn load_pair(
+        &self,
+        pair: &[&Invocation; 2],
+        loadgen_pids: &Mutex<Vec<u32>>,
+        scratch: &Path,
+        label: &str,
+    ) -> anyhow::Result<(Summary, Summary, Vec<Unfinished>)> {
         let cpus = self.plan.loadgen.as_ref().map(|c| c.to_string());
         let mut children = Vec::new();
-        for invocation in [&reads, &writes] {
+        for invocation in pair {
             let _ = std::fs::remove_file(&invocation.log_file);
             let out = scratch.join(format!("{}.out", invocation.label));
             let child = invocation
@@ -593,62 +588,152 @@ impl Bench<'_> {
                 .spawn()
                 .context("starting h2load")?;
             loadgen_pids.lock().map(|mut p| p.push(child.id())).ok();
-            children.push((invocation, child, out));
+            children.push((*invocation, child, out));
         }
-        let label = format!(
-            "{} · {}c · run {}/{}",
-            variant.name, connections, run, self.args.runs
-        );
-        let exits = wait_all(&mut children, self.loadgen_timeout, &label, duration)?;
-        let elapsed = started.elapsed();
-        let (usage, _samples) = sampler.finish();
-        let after =
-            Scrape::fetch(&metrics_url).context("reading the server's metrics after the run")?;
-        let edge_after = edge_status.requests();
-        let redis_after = stack::redis::commands_processed(state.ports.cache);
-
+        let seconds = pair[0].duration_s;
+        let exits = wait_all(&mut children, self.loadgen_timeout, label, seconds)?;
         let mut summaries = Vec::new();
         let mut unfinished = Vec::new();
         for ((invocation, _, out), exit) in children.iter().zip(exits) {
             let text = std::fs::read_to_string(out).unwrap_or_default();
-            let summary =
-                match (&exit, Summary::parse(&text)) {
-                    (Exit::Finished(_), Ok(summary)) => summary,
-                    (_, parsed) => {
-                        let reason =
-                            match exit {
-                                Exit::Finished(status) => format!(
+            let summary = match (&exit, Summary::parse(&text)) {
+                (Exit::Finished(_), Ok(summary)) => summary,
+                (_, parsed) => {
+                    let reason = match exit {
+                        Exit::Finished(status) => format!(
                             "exited with {status} and printed no summary ({}; output in {})",
-                            parsed.err().map(|e| first_line(&e.to_string())).unwrap_or_default(),
+                            parsed
+                                .err()
+                                .map(|e| first_line(&e.to_string()))
+                                .unwrap_or_default(),
                             out.display()
                         ),
-                                Exit::Killed { .. } => format!(
-                                    "did not exit within {} s and was killed",
-                                    self.loadgen_timeout.as_secs()
-                                ),
-                            };
-                        let log = std::fs::read_to_string(&invocation.log_file).unwrap_or_default();
-                        let logged = h2load::Logged::of(&h2load::parse_log(&log).0);
-                        unfinished.push(Unfinished {
-                            instance: invocation.label.to_string(),
-                            reason,
-                            open_connections: exit.open_connections(),
-                            logged,
-                            logged_rps: logged.status_2xx / duration.max(1) as u64,
-                        });
-                        Summary::default()
-                    }
-                };
+                        Exit::Killed { .. } => format!(
+                            "did not exit within {} s and was killed",
+                            self.loadgen_timeout.as_secs()
+                        ),
+                    };
+                    let log = std::fs::read_to_string(&invocation.log_file).unwrap_or_default();
+                    let logged = h2load::Logged::of(&h2load::parse_log(&log).0);
+                    unfinished.push(Unfinished {
+                        instance: invocation.label.to_string(),
+                        reason,
+                        open_connections: exit.open_connections(),
+                        logged,
+                        logged_rps: logged.status_2xx / seconds.max(1) as u64,
+                    });
+                    Summary::default()
+                }
+            };
             summaries.push(summary);
         }
-        let writes_summary = summaries.pop().unwrap_or_default();
-        let reads_summary = summaries.pop().unwrap_or_default();
+        let writes = summaries.pop().unwrap_or_default();
+        let reads = summaries.pop().unwrap_or_default();
+        Ok((reads, writes, unfinished))
+    }
+
+    fn one_run(&self, variant: &Variant, connections: u32, run: u32) -> anyhow::Result<RunResult> {
+        let (target, state) = self.target()?;
+        let home = self.home();
+        let scratch = home.run_dir().join("bench");
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
+        let requests = requests_for(home, &scratch, &target.base_url)?;
+        let duration = self.args.duration;
+        let metrics_url = format!("http://127.0.0.1:{}/metrics", state.ports.admin);
+        let edge_status = EdgeStatus::for_state(&state);
+        let before =
+            Scrape::fetch(&metrics_url).context("reading the server's metrics before the run")?;
+        let edge_before = edge_status.requests();
+        let redis_before = stack::redis::commands_processed(state.ports.cache);
+
+        let loadgen_pids: Arc<Mutex<Vec<u32>>> = Arc::default();
+        let groups = service_groups(&state, Arc::clone(&loadgen_pids));
+        let sampler = Sampler::start(groups, Duration::from_millis(200));
+        let started = Instant::now();
+        let label = format!(
+            "{} · {}c · run {}/{}",
+            variant.name, connections, run, self.args.runs
+        );
+        // One h2load pair, or back-to-back segments for a long run (segments.rs says why).
+        let segmented = duration > segments::SINGLE_RUN_MAX_S;
+        segments::remove_segment_logs(&scratch);
+        let (mut reads_parts, mut writes_parts) = (Vec::new(), Vec::new());
+        let (mut reads_logs, mut writes_logs) = (Vec::new(), Vec::new());
+        let mut unfinished = Vec::new();
+        let mut threads = 1;
+        let (mut done, mut rate) = (0, None);
+        loop {
+            let seconds = segments::next_segment_s(duration, done, rate);
+            if seconds == 0 {
+                break;
+            }
+            let suffix = if segmented {
+                format!("-{}", reads_parts.len() + 1)
+            } else {
+                String::new()
+            };
+            let reads = Invocation::reads(
+                &requests,
+                &target.token,
+                connections,
+                self.threads,
+                seconds,
+                scratch.join(format!("reads{suffix}.log")),
+            );
+            let writes = Invocation::writes(
+                &requests,
+                &target.token,
+                connections,
+                seconds,
+                scratch.join(format!("writes{suffix}.log")),
+            );
+            let segment_label = if segmented {
+                format!("{label} · {done}-{} of {duration} s", done + seconds)
+            } else {
+                label.clone()
+            };
+            let (r, w, stuck) =
+                self.load_pair(&[&reads, &writes], &loadgen_pids, &scratch, &segment_label)?;
+            let per_connection = |summary: &Summary, invocation: &Invocation| {
+                summary.requests_total as f64 / f64::from(invocation.connections * seconds)
+            };
+            rate = Some(per_connection(&r, &reads).max(per_connection(&w, &writes)));
+            threads = reads.threads;
+            reads_parts.push(r);
+            writes_parts.push(w);
+            reads_logs.push(reads.log_file);
+            writes_logs.push(writes.log_file);
+            done += seconds;
+            // A hung load generator ends the run: the rest would wait out its timeout again.
+            let hung = !stuck.is_empty();
+            unfinished.extend(stuck);
+            if hung {
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        let sampled = sampler.finish();
+        let warmup = self.args.soak_warmup.unwrap_or(DEFAULT_SOAK_WARMUP_S);
+        let judged: Vec<&str> = STACK_SERVICES.iter().copied().chain([POSTGRES]).collect();
+        let soak = sampled.rss_curve.soak(warmup, &judged);
+        if soak.is_none() && self.args.soak_warmup.is_some() {
+            eprintln!(
+                "   {label}: no memory verdict: the run is too short for a {warmup} s warm-up and two windows after it"
+            );
+        }
+        let after =
+            Scrape::fetch(&metrics_url).context("reading the server's metrics after the run")?;
+        let edge_after = edge_status.requests();
+        let redis_after = stack::redis::commands_processed(state.ports.cache);
+        let reads_summary = Summary::combine(&reads_parts);
+        let writes_summary = Summary::combine(&writes_parts);
         let delta = after.delta(&before);
         let edge_requests = match (edge_before, edge_after) {
             (Some(b), Some(a)) => Some(a - b),
             _ => None,
         };
-        let failures = describe_failures(&delta, &reads.log_file, &writes.log_file, &state);
+        let failures = describe_failures(&delta, &reads_logs, &writes_logs, &state);
         let answered = |s: &Summary| s.status_2xx + s.status_3xx + s.status_4xx + s.status_5xx;
         let work = WorkCounts {
             client_requests: answered(&reads_summary) + answered(&writes_summary),
@@ -659,16 +744,16 @@ impl Bench<'_> {
             },
             ..WorkCounts::from_server(&delta)
         };
-        let usage: Vec<UsageReport> = usage.iter().map(UsageReport::from).collect();
+        let usage: Vec<UsageReport> = sampled.usage.iter().map(UsageReport::from).collect();
         Ok(RunResult {
             variant: variant.name.clone(),
             authsvc: self.authsvc_ran(variant),
             connections,
             run,
-            threads: reads.threads,
+            threads,
             duration_s: duration,
-            reads_latency: log_latency(&reads.log_file),
-            writes_latency: log_latency(&writes.log_file),
+            reads_latency: log_latency(&reads_logs),
+            writes_latency: log_latency(&writes_logs),
             reads: reads_summary,
             writes: writes_summary,
             costs: Costs::measure(&usage, &work),
@@ -681,6 +766,8 @@ impl Bench<'_> {
             failures,
             unfinished,
             postgres: self.postgres.clone(),
+            rss_curve: sampled.rss_curve,
+            soak,
         })
     }
 }
@@ -800,6 +887,8 @@ mod tests {
     fn seconds_parse_like_h2load_durations() {
         assert_eq!(parse_seconds("5s"), Ok(5));
         assert_eq!(parse_seconds("12"), Ok(12));
+        assert_eq!(parse_seconds("10m"), Ok(600));
+        assert!(parse_seconds("0m").is_err());
         assert!(parse_seconds("0s").is_err());
         assert!(parse_seconds("fast").is_err());
     }

@@ -41,13 +41,16 @@ pub struct Volume {
     pub name: String,
     /// `driver_opts` of the local driver, in order (`type`, `device`, `o`).
     pub driver_opts: Vec<(String, String)>,
+    /// `external: true`: compose does not create it, so it must exist on the host already.
+    /// Read only: the writer never writes it.
+    pub external: bool,
     /// Comment lines written above the volume.
     pub comment: Option<String>,
 }
 
 impl Volume {
-    /// A volume that is a tmpfs mounted with `options` (`uid=...,mode=...`): in memory, empty
-    /// at every start, and owned as `options` say whichever container mounts it first.
+    /// A volume that is a tmpfs mounted with `options` (`uid=...,mode=...`): in memory, and
+    /// empty whenever its first container starts; its root is owned as `options` say.
     pub fn tmpfs(name: &str, options: &str) -> Volume {
         Volume {
             name: name.to_string(),
@@ -56,6 +59,7 @@ impl Volume {
                 ("device".into(), "tmpfs".into()),
                 ("o".into(), options.to_string()),
             ],
+            external: false,
             comment: None,
         }
     }

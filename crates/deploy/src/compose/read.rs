@@ -196,7 +196,8 @@ pub fn mounts(service: &Value) -> Result<Vec<Mount>, String> {
 }
 
 /// The top-level `volumes:` of a compose document (`doc`), in order: a name with no value,
-/// or with a map whose `driver_opts` are read (the driver's other keys are not modelled).
+/// or with a map whose `driver_opts` (string values) and `external` are read (the driver's
+/// other keys are not modelled).
 pub fn read_volumes(doc: &Value) -> Result<Vec<Volume>, String> {
     let map = match doc.get("volumes") {
         None | Some(Value::Null) => return Ok(Vec::new()),
@@ -206,17 +207,24 @@ pub fn read_volumes(doc: &Value) -> Result<Vec<Volume>, String> {
     let mut out = Vec::new();
     for (key, value) in map {
         let name = scalar(key).ok_or("volume names must be strings")?;
+        if !matches!(value, Value::Null | Value::Mapping(_)) {
+            return Err(format!("`{name}` must be empty or a map"));
+        }
         let driver_opts = match value.get("driver_opts") {
             None => Vec::new(),
             Some(Value::Mapping(opts)) => opts
                 .iter()
-                .map(|(k, v)| (scalar(k).unwrap_or_default(), scalar(v).unwrap_or_default()))
-                .collect(),
+                .map(|(k, v)| match (scalar(k), scalar(v)) {
+                    (Some(k), Some(v)) => Ok((k, v)),
+                    _ => Err(format!("`{name}.driver_opts` must map names to strings")),
+                })
+                .collect::<Result<_, _>>()?,
             Some(_) => return Err(format!("`{name}.driver_opts` must be a map")),
         };
         out.push(Volume {
             name,
             driver_opts,
+            external: value.get("external").and_then(Value::as_bool) == Some(true),
             comment: None,
         });
     }
@@ -311,6 +319,30 @@ mod tests {
         assert_eq!(mounts[0].target, "/certs");
         assert!(mounts[0].read_only);
         assert!(!mounts[1].read_only);
+    }
+
+    #[test]
+    fn top_level_volumes_in_every_form_and_the_unreadable_ones() {
+        let doc: Value = serde_yaml::from_str(
+            "volumes:\n  plain:\n  tmp:\n    driver_opts:\n      type: tmpfs\n  ext:\n    external: true\n",
+        )
+        .unwrap();
+        let volumes = read_volumes(&doc).unwrap();
+        let names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["plain", "tmp", "ext"]);
+        assert!(volumes[0].driver_opts.is_empty() && !volumes[0].external);
+        assert_eq!(volumes[1].driver_opts, [("type".into(), "tmpfs".into())]);
+        assert!(volumes[2].external);
+        for bad in [
+            "volumes: [a]\n",
+            "volumes:\n  a: 5\n",
+            "volumes:\n  a:\n    driver_opts: x\n",
+            "volumes:\n  a:\n    driver_opts:\n      o: [1]\n",
+        ] {
+            let doc: Value = serde_yaml::from_str(bad).unwrap();
+            assert!(read_volumes(&doc).is_err(), "{bad}");
+        }
+        assert!(read_volumes(&Value::Null).unwrap().is_empty());
     }
 
     #[test]

@@ -15,10 +15,8 @@ pub(super) fn check_mount_sources(service: &Service, out: &mut Findings) {
     for mount in &service.volumes {
         let from_harness =
             var_ref(&mount.source).is_some_and(|(var, _)| var == "CERTS_DIR" || var == "DATA_DIR");
-        let host_path = mount.source.starts_with('/')
-            || mount.source.starts_with('.')
-            || mount.source.starts_with('~')
-            || mount.source.starts_with('$');
+        // An empty source is a long-syntax mount without one (a tmpfs): no host path.
+        let host_path = !mount.source.is_empty() && mount.volume_name().is_none();
         if host_path && !from_harness {
             out.service(
                 &service.name,

@@ -1,11 +1,13 @@
 //! Named volumes and the Unix-socket upstream between the edge and the server.
 //!
 //! Compose refuses a file whose service mounts a named volume the file does not declare, so
-//! every named mount must be declared at the top level. The edge's nginx can forward over
-//! `server unix:PATH` only when three facts hold together, and otherwise every forwarded
-//! request is a 502 that no health check sees (both services stay healthy on their ports):
-//! - the edge mounts a named volume at a folder that holds PATH;
-//! - the server mounts that same volume at that same folder;
+//! every named mount must be declared at the top level, and not as `external` (HttpArena's
+//! host has no such volume). The edge's nginx can forward its app-server pool
+//! (`upstream backend`) over `server unix:PATH` only when three facts hold together, and
+//! otherwise every forwarded request is a 502 that no health check sees (both services stay
+//! healthy on their ports):
+//! - the edge's innermost mount holding PATH is a named volume;
+//! - the server mounts that same volume at that same folder, writable;
 //! - the server listens on PATH (`LISTEN_UNIX=PATH`).
 
 use std::collections::BTreeMap;
@@ -24,25 +26,54 @@ pub(super) fn check_declared_volumes(
 ) {
     for service in services.values() {
         for name in service.volumes.iter().filter_map(Mount::volume_name) {
-            if !volumes.iter().any(|v| v.name == name) {
-                out.service(
+            match volumes.iter().find(|v| v.name == name) {
+                None => out.service(
                     &service.name,
                     "volumes",
                     format!("mounts the named volume `{name}`, which the file's top-level `volumes:` does not declare"),
-                );
+                ),
+                Some(v) if v.external => out.service(
+                    &service.name,
+                    "volumes",
+                    format!("mounts the external volume `{name}`, which HttpArena's host does not have; declare it without `external` so compose creates it"),
+                ),
+                Some(_) => {}
             }
         }
     }
 }
 
-/// The paths of the `server unix:PATH` entries of an nginx config.
+/// The name of the nginx upstream that is the app server's pool (the template's).
+pub(super) const BACKEND_UPSTREAM: &str = "backend";
+
+/// The paths of the `server unix:PATH` entries of the app server's pool (`upstream backend`)
+/// in an nginx config.
 pub(super) fn unix_upstreams(conf: &str) -> Vec<String> {
-    conf.lines()
-        .filter_map(|line| {
-            let line = line.split('#').next().unwrap_or("").trim();
-            let rest = line.strip_prefix("server")?;
-            let address = rest.split_whitespace().next()?;
-            let path = address.strip_prefix("unix:")?.trim_end_matches(';');
+    let text: String = conf
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut words = text.split_whitespace();
+    let mut found = false;
+    while let Some(word) = words.next() {
+        if word == "upstream" && words.next() == Some(BACKEND_UPSTREAM) {
+            found = true;
+            break;
+        }
+    }
+    if !found {
+        return Vec::new();
+    }
+    let rest: String = words.collect::<Vec<_>>().join(" ");
+    let Some(body) = rest.strip_prefix('{').and_then(|b| b.split('}').next()) else {
+        return Vec::new();
+    };
+    body.split(';')
+        .filter_map(|statement| {
+            let mut parts = statement.split_whitespace();
+            (parts.next() == Some("server")).then_some(())?;
+            let path = parts.next()?.strip_prefix("unix:")?;
             (!path.is_empty()).then(|| path.to_string())
         })
         .collect()
@@ -59,12 +90,17 @@ pub(super) fn check_unix_upstreams(
     };
     for path in unix_upstreams(conf) {
         let holds = |m: &&Mount| {
-            m.volume_name().is_some()
-                && path
-                    .strip_prefix(m.target.trim_end_matches('/'))
-                    .is_some_and(|rest| rest.starts_with('/'))
+            path.strip_prefix(m.target.trim_end_matches('/'))
+                .is_some_and(|rest| rest.starts_with('/'))
         };
-        match edge.volumes.iter().find(holds) {
+        // The innermost mount holding the path is the one the container sees there.
+        let innermost = edge
+            .volumes
+            .iter()
+            .filter(holds)
+            .max_by_key(|m| m.target.trim_end_matches('/').len())
+            .filter(|m| m.volume_name().is_some());
+        match innermost {
             None => out.service(
                 "edge",
                 "volumes",
@@ -75,8 +111,18 @@ pub(super) fn check_unix_upstreams(
                 let same = server
                     .volumes
                     .iter()
-                    .any(|m| m.source == shared.source && folder(m) == folder(shared));
-                if !same {
+                    .find(|m| m.source == shared.source && folder(m) == folder(shared));
+                if same.is_some_and(|m| m.read_only) {
+                    out.service(
+                        "server",
+                        "volumes",
+                        format!(
+                            "the volume `{}` at {} is read-only: the server cannot create its socket there",
+                            shared.source, shared.target
+                        ),
+                    );
+                }
+                if same.is_none() {
                     out.service(
                         "server",
                         "volumes",
@@ -112,9 +158,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_unix_servers_are_upstream_paths() {
-        let conf = "upstream a {\n    server 127.0.0.1:8080;\n    server unix:/run/x/s.sock max_fails=0;\n    # server unix:/commented;\n    server_tokens off;\n}\n";
+    fn only_unix_servers_of_the_backend_pool_are_upstream_paths() {
+        let conf = "upstream authsvc {\n    server unix:/run/a.sock;\n}\nupstream backend {\n    server 127.0.0.1:8080;\n    server unix:/run/x/s.sock max_fails=0;\n    # server unix:/commented;\n    keepalive 16;\n}\nserver {\n    server_tokens off;\n}\n";
         assert_eq!(unix_upstreams(conf), ["/run/x/s.sock"]);
+        let one_line = "upstream backend { server unix:/run/x/s.sock; }";
+        assert_eq!(unix_upstreams(one_line), ["/run/x/s.sock"]);
+        assert!(unix_upstreams("upstream backend {\n server 127.0.0.1:1;\n}").is_empty());
+        assert!(unix_upstreams("events {}").is_empty());
     }
 
     fn stack(
@@ -138,7 +188,11 @@ mod tests {
 
     fn messages(services: &BTreeMap<String, Service>) -> Vec<String> {
         let mut out = Findings::new(Path::new("x.yml"));
-        check_unix_upstreams("server unix:/run/x/s.sock;", services, &mut out);
+        check_unix_upstreams(
+            "upstream backend {\n    server unix:/run/x/s.sock;\n}\n",
+            services,
+            &mut out,
+        );
         out.violations.into_iter().map(|v| v.to_string()).collect()
     }
 
@@ -173,6 +227,24 @@ mod tests {
         ));
         assert!(wrong_path[0].contains("`/run/x/t.sock`"), "{wrong_path:?}");
 
+        // A read-only mount: the server cannot bind there.
+        let mut read_only = stack(Some("/run/x"), Some("/run/x"), Some("/run/x/s.sock"));
+        if let Some(server) = read_only.get_mut("server") {
+            server.volumes[0].read_only = true;
+        }
+        let read_only = messages(&read_only);
+        assert_eq!(read_only.len(), 1, "{read_only:?}");
+        assert!(read_only[0].contains("is read-only"), "{read_only:?}");
+
+        // A host folder mounted inside the volume's folder hides the volume there.
+        let mut hidden = stack(Some("/run"), Some("/run"), Some("/run/x/s.sock"));
+        if let Some(edge) = hidden.get_mut("edge") {
+            edge.volumes
+                .push(Mount::read_only("${DATA_DIR}/x", "/run/x"));
+        }
+        let hidden = messages(&hidden);
+        assert!(hidden[0].contains("service `edge`: volumes"), "{hidden:?}");
+
         // A folder whose name only starts like the socket's is not the socket's folder.
         let prefix = messages(&stack(
             Some("/run/x/s"),
@@ -191,5 +263,12 @@ mod tests {
         check_declared_volumes(&services, &[], &mut out);
         assert_eq!(out.violations.len(), 1);
         assert!(out.violations[0].message.contains("`sock`"));
+        let external = Volume {
+            external: true,
+            ..Volume::tmpfs("sock", "mode=0755")
+        };
+        check_declared_volumes(&services, &[external], &mut out);
+        assert_eq!(out.violations.len(), 2);
+        assert!(out.violations[1].message.contains("external volume `sock`"));
     }
 }

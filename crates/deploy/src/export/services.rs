@@ -4,10 +4,8 @@
 //! [`super::render`]'s), and the [`Target`] decides only how images are built and how the
 //! harness's folders are named.
 
-use std::path::Path;
-
 use contract::{env, BENCH_SECRET};
-use stack::nginx::{ProfileKnobs, ServerSocket, DOCKER_SERVER_SOCKET};
+use stack::nginx::{ProfileKnobs, ServerSocket, DOCKER_SERVER_SOCKET, DOCKER_SERVER_SOCKET_DIR};
 use stack::{CpuSet, Profile};
 
 use crate::compose::{Build, Healthcheck, Mount, Service, Volume};
@@ -74,30 +72,32 @@ pub fn uses_server_socket(profile: Profile) -> bool {
     ProfileKnobs::of(profile).server_socket == ServerSocket::Unix
 }
 
-/// The folder both containers mount the socket volume at: the one holding
-/// [`DOCKER_SERVER_SOCKET`], which the edge's nginx config names.
-pub fn server_socket_dir() -> &'static str {
-    Path::new(DOCKER_SERVER_SOCKET)
-        .parent()
-        .and_then(Path::to_str)
-        .unwrap_or("/run")
-}
-
 /// The socket volume: a tmpfs owned by the server's user, so the server can create its socket
-/// whichever container Docker mounts it in first, and no socket file outlives the stack.
-/// Mode 0755 lets the edge's `nginx` workers reach the socket (itself mode 0666); the port
-/// the socket stands beside is open to every process of the host network anyway.
+/// whichever container Docker mounts it in first. The tmpfs is unmounted with the last
+/// container, so no socket file outlives the stack (the empty volume object stays until
+/// `docker compose down --volumes`). Mode 0755 lets the edge's `nginx` workers reach the socket
+/// (itself mode 0666); the port the socket stands beside is open to every process of the host
+/// network anyway. The uid is the host's: under userns-remap or rootless Docker the server
+/// could not create its socket there.
 pub fn server_socket_volume() -> Volume {
-    let mut volume = Volume::tmpfs(
-        SERVER_SOCKET_VOLUME,
-        &format!("uid={SERVER_UID},gid={SERVER_UID},mode=0755"),
-    );
+    let mut volume = Volume::tmpfs(SERVER_SOCKET_VOLUME, &format!("uid={SERVER_UID},mode=0755"));
     volume.comment = Some(format!(
         "The server's Unix socket ({DOCKER_SERVER_SOCKET}), shared by the server and the edge:\n\
          nginx forwards over it instead of TCP (the server's CPU per forwarded request is lower).\n\
-         A tmpfs owned by the server's user (uid {SERVER_UID}): nothing on disk, nothing left over."
+         A tmpfs owned by the server's user (uid {SERVER_UID}): nothing on disk, and no socket file\n\
+         outlives the containers."
     ));
     volume
+}
+
+/// Mounts the socket volume when `profile`'s edge reaches the server over its socket.
+fn share_server_socket(service: &mut Service, profile: Profile) {
+    if uses_server_socket(profile) {
+        service.volumes.push(Mount::volume(
+            SERVER_SOCKET_VOLUME,
+            DOCKER_SERVER_SOCKET_DIR,
+        ));
+    }
 }
 
 /// nginx at the edge, with the profile's generated config.
@@ -114,10 +114,7 @@ pub fn edge(target: &Target, profile: Profile, cpuset: &str) -> Service {
         Target::HttpArena { .. } => Build::host("./edge", None),
     });
     edge_mounts(&mut edge, target);
-    if uses_server_socket(profile) {
-        edge.volumes
-            .push(Mount::volume(SERVER_SOCKET_VOLUME, server_socket_dir()));
-    }
+    share_server_socket(&mut edge, profile);
     // busybox wget (alpine base of nginx:1.27-alpine) speaks TLS; the certificate is self-signed.
     edge.healthcheck = Some(Healthcheck::every_2s(
         &[
@@ -284,11 +281,7 @@ pub fn server(target: &Target, profile: Profile, cpuset: &str) -> Service {
     }
     app_store_env(&mut server, database_url, "server");
     dataset_mount(&mut server, target);
-    if uses_server_socket(profile) {
-        server
-            .volumes
-            .push(Mount::volume(SERVER_SOCKET_VOLUME, server_socket_dir()));
-    }
+    share_server_socket(&mut server, profile);
     // /readyz answers 200 once Postgres does; the server listens before that, so HttpArena's
     // probe is never refused.
     server.healthcheck = Some(Healthcheck::every_2s(
@@ -358,7 +351,8 @@ pub fn engine_edge(target: &Target, cpuset: &str) -> Service {
 mod tests {
     use super::*;
 
-    /// The socket volume is owned by the user the server image really runs as.
+    /// The socket volume is owned by the user the server image really runs as, and the image
+    /// has the socket folder too (owned by that user).
     #[test]
     fn the_socket_volume_belongs_to_the_server_image_user() {
         let dockerfile = include_str!("../../../../deploy/docker/server.Dockerfile");
@@ -366,6 +360,15 @@ mod tests {
             dockerfile.contains(&format!("--uid {SERVER_UID} ")),
             "server.Dockerfile's useradd must use uid {SERVER_UID}"
         );
-        assert_eq!(server_socket_dir(), "/run/prodstack");
+        assert!(
+            dockerfile.contains(&format!(
+                "install -d -o app -g app -m 0755 {DOCKER_SERVER_SOCKET_DIR}"
+            )),
+            "server.Dockerfile must create {DOCKER_SERVER_SOCKET_DIR} for the app user"
+        );
+        let volume = server_socket_volume();
+        assert!(volume
+            .driver_opts
+            .contains(&("o".into(), format!("uid={SERVER_UID},mode=0755"))));
     }
 }
