@@ -223,12 +223,17 @@ impl Summary {
         Ok(summary)
     }
 
-    /// The summary of back-to-back h2load processes (a long run's segments) as if one had
-    /// run them all: counts, traffic and durations add up; the bandwidth is the total traffic
-    /// over the total duration (printed in h2load's units); the mean request time is weighted
-    /// by each part's requests.
-    pub fn combine(parts: &[Summary]) -> Summary {
+    /// The summary of back-to-back h2load processes (a long run's segments, `configured_s` of
+    /// `-D` in all) as if one had run them all: counts, traffic and durations add up; the
+    /// bandwidth is the total traffic over `configured_s`, as h2load divides by its `-D`
+    /// (printed in h2load's units); the mean request time is weighted by each part's answered
+    /// requests, the ones h2load times. One part is returned as it is, h2load's own figures.
+    pub fn combine(parts: &[Summary], configured_s: u32) -> Summary {
+        if let [only] = parts {
+            return only.clone();
+        }
         let mut total = Summary::default();
+        let mut answered = 0;
         let mut weighted_ms = 0.0;
         for part in parts {
             total.duration_s += part.duration_s;
@@ -242,16 +247,19 @@ impl Summary {
             total.status_4xx += part.status_4xx;
             total.status_5xx += part.status_5xx;
             total.traffic_bytes += part.traffic_bytes;
-            weighted_ms += part.mean_request_ms * part.requests_total as f64;
+            let part_answered =
+                part.status_2xx + part.status_3xx + part.status_4xx + part.status_5xx;
+            weighted_ms += part.mean_request_ms * part_answered as f64;
+            answered += part_answered;
             if total.application_protocol.is_none() {
                 total.application_protocol = part.application_protocol.clone();
             }
         }
-        if total.requests_total > 0 {
-            total.mean_request_ms = weighted_ms / total.requests_total as f64;
+        if answered > 0 {
+            total.mean_request_ms = weighted_ms / answered as f64;
         }
-        if total.duration_s > 0.0 {
-            total.bandwidth_bytes_per_s = total.traffic_bytes as f64 / total.duration_s;
+        if configured_s > 0 {
+            total.bandwidth_bytes_per_s = total.traffic_bytes as f64 / f64::from(configured_s);
             total.bandwidth = format!("{}/s", format_bytes(total.bandwidth_bytes_per_s));
         }
         total
@@ -442,21 +450,25 @@ pub(crate) mod tests {
             application_protocol: Some("h2".into()),
             ..Summary::default()
         };
-        let total = Summary::combine(&[part(1000, 0, 10.0, 2.0), part(3000, 5, 20.0, 4.0)]);
+        // The measured durations run a little over the configured 10 + 20 s.
+        let total = Summary::combine(&[part(1000, 0, 10.1, 2.0), part(3000, 5, 20.2, 4.0)], 30);
         assert_eq!(total.status_2xx, 4000);
         assert_eq!(total.requests_total, 4005);
         assert_eq!(total.unanswered(), 5);
-        assert_eq!(total.duration_s, 30.0);
+        assert!((total.duration_s - 30.3).abs() < 1e-9);
         assert_eq!(total.traffic_bytes, 4000 * 1024);
-        let expected_mean = (1000.0 * 2.0 + 3005.0 * 4.0) / 4005.0;
+        let expected_mean = (1000.0 * 2.0 + 3000.0 * 4.0) / 4000.0;
         assert!((total.mean_request_ms - expected_mean).abs() < 1e-9);
         assert_eq!(total.application_protocol.as_deref(), Some("h2"));
-        // 4000 KiB over 30 s, in h2load's units, and read back as it reads h2load's.
+        // 4000 KiB over the configured 30 s, in h2load's units, read back as h2load's are.
         assert_eq!(total.bandwidth, "133.33KB/s");
         assert!((parse_bytes("133.33KB").unwrap() - total.bandwidth_bytes_per_s).abs() < 10.0);
         assert_eq!(format_bytes(0.0), "0B");
         assert_eq!(format_bytes(3.0 * 1073741824.0), "3.00GB");
-        assert_eq!(Summary::combine(&[]).duration_s, 0.0);
+        assert_eq!(Summary::combine(&[], 0).duration_s, 0.0);
+        // One part is h2load's own summary, its bandwidth string included.
+        let reads = Summary::parse(STACK_READS).unwrap();
+        assert_eq!(Summary::combine(std::slice::from_ref(&reads), 5), reads);
     }
 
     const MIXED: &str = include_str!("../tests/fixtures/h2load/mixed-4xx-5xx.txt");

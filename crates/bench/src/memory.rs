@@ -79,8 +79,9 @@ impl RssCurve {
             .zip(&self.bytes)
             .filter(|(name, _)| judged.contains(&name.as_str()))
             .map(|(name, bytes)| {
-                let after_warmup = median(after.iter().map(|&j| bytes[j]));
-                let at_end = median(end.iter().map(|&j| bytes[j]));
+                let at = |j: &usize| bytes.get(*j).copied().unwrap_or(0);
+                let after_warmup = median(after.iter().map(at));
+                let at_end = median(end.iter().map(at));
                 let growth = (after_warmup > 0 && at_end > 0)
                     .then(|| (at_end as f64 - after_warmup as f64) / after_warmup as f64 * 100.0);
                 SoakService {

@@ -116,7 +116,8 @@ pub struct ProductionBenchArgs {
     #[arg(long, value_parser = parse_seconds)]
     pub soak_warmup: Option<u32>,
     /// Kill an h2load still running this long after it started; its run then counts nothing.
-    /// Default: HttpArena's `timeout 45`, or the duration + 40 s for runs longer than 5 s.
+    /// Default: HttpArena's `timeout 45`, or the h2load's duration + 40 s when longer (a run
+    /// over 30 s is a series of h2load pairs, each with its own timeout).
     #[arg(long, value_parser = parse_seconds)]
     pub loadgen_timeout: Option<u32>,
 }
@@ -173,14 +174,13 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
         "`curl` is not installed (./prodstack installs it: Debian package curl)"
     );
     let h2load = resolve_h2load(&args.h2load)?;
-    let timeout = args
-        .loadgen_timeout
-        .unwrap_or(HTTPARENA_LOADGEN_TIMEOUT_S.max(args.duration + 40));
-    ensure!(
-        timeout > args.duration,
-        "--loadgen-timeout {timeout}s must be longer than --duration {}s",
-        args.duration
-    );
+    if let Some(timeout) = args.loadgen_timeout {
+        let longest = segments::longest_segment_s(args.duration);
+        ensure!(
+            timeout > longest,
+            "--loadgen-timeout {timeout}s must be longer than the longest h2load of the run ({longest}s)"
+        );
+    }
     let home = &project.home;
     if !args.attach && !supervise::missing_data(home).is_empty() {
         eprintln!("prodstack bench: generating the data first (prodstack data)");
@@ -210,7 +210,7 @@ pub fn run(project: &Project, args: ProductionBenchArgs) -> anyhow::Result<ExitC
         plan,
         threads,
         h2load,
-        loadgen_timeout: Duration::from_secs(timeout as u64),
+        loadgen_timeout: args.loadgen_timeout,
         running: None,
         started_here: false,
         static_bytes: Vec::new(),
@@ -266,9 +266,11 @@ struct Bench<'a> {
     args: &'a ProductionBenchArgs,
     plan: CpuPlan,
     threads: u32,
-    /// The h2load program and how long one may run before it is killed.
+    /// The h2load program.
     h2load: LoadGenerator,
-    loadgen_timeout: Duration,
+    /// How long one h2load may run before it is killed (`--loadgen-timeout`); `None`: see
+    /// [`Bench::loadgen_timeout`].
+    loadgen_timeout: Option<u32>,
     /// The variant the stack currently runs.
     running: Option<String>,
     /// Whether this benchmark brought the stack up (and so must take it down).
@@ -563,6 +565,15 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// How long an h2load of `seconds` may run before it is killed: `--loadgen-timeout`, or
+    /// HttpArena's `timeout 45`, or `seconds` + 40 s when that is longer.
+    fn loadgen_timeout(&self, seconds: u32) -> Duration {
+        let limit = self
+            .loadgen_timeout
+            .unwrap_or(HTTPARENA_LOADGEN_TIMEOUT_S.max(seconds + 40));
+        Duration::from_secs(u64::from(limit))
+    }
+
     /// Runs the reads and writes instances side by side until both exit (or are killed at the
     /// load generator's timeout): their summaries, and each one that did not finish.
     fn load_pair(
@@ -591,7 +602,8 @@ impl Bench<'_> {
             children.push((*invocation, child, out));
         }
         let seconds = pair[0].duration_s;
-        let exits = wait_all(&mut children, self.loadgen_timeout, label, seconds)?;
+        let timeout = self.loadgen_timeout(seconds);
+        let exits = wait_all(&mut children, timeout, label, seconds)?;
         let mut summaries = Vec::new();
         let mut unfinished = Vec::new();
         for ((invocation, _, out), exit) in children.iter().zip(exits) {
@@ -608,10 +620,9 @@ impl Bench<'_> {
                                 .unwrap_or_default(),
                             out.display()
                         ),
-                        Exit::Killed { .. } => format!(
-                            "did not exit within {} s and was killed",
-                            self.loadgen_timeout.as_secs()
-                        ),
+                        Exit::Killed { .. } => {
+                            format!("did not exit within {} s and was killed", timeout.as_secs())
+                        }
                     };
                     let log = std::fs::read_to_string(&invocation.log_file).unwrap_or_default();
                     let logged = h2load::Logged::of(&h2load::parse_log(&log).0);
@@ -696,7 +707,8 @@ impl Bench<'_> {
             let (r, w, stuck) =
                 self.load_pair(&[&reads, &writes], &loadgen_pids, &scratch, &segment_label)?;
             let per_connection = |summary: &Summary, invocation: &Invocation| {
-                summary.requests_total as f64 / f64::from(invocation.connections * seconds)
+                summary.requests_total as f64
+                    / (f64::from(invocation.connections) * f64::from(seconds))
             };
             rate = Some(per_connection(&r, &reads).max(per_connection(&w, &writes)));
             threads = reads.threads;
@@ -716,8 +728,14 @@ impl Bench<'_> {
         let sampled = sampler.finish();
         let warmup = self.args.soak_warmup.unwrap_or(DEFAULT_SOAK_WARMUP_S);
         let judged: Vec<&str> = STACK_SERVICES.iter().copied().chain([POSTGRES]).collect();
-        let soak = sampled.rss_curve.soak(warmup, &judged);
-        if soak.is_none() && self.args.soak_warmup.is_some() {
+        // A run whose load generator hung counts nothing, its memory included: the curve would
+        // cover the minutes it waited without load.
+        let soak = if unfinished.is_empty() {
+            sampled.rss_curve.soak(warmup, &judged)
+        } else {
+            None
+        };
+        if soak.is_none() && unfinished.is_empty() && self.args.soak_warmup.is_some() {
             eprintln!(
                 "   {label}: no memory verdict: the run is too short for a {warmup} s warm-up and two windows after it"
             );
@@ -726,8 +744,8 @@ impl Bench<'_> {
             Scrape::fetch(&metrics_url).context("reading the server's metrics after the run")?;
         let edge_after = edge_status.requests();
         let redis_after = stack::redis::commands_processed(state.ports.cache);
-        let reads_summary = Summary::combine(&reads_parts);
-        let writes_summary = Summary::combine(&writes_parts);
+        let reads_summary = Summary::combine(&reads_parts, done);
+        let writes_summary = Summary::combine(&writes_parts, done);
         let delta = after.delta(&before);
         let edge_requests = match (edge_before, edge_after) {
             (Some(b), Some(a)) => Some(a - b),
@@ -751,7 +769,8 @@ impl Bench<'_> {
             connections,
             run,
             threads,
-            duration_s: duration,
+            // The seconds of load that ran: less than asked when a hung h2load ended the run.
+            duration_s: done,
             reads_latency: log_latency(&reads_logs),
             writes_latency: log_latency(&writes_logs),
             reads: reads_summary,

@@ -224,7 +224,10 @@ pub fn read_volumes(doc: &Value) -> Result<Vec<Volume>, String> {
         out.push(Volume {
             name,
             driver_opts,
-            external: value.get("external").and_then(Value::as_bool) == Some(true),
+            // `external: true`, or the legacy `external: {name: ...}`.
+            external: value
+                .get("external")
+                .is_some_and(|e| !e.is_null() && e.as_bool() != Some(false)),
             comment: None,
         });
     }
@@ -324,15 +327,15 @@ mod tests {
     #[test]
     fn top_level_volumes_in_every_form_and_the_unreadable_ones() {
         let doc: Value = serde_yaml::from_str(
-            "volumes:\n  plain:\n  tmp:\n    driver_opts:\n      type: tmpfs\n  ext:\n    external: true\n",
+            "volumes:\n  plain:\n  tmp:\n    driver_opts:\n      type: tmpfs\n  ext:\n    external: true\n  old:\n    external:\n      name: x\n  no:\n    external: false\n",
         )
         .unwrap();
         let volumes = read_volumes(&doc).unwrap();
         let names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
-        assert_eq!(names, ["plain", "tmp", "ext"]);
+        assert_eq!(names, ["plain", "tmp", "ext", "old", "no"]);
         assert!(volumes[0].driver_opts.is_empty() && !volumes[0].external);
         assert_eq!(volumes[1].driver_opts, [("type".into(), "tmpfs".into())]);
-        assert!(volumes[2].external);
+        assert!(volumes[2].external && volumes[3].external && !volumes[4].external);
         for bad in [
             "volumes: [a]\n",
             "volumes:\n  a: 5\n",

@@ -54,6 +54,8 @@ pub(super) fn unix_upstreams(conf: &str) -> Vec<String> {
         .map(|line| line.split('#').next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n");
+    // `upstream backend{` is as valid as `upstream backend {`.
+    let text = text.replace('{', " { ").replace('}', " } ");
     let mut words = text.split_whitespace();
     let mut found = false;
     while let Some(word) = words.next() {
@@ -89,18 +91,7 @@ pub(super) fn check_unix_upstreams(
         return;
     };
     for path in unix_upstreams(conf) {
-        let holds = |m: &&Mount| {
-            path.strip_prefix(m.target.trim_end_matches('/'))
-                .is_some_and(|rest| rest.starts_with('/'))
-        };
-        // The innermost mount holding the path is the one the container sees there.
-        let innermost = edge
-            .volumes
-            .iter()
-            .filter(holds)
-            .max_by_key(|m| m.target.trim_end_matches('/').len())
-            .filter(|m| m.volume_name().is_some());
-        match innermost {
+        match innermost(edge, &path).filter(|m| m.volume_name().is_some()) {
             None => out.service(
                 "edge",
                 "volumes",
@@ -108,10 +99,9 @@ pub(super) fn check_unix_upstreams(
             ),
             Some(shared) => {
                 let folder = |m: &Mount| m.target.trim_end_matches('/').to_string();
-                let same = server
-                    .volumes
-                    .iter()
-                    .find(|m| m.source == shared.source && folder(m) == folder(shared));
+                // The server must see the same volume there: its own innermost mount.
+                let same = innermost(server, &path)
+                    .filter(|m| m.source == shared.source && folder(m) == folder(shared));
                 if same.is_some_and(|m| m.read_only) {
                     out.service(
                         "server",
@@ -151,6 +141,18 @@ pub(super) fn check_unix_upstreams(
     }
 }
 
+/// The innermost mount of `service` holding `path`: the one the container sees there.
+fn innermost<'a>(service: &'a Service, path: &str) -> Option<&'a Mount> {
+    service
+        .volumes
+        .iter()
+        .filter(|m| {
+            path.strip_prefix(m.target.trim_end_matches('/'))
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|m| m.target.trim_end_matches('/').len())
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -163,6 +165,8 @@ mod tests {
         assert_eq!(unix_upstreams(conf), ["/run/x/s.sock"]);
         let one_line = "upstream backend { server unix:/run/x/s.sock; }";
         assert_eq!(unix_upstreams(one_line), ["/run/x/s.sock"]);
+        let tight = "upstream backend{server unix:/run/x/s.sock;}";
+        assert_eq!(unix_upstreams(tight), ["/run/x/s.sock"]);
         assert!(unix_upstreams("upstream backend {\n server 127.0.0.1:1;\n}").is_empty());
         assert!(unix_upstreams("events {}").is_empty());
     }
@@ -244,6 +248,16 @@ mod tests {
         }
         let hidden = messages(&hidden);
         assert!(hidden[0].contains("service `edge`: volumes"), "{hidden:?}");
+        // ... and so it does in the server.
+        let mut hidden = stack(Some("/run"), Some("/run"), Some("/run/x/s.sock"));
+        if let Some(server) = hidden.get_mut("server") {
+            server
+                .volumes
+                .push(Mount::read_only("${DATA_DIR}/x", "/run/x"));
+        }
+        let hidden = messages(&hidden);
+        assert_eq!(hidden.len(), 1, "{hidden:?}");
+        assert!(hidden[0].contains("the server must mount that volume there too"));
 
         // A folder whose name only starts like the socket's is not the socket's folder.
         let prefix = messages(&stack(
