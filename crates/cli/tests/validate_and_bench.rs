@@ -193,6 +193,85 @@ fn both_rust_edge_modes_pass_every_check_and_come_down_clean() {
     }
 }
 
+/// A run over 30 s is back-to-back h2load pairs (h2load never reconnects after nginx's
+/// 10,000 requests per connection), summed into one result, and a run that long gets a memory
+/// verdict, which decides the exit status together with the answers.
+#[test]
+fn a_long_run_is_back_to_back_h2load_pairs_with_a_memory_verdict() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    let json = stack.home.root().join("long.json");
+    let offset = stack.offset.to_string();
+    let out = stack.run(&[
+        "bench",
+        "--connections",
+        "16",
+        "--duration",
+        "31s",
+        "--runs",
+        "1",
+        "--soak-warmup",
+        "10s",
+        "--ports-offset",
+        &offset,
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    // 10 s first, then pairs sized from the measured rate, the last holding the remainder.
+    assert!(all.contains("run 1/1 · 0-10 of 31 s"), "{all}");
+    assert!(all.contains("run 1/1 · 10-"), "{all}");
+    let scratch = stack.home.run_dir().join("bench");
+    let pairs = (1..10)
+        .take_while(|n| scratch.join(format!("reads-{n}.log")).is_file())
+        .count();
+    assert!(pairs >= 2, "{pairs} h2load pairs:\n{all}");
+    assert!(!scratch.join(format!("reads-{}.log", pairs + 1)).exists());
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let e = &doc[0];
+    let run = &e["prodstack"]["runs"][0];
+    assert_eq!(run["duration_s"], 31, "{run}");
+    assert!(e["rps"].as_u64().unwrap() > 0, "{e}");
+    // Every pair's requests are in the one result: more than one pair's worth of latency
+    // samples, and the answers add up.
+    let logged: usize = (1..=pairs)
+        .map(|n| {
+            std::fs::read_to_string(scratch.join(format!("reads-{n}.log")))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        run["reads_latency"]["requests"].as_u64().unwrap() as usize,
+        logged
+    );
+    let soak = &run["soak"];
+    assert_eq!(soak["warmup_s"], 10, "{run}");
+    let judged: Vec<&str> = soak["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    for service in ["edge", "authsvc", "server", "cache", "postgres"] {
+        assert!(judged.contains(&service), "{service} not judged: {soak}");
+    }
+    assert!(!judged.contains(&"loadgen"), "{soak}");
+    let answered_ok =
+        e["status_4xx"] == 0 && e["status_5xx"] == 0 && e["prodstack"]["unanswered"] == 0;
+    let passed = soak["passed"].as_bool().unwrap();
+    assert_eq!(out.status.success(), answered_ok && passed, "{all}");
+    assert_eq!(
+        all.contains("private memory grew more than"),
+        !passed,
+        "{all}"
+    );
+}
+
 #[test]
 fn a_smoke_benchmark_writes_every_httparena_field_and_tears_its_stack_down() {
     let _one = one_stack_at_a_time();
