@@ -18,6 +18,10 @@ pub struct Invocation {
     pub threads: u32,
     pub duration_s: u32,
     pub log_file: PathBuf,
+    /// HTTP/1.1 keep-alive (`--h1`) instead of HTTP/2. HttpArena's load is HTTP/2; `chaos`
+    /// uses this across an edge reload, where h2load's HTTP/2 clients neither retry the
+    /// streams a GOAWAY refused nor reconnect, while its HTTP/1.1 clients reconnect.
+    pub h1: bool,
 }
 
 impl Invocation {
@@ -44,6 +48,7 @@ impl Invocation {
             threads: threads.min(connections).max(1),
             duration_s,
             log_file,
+            h1: false,
         }
     }
 
@@ -72,12 +77,16 @@ impl Invocation {
             threads: 8.min(write_connections),
             duration_s,
             log_file,
+            h1: false,
         }
     }
 
     /// The argument list after `h2load`.
     pub fn args(&self) -> Vec<String> {
         let mut args = vec!["-i".to_string(), self.uri_file.display().to_string()];
+        if self.h1 {
+            args.push("--h1".into());
+        }
         if let Some(body) = &self.body_file {
             args.push("-d".into());
             args.push(body.display().to_string());

@@ -42,6 +42,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Benchmark the stack with HttpArena's production-stack load, or one component alone.
     Bench(Box<bench::BenchArgs>),
+    /// Inject faults under the production-stack load (Redis, Postgres, authsvc, server, edge
+    /// reload) with a write ledger, a timeline per scenario and the expected behaviour checked.
+    Chaos(Box<chaos::ChaosArgs>),
     /// Run one hostile-client scenario against the running edge while probing it like a visitor.
     Attack(attack::AttackArgs),
     /// Run every check: rustfmt, clippy and the whole test suite.
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => stack_cmd::logs(&project, args),
         Command::Validate(args) => validate::run(&project, args),
         Command::Bench(args) => bench::run(&project, *args),
+        Command::Chaos(args) => chaos::run(&project, *args),
         Command::Attack(args) => attack::run(&project, args),
         Command::Test(args) => test_cmd::run(&project, args),
         Command::Plan(args) => plan::run(&project, args),

@@ -597,3 +597,86 @@ cat {fixtures}/production-stack-$kind-1024c.txt
     // --attach leaves the stack as it found it.
     assert!(StackState::path(&stack.home).exists());
 }
+
+/// The short `chaos`: three scenarios under load, each with a fault that the stack must ride
+/// out as its expectation says, and the ledger's proof that no acknowledged write was lost.
+#[test]
+fn chaos_rides_out_redis_postgres_and_an_edge_reload_without_losing_a_write() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    let json = stack.home.root().join("chaos.json");
+    let markdown = stack.home.root().join("report").join("chaos.md");
+    let offset = stack.offset.to_string();
+    let out = stack.run(&[
+        "chaos",
+        "--scenario",
+        "redis-kill,postgres-stop,edge-reload",
+        "--window",
+        "10s",
+        "--fault-at",
+        "3s",
+        "--connections",
+        "32",
+        "--ports-offset",
+        &offset,
+        "--json",
+        json.to_str().unwrap(),
+        "--markdown",
+        markdown.to_str().unwrap(),
+    ]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{all}");
+    assert!(stack.processes().is_empty(), "chaos left services running");
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scenarios = doc["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["redis-kill", "postgres-stop", "edge-reload"]);
+    for s in scenarios {
+        let name = &s["scenario"];
+        assert_eq!(s["passed"], true, "{s}");
+        let ledger = &s["ledger"];
+        assert!(
+            ledger["acknowledged"].as_u64().unwrap() > 0,
+            "{name}: {ledger}"
+        );
+        assert_eq!(ledger["lost"], 0, "{name}: {ledger}");
+        assert_eq!(ledger["stale_reads"], 0, "{name}: {ledger}");
+        assert!(
+            ledger["reads_checked"].as_u64().unwrap() > 0,
+            "{name}: {ledger}"
+        );
+        let timing = &s["timing"];
+        let (injected, back) = (
+            timing["injected_s"].as_f64().unwrap(),
+            timing["back_s"].as_f64().unwrap(),
+        );
+        assert!((2.9..4.0).contains(&injected), "{name}: {timing}");
+        assert!(back >= injected, "{name}: {timing}");
+        assert_eq!(s["timeline"].as_array().unwrap().len(), 10, "{name}");
+        assert!(s["checks"].as_array().unwrap().len() >= 6, "{name}");
+        assert!(markdown
+            .with_file_name(format!("chaos-{}.svg", name.as_str().unwrap()))
+            .is_file());
+    }
+    // Postgres down: the fault is visible (503s while it lasted, none after), and L1 hits
+    // went on being answered.
+    let pg = &scenarios[1];
+    assert!(pg["during"]["s5xx"].as_u64().unwrap() > 0, "{pg}");
+    assert_eq!(pg["after"]["s5xx"], 0, "{pg}");
+    assert!(pg["server_during"]["l1_hits"].as_u64().unwrap() > 0, "{pg}");
+    assert!(pg["timing"]["back_s"].as_f64().unwrap() >= 6.0, "{pg}");
+    // Redis down: no client saw anything, although the server counted Redis errors.
+    let redis = &scenarios[0];
+    assert_eq!(redis["during"]["s5xx"], 0, "{redis}");
+    assert!(
+        redis["server_during"]["redis_errors"].as_u64().unwrap() > 0,
+        "{redis}"
+    );
+    let report = std::fs::read_to_string(&markdown).unwrap();
+    assert!(report.contains("## postgres-stop"), "{report}");
+}

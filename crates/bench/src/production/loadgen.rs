@@ -19,7 +19,7 @@ pub(super) const HTTPARENA_LOADGEN_TIMEOUT_S: u32 = 45;
 
 /// How one h2load process ended.
 #[derive(Debug)]
-pub(super) enum Exit {
+pub enum Exit {
     Finished(std::process::ExitStatus),
     /// Still running at the timeout, so killed; `sockets` it held then.
     Killed {
@@ -28,7 +28,7 @@ pub(super) enum Exit {
 }
 
 impl Exit {
-    pub(super) fn open_connections(&self) -> Option<u64> {
+    pub fn open_connections(&self) -> Option<u64> {
         match self {
             Exit::Finished(_) => None,
             Exit::Killed { sockets } => *sockets,
@@ -39,7 +39,7 @@ impl Exit {
 /// Waits for both h2load processes with a progress line; kills one still running at
 /// `timeout` after the start (counting the connections it still holds first), like
 /// HttpArena's `timeout 45`, and waits for the other.
-pub(super) fn wait_all(
+pub fn wait_all(
     children: &mut [(&Invocation, Child, PathBuf)],
     timeout: Duration,
     label: &str,
@@ -109,12 +109,12 @@ pub(super) fn first_line(text: &str) -> String {
 }
 
 /// The h2load to run, and its version (for explaining a hang).
-pub(super) struct LoadGenerator {
-    pub(super) program: PathBuf,
-    pub(super) version: Option<(u32, u32, u32)>,
+pub struct LoadGenerator {
+    pub program: PathBuf,
+    pub version: Option<(u32, u32, u32)>,
 }
 
-pub(super) fn resolve_h2load(program: &Path) -> anyhow::Result<LoadGenerator> {
+pub fn resolve_h2load(program: &Path) -> anyhow::Result<LoadGenerator> {
     let found = if program.components().count() > 1 {
         program.is_file().then(|| program.to_path_buf())
     } else {

@@ -41,10 +41,13 @@ use validate::{self, Target};
 
 use edge_status::EdgeStatus;
 use loadgen::{
-    describe_failures, first_line, log_latency, resolve_h2load, unfinished_advice, wait_all, Exit,
-    LoadGenerator, HTTPARENA_LOADGEN_TIMEOUT_S,
+    describe_failures, first_line, log_latency, unfinished_advice, HTTPARENA_LOADGEN_TIMEOUT_S,
 };
-use variants::{cpu_plan, variants, Authsvc, CpuPlan, Variant};
+use variants::{variants, Authsvc, Variant};
+
+// What `prodstack chaos` runs the same load with.
+pub use loadgen::{resolve_h2load, wait_all, Exit, LoadGenerator};
+pub use variants::{cpu_plan, CpuPlan};
 
 #[derive(Debug, Clone, Args)]
 pub struct ProductionBenchArgs {
@@ -154,7 +157,7 @@ impl Default for ProductionBenchArgs {
 pub const DEFAULT_SOAK_WARMUP_S: u32 = 60;
 
 /// Whole seconds, as h2load's `-D` writes them: `5`, `5s` or `10m`.
-fn parse_seconds(text: &str) -> Result<u32, String> {
+pub fn parse_seconds(text: &str) -> Result<u32, String> {
     let trimmed = text.trim();
     let (number, unit) = match trimmed.strip_suffix('m') {
         Some(minutes) => (minutes, 60),
@@ -816,7 +819,7 @@ fn save_result(home: &Home, json: &str) {
 /// The request lists point at `https://localhost:8443`; with offset ports the benchmark uses
 /// copies for the real edge URL, written once (the small writes list tells which URL a copy
 /// has).
-fn requests_for(home: &Home, scratch: &Path, base_url: &str) -> anyhow::Result<PathBuf> {
+pub fn requests_for(home: &Home, scratch: &Path, base_url: &str) -> anyhow::Result<PathBuf> {
     if base_url == datagen::requests::DEFAULT_BASE_URL {
         return Ok(home.requests_dir());
     }

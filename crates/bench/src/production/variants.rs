@@ -184,7 +184,7 @@ pub struct CpuPlan {
     pub split: CpuSplit,
 }
 
-pub(super) fn cpu_plan(args: &ProductionBenchArgs) -> anyhow::Result<CpuPlan> {
+pub fn cpu_plan(args: &ProductionBenchArgs) -> anyhow::Result<CpuPlan> {
     let available = CpuSet::available().context("reading this process' CPUs")?;
     let loadgen = match &args.loadgen_cpus {
         Some(list) => {

@@ -1,0 +1,320 @@
+//! `prodstack chaos`: the production-stack load with one fault injected per scenario, and
+//! proof of what the stack did meanwhile.
+//!
+//! Per scenario ([`scenario`]): the same h2load reads and writes as `bench` for a steady
+//! window ([`run`]), the write ledger beside them ([`ledger`], over its own HTTP/2 client,
+//! [`client`]), and the fault at a fixed second ([`fault`]). Afterwards: a per-second
+//! timeline by class from h2load's per-request log ([`timeline`]), the ledger checked against
+//! Postgres, and the scenario's expectations asserted ([`verdict`]). [`report`] writes the
+//! terminal summary, JSON, Markdown and an SVG timeline per scenario. The command exits 1 when
+//! any check fails.
+//!
+//! The stack is brought up by `chaos` itself (the bench's CPU split, HttpArena's shared
+//! authsvc), validated, and taken down at the end; between scenarios every service is made
+//! healthy again and the 1 s TTLs are left to expire.
+
+pub mod client;
+pub mod counters;
+pub mod fault;
+pub mod ledger;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod timeline;
+pub mod verdict;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context as _};
+use bench::production::{cpu_plan, parse_seconds, resolve_h2load, ProductionBenchArgs};
+use clap::Args;
+use stack::profile::Profile;
+use stack::supervise::{self, UpOptions};
+use stack::{Project, Sidecar, StackState};
+
+use crate::report::ChaosReport;
+use crate::scenario::{Scenario, FAULT_S};
+
+#[derive(Debug, Clone, Args)]
+pub struct ChaosArgs {
+    /// Scenarios to run, in order (default: all): redis-kill, redis-freeze, postgres-stop,
+    /// postgres-freeze, authsvc-kill, server-kill, edge-reload.
+    #[arg(long, value_delimiter = ',', value_parser = Scenario::parse)]
+    pub scenario: Vec<Scenario>,
+    /// The load's steady window per scenario.
+    #[arg(long, default_value = "20s", value_parser = parse_seconds)]
+    pub window: u32,
+    /// When the fault is injected, counted from the load's start.
+    #[arg(long, default_value = "6s", value_parser = parse_seconds)]
+    pub fault_at: u32,
+    /// Connections of the reads instance (the writes get max(C/8, 8), as in `bench`).
+    #[arg(long, default_value_t = 128)]
+    pub connections: u32,
+    /// Stack profile (production or tuned).
+    #[arg(long, default_value = "production")]
+    pub profile: Profile,
+    /// The auth sidecar behind nginx: `shared` (HttpArena's, what an entry runs) or `ours`.
+    #[arg(long, value_name = "shared|ours", default_value_t = Sidecar::Shared)]
+    pub authsvc: Sidecar,
+    /// CPUs for h2load (default: the upper half of this machine's, as in `bench`).
+    #[arg(long)]
+    pub loadgen_cpus: Option<String>,
+    /// Add N to every port (run beside other services).
+    #[arg(long, default_value_t = 0)]
+    pub ports_offset: u16,
+    /// The load generator: `h2load` on PATH, or the path of another h2load build.
+    #[arg(long, default_value = "h2load")]
+    pub h2load: PathBuf,
+    /// Write every figure and check as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a Markdown report (and an SVG timeline per scenario beside it).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+}
+
+/// Pause between scenarios: the 1 s TTLs expire, so each scenario starts from the same cache
+/// state.
+const BETWEEN_SCENARIOS: Duration = Duration::from_secs(2);
+
+/// The window must hold the pre-fault baseline (at least 2 s after the first second of
+/// handshakes), the fault, and the recovery bound plus a second to measure it in.
+fn check_timing(args: &ChaosArgs) -> anyhow::Result<()> {
+    ensure!(
+        args.fault_at >= 3,
+        "--fault-at {}s: the fault must come at least 3 s in, so a pre-fault rate can be measured",
+        args.fault_at
+    );
+    let bound = Scenario::ALL
+        .iter()
+        .map(|s| s.expectation().recovery_bound_s)
+        .fold(0.0, f64::max);
+    let needed = f64::from(args.fault_at) + FAULT_S + bound + 1.0;
+    ensure!(
+        f64::from(args.window) >= needed,
+        "--window {}s is too short: a fault at {} s lasts {FAULT_S} s and recovery is judged over {bound} s after it, so at least {needed} s",
+        args.window,
+        args.fault_at
+    );
+    ensure!(args.connections >= 1, "--connections must be at least 1");
+    Ok(())
+}
+
+pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
+    check_timing(&args)?;
+    let scenarios = if args.scenario.is_empty() {
+        Scenario::ALL.to_vec()
+    } else {
+        args.scenario.clone()
+    };
+    let h2load = resolve_h2load(&args.h2load)?;
+    let home = &project.home;
+    if !supervise::missing_data(home).is_empty() {
+        eprintln!("prodstack chaos: generating the data first (prodstack data)");
+        let mut options = datagen::Options::new(home.root());
+        options.progress = true;
+        datagen::generate(&options).context("generating the stack's data")?;
+    }
+    if StackState::load_if_present(home)?.is_some_and(|state| {
+        state
+            .services
+            .iter()
+            .any(|s| s.liveness() == stack::process::Liveness::Running)
+    }) {
+        bail!(
+            "a stack is already running in {} (prodstack down first: chaos starts, breaks and stops its own)",
+            home.root().display()
+        );
+    }
+    let plan = cpu_plan(&ProductionBenchArgs {
+        loadgen_cpus: args.loadgen_cpus.clone(),
+        ..Default::default()
+    })?;
+    let threads = plan.loadgen.as_ref().map_or(1, |l| l.len() as u32).max(1);
+    let mut opts = UpOptions::new(&project.project_root)?;
+    opts.profile = args.profile;
+    opts.ports_offset = args.ports_offset;
+    opts.cpus = plan.split.clone();
+    let authsvc = match args.authsvc {
+        Sidecar::Ours => Sidecar::Ours.describe().to_string(),
+        Sidecar::Shared => {
+            match stack::sidecar::build_shared(project, &mut |line| eprintln!("   {line}")) {
+                Ok(binary) => {
+                    opts.authsvc_bin = Some(binary);
+                    Sidecar::Shared.describe().to_string()
+                }
+                Err(err @ stack::Error::Missing { .. }) => {
+                    eprintln!("   !! running our authsvc instead of HttpArena's shared one: {err}");
+                    format!(
+                        "{} (HttpArena's sources not found)",
+                        Sidecar::Ours.describe()
+                    )
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the ledger's runtime")?;
+
+    eprintln!("== bringing the stack up ({} profile)", args.profile);
+    supervise::up(home, &opts, &mut |line| eprintln!("   {line}"))?;
+    let outcome = (|| -> anyhow::Result<ChaosReport> {
+        validate_stack(home)?;
+        let setup = run::Setup {
+            home,
+            opts: &opts,
+            h2load: &h2load,
+            loadgen_cpus: plan.loadgen.as_ref().map(|c| c.to_string()),
+            connections: args.connections,
+            threads,
+            window_s: args.window,
+            fault_at_s: f64::from(args.fault_at),
+            runtime: &runtime,
+        };
+        let mut results = Vec::new();
+        for (i, &scenario) in scenarios.iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(BETWEEN_SCENARIOS);
+            }
+            eprintln!("== {scenario}: {}", scenario.describe());
+            let result = run::scenario(&setup, scenario)?;
+            eprintln!(
+                "   {}: {}",
+                scenario,
+                if result.passed { "pass" } else { "FAIL" }
+            );
+            results.push(result);
+            let restarted = fault::restore(home, &opts)?;
+            if !restarted.is_empty() {
+                eprintln!(
+                    "   !! had to start again after the scenario: {}",
+                    restarted
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        Ok(ChaosReport {
+            setup: format!(
+                "Profile {}, authsvc: {authsvc}. Load: h2load reads -c {} -m 16 -t {threads} and writes (ids {}–{}) -c {} -m 8, {} s per scenario, fault at {} s for {FAULT_S} s. Stack CPUs {}, load generator CPUs {}. Machine: {} CPUs.",
+                args.profile,
+                args.connections,
+                run::LOAD_WRITE_IDS.start(),
+                run::LOAD_WRITE_IDS.end(),
+                (args.connections / 8).max(8),
+                args.window,
+                args.fault_at,
+                plan.stack,
+                plan.loadgen.as_ref().map_or_else(|| "any".to_string(), |c| c.to_string()),
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
+            scenarios: results,
+        })
+    })();
+    eprintln!("== tearing the stack down");
+    let down = supervise::down(home, &mut |line| eprintln!("   {line}"));
+    let report = outcome?;
+    down?;
+
+    println!("{}", report::summary(&report));
+    for r in &report.scenarios {
+        println!("\n{}: {}\n{}", r.scenario, r.description, report::checks(r));
+    }
+    let json = serde_json::to_string_pretty(&report)?;
+    let latest = home.results_dir().join("chaos-latest.json");
+    if std::fs::create_dir_all(home.results_dir())
+        .and_then(|()| std::fs::write(&latest, &json))
+        .is_err()
+    {
+        tracing::warn!(path = %latest.display(), "could not save the result");
+    }
+    for path in args.json.iter().chain(&args.markdown) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.markdown {
+        let charts = report::write_markdown(&report, path)?;
+        println!("wrote {} (+ {} timelines)", path.display(), charts.len());
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// HttpArena's checks and the extended ones must pass before anything is broken.
+fn validate_stack(home: &stack::Home) -> anyhow::Result<()> {
+    let state = StackState::load(home)?;
+    let target = validate::Target {
+        base_url: state.edge_url(),
+        token: std::fs::read_to_string(home.token_path())
+            .with_context(|| format!("reading {}", home.token_path().display()))?
+            .trim()
+            .to_string(),
+        database_url: stack::postgres::database_url(state.ports.postgres),
+        dataset: home.dataset_path(),
+    };
+    let results = validate::run_checks(&target, true, |_| {});
+    let failures: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
+    for failure in &failures {
+        validate::print_result(failure);
+    }
+    ensure!(
+        failures.is_empty(),
+        "the stack failed {} of {} validation checks before any fault",
+        failures.len(),
+        results.len()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        chaos: ChaosArgs,
+    }
+
+    #[test]
+    fn scenarios_and_windows_parse_and_are_checked() {
+        let cli = Cli::try_parse_from([
+            "chaos",
+            "--scenario",
+            "redis-kill,edge-reload",
+            "--window",
+            "10s",
+            "--fault-at",
+            "3s",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.chaos.scenario,
+            [Scenario::RedisKill, Scenario::EdgeReload]
+        );
+        assert!(check_timing(&cli.chaos).is_ok());
+        assert!(Cli::try_parse_from(["chaos", "--scenario", "disk-full"]).is_err());
+        let short = Cli::try_parse_from(["chaos", "--window", "8s", "--fault-at", "3s"]).unwrap();
+        let err = check_timing(&short.chaos).unwrap_err().to_string();
+        assert!(err.contains("at least 9 s"), "{err}");
+        let early = Cli::try_parse_from(["chaos", "--fault-at", "1s"]).unwrap();
+        assert!(check_timing(&early.chaos).is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! The scenarios: which fault each injects, and what the stack must do meanwhile. The
+//! expectations are data ([`Expectation`]) so the checks in [`crate::verdict`] read them the
+//! same way for every scenario.
+//!
+//! Why each expectation holds, and the timeout that bounds each hang:
+//! - **Redis** is an optional L2: every command has a timeout (GET 100 ms, DEL/SET 500 ms,
+//!   connect 500 ms), a failure counts as a miss, and the L1 and Postgres answer. Nothing a
+//!   client sees changes: 0 non-2xx.
+//! - **Postgres** down: reads that miss L1 and Redis, and writes, answer `503` JSON with
+//!   `Retry-After: 1`; a frozen Postgres holds a query at most the server's 5 s query timeout
+//!   (the freeze lasts 3 s, so they wait and succeed). L1 hits keep answering 200.
+//! - **authsvc** down: nginx's auth sub-request fails and `/api/*` answers `503` JSON with
+//!   `Retry-After`; `/public/*` and `/static/*` never ask authsvc.
+//! - **server** down: nginx answers `/public/*` and `/api/*` with its own JSON 502/503;
+//!   `/static/*` is served from disk.
+//! - **edge reload**: nginx starts new workers and lets the old ones finish what they hold:
+//!   no request fails.
+
+use serde::Serialize;
+use stack::Service;
+
+/// How long each fault lasts before it is lifted (the "restarted 3 s later").
+pub const FAULT_S: f64 = 3.0;
+
+/// One fault, injected under load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    RedisKill,
+    RedisFreeze,
+    PostgresStop,
+    PostgresFreeze,
+    AuthsvcKill,
+    ServerKill,
+    EdgeReload,
+}
+
+/// What a fault does to its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// SIGKILL, then `up` starts it again [`FAULT_S`] later.
+    Kill,
+    /// Postgres' fast shutdown (SIGINT, waited for), then `up` [`FAULT_S`] after the signal.
+    FastStop,
+    /// SIGSTOP to every process of the service, SIGCONT [`FAULT_S`] later: a hang, not a
+    /// refusal.
+    Freeze,
+    /// The edge's configuration reload (SIGHUP to nginx's master: `nginx -s reload`).
+    Reload,
+}
+
+/// What the stack must show while `Scenario`'s fault lasts and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expectation {
+    /// Statuses other than 2xx that may be answered (h2load's and the ledger's requests).
+    pub allowed_errors: &'static [u16],
+    /// Every `503` carries `Retry-After`.
+    pub retry_after: bool,
+    /// `/public/*` keeps answering 200 (the fault is confined to `/api/*`).
+    pub public_unaffected: bool,
+    /// `/static/*` keeps answering 200.
+    pub static_unaffected: bool,
+    /// An L1-hot id keeps answering 200 while the fault lasts.
+    pub l1_hits_answer: bool,
+    /// Seconds after the service is back by which throughput is ≥ 90 % of the pre-fault rate.
+    pub recovery_bound_s: f64,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 7] = [
+        Scenario::RedisKill,
+        Scenario::RedisFreeze,
+        Scenario::PostgresStop,
+        Scenario::PostgresFreeze,
+        Scenario::AuthsvcKill,
+        Scenario::ServerKill,
+        Scenario::EdgeReload,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::RedisKill => "redis-kill",
+            Scenario::RedisFreeze => "redis-freeze",
+            Scenario::PostgresStop => "postgres-stop",
+            Scenario::PostgresFreeze => "postgres-freeze",
+            Scenario::AuthsvcKill => "authsvc-kill",
+            Scenario::ServerKill => "server-kill",
+            Scenario::EdgeReload => "edge-reload",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown scenario `{name}` (expected one of {})",
+                    Self::ALL.map(Scenario::name).join(", ")
+                )
+            })
+    }
+
+    pub fn service(self) -> Service {
+        match self {
+            Scenario::RedisKill | Scenario::RedisFreeze => Service::Cache,
+            Scenario::PostgresStop | Scenario::PostgresFreeze => Service::Postgres,
+            Scenario::AuthsvcKill => Service::Authsvc,
+            Scenario::ServerKill => Service::Server,
+            Scenario::EdgeReload => Service::Edge,
+        }
+    }
+
+    pub fn fault(self) -> Fault {
+        match self {
+            Scenario::RedisKill | Scenario::AuthsvcKill | Scenario::ServerKill => Fault::Kill,
+            Scenario::PostgresStop => Fault::FastStop,
+            Scenario::RedisFreeze | Scenario::PostgresFreeze => Fault::Freeze,
+            Scenario::EdgeReload => Fault::Reload,
+        }
+    }
+
+    /// One line for the reports.
+    pub fn describe(self) -> String {
+        let service = self.service();
+        match self.fault() {
+            Fault::Kill => format!("{service} SIGKILLed, started again {FAULT_S} s later"),
+            Fault::FastStop => {
+                format!("{service} fast-stopped (SIGINT), started again {FAULT_S} s later")
+            }
+            Fault::Freeze => format!("{service} frozen (SIGSTOP {FAULT_S} s, then SIGCONT)"),
+            Fault::Reload => "the edge reloaded under load (nginx -s reload)".into(),
+        }
+    }
+
+    pub fn expectation(self) -> Expectation {
+        let none = Expectation {
+            allowed_errors: &[],
+            retry_after: false,
+            public_unaffected: true,
+            static_unaffected: true,
+            l1_hits_answer: false,
+            recovery_bound_s: 2.0,
+        };
+        match self {
+            Scenario::RedisKill | Scenario::RedisFreeze | Scenario::EdgeReload => none,
+            Scenario::PostgresStop | Scenario::PostgresFreeze => Expectation {
+                allowed_errors: &[503],
+                retry_after: true,
+                l1_hits_answer: true,
+                ..none
+            },
+            Scenario::AuthsvcKill => Expectation {
+                allowed_errors: &[503],
+                retry_after: true,
+                ..none
+            },
+            Scenario::ServerKill => Expectation {
+                allowed_errors: &[502, 503],
+                public_unaffected: false,
+                ..none
+            },
+        }
+    }
+
+    /// Whether h2load runs HTTP/1.1 in this scenario (see [`bench::h2load::Invocation::h1`]).
+    pub fn h1_load(self) -> bool {
+        self == Scenario::EdgeReload
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_parses_back_from_its_name() {
+        for scenario in Scenario::ALL {
+            assert_eq!(Scenario::parse(scenario.name()), Ok(scenario));
+        }
+        let err = Scenario::parse("disk-full").unwrap_err();
+        assert!(
+            err.contains("redis-kill") && err.contains("edge-reload"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_redis_and_reload_allow_no_error_at_all() {
+        for scenario in Scenario::ALL {
+            let allowed = scenario.expectation().allowed_errors;
+            match scenario.service() {
+                Service::Cache | Service::Edge => assert!(allowed.is_empty(), "{scenario}"),
+                _ => assert!(!allowed.is_empty(), "{scenario}"),
+            }
+        }
+    }
+}
