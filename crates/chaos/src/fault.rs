@@ -1,7 +1,9 @@
 //! Injecting a scenario's fault into the running stack and lifting it: signals to the
-//! recorded processes (identity-checked through the state file, never by name), and
-//! `prodstack up`'s own start path to bring a stopped service back, so a restart here is
-//! exactly what a person's `prodstack up` would do.
+//! recorded processes (identity-checked through the state file, never by name). A killed or
+//! stopped service is brought back by the stack's supervisor, whose first restart waits
+//! [`FAULT_S`] (the stack runs with that delay under `chaos`); `chaos` only watches the state
+//! file for the restart, bounded by [`RESTART_TIMEOUT`], and starts the service itself (and
+//! fails the scenario's supervision check) when none came.
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,15 @@ pub struct Timing {
     pub back_s: f64,
     /// What the injection and the restart said.
     pub log: Vec<String>,
+    /// For a kill or a stop: whether the supervisor brought the service back (`false`:
+    /// `chaos` had to, after [`RESTART_TIMEOUT`]).
+    pub restarted_by_supervisor: Option<bool>,
 }
+
+/// How long `chaos` waits for the supervisor to bring a killed service back, counted from
+/// the kill: its [`FAULT_S`] delay, the restart's own health probes (up to ~10 s for
+/// Postgres' recovery) and slack for a slow machine.
+pub const RESTART_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Waits until `at_s` after `t0`, injects `scenario`'s fault, lifts it [`FAULT_S`] later,
 /// and returns when the service is back.
@@ -46,6 +56,7 @@ pub fn inject(
         .clone();
     let mut timing = Timing::default();
     let injected = Instant::now();
+    let injected_unix_ms = process::unix_ms();
     timing.injected_s = since(injected);
     match scenario.fault() {
         Fault::Kill => {
@@ -110,6 +121,25 @@ pub fn inject(
             timing.log.push(format!("{service}: SIGCONT"));
         }
         _ => {
+            let restarted = wait_for_restart(home, &entry, injected + RESTART_TIMEOUT)?;
+            timing.restarted_by_supervisor = Some(restarted.is_some());
+            if let Some((began_ms, new)) = restarted {
+                // The supervisor records when its restart began, in wall-clock time.
+                let began_after = began_ms.saturating_sub(injected_unix_ms) as f64 / 1000.0;
+                timing.lifted_s = timing.injected_s + began_after;
+                timing.back_s = since(Instant::now());
+                timing.log.push(format!(
+                    "{service}: the supervisor began its restart {began_after:.2} s after the fault; pid {} answered {:.2} s after the fault (restart {} of this stack)",
+                    new.pid(),
+                    timing.back_s - timing.injected_s,
+                    new.restarts
+                ));
+                return Ok(timing);
+            }
+            timing.log.push(format!(
+                "{service}: the supervisor did not bring it back within {RESTART_TIMEOUT:?}; starting it"
+            ));
+            timing.lifted_s = since(Instant::now());
             let report = supervise::up(home, opts, &mut |line| {
                 timing.log.push(line.to_string());
             })
@@ -131,6 +161,33 @@ pub fn inject(
     }
     timing.back_s = since(Instant::now());
     Ok(timing)
+}
+
+/// Polls the state file until the supervisor has recorded a restart of `killed`'s service
+/// (a new running process, its restart count past `killed`'s): when it began (unix ms) and
+/// the new entry. `None` when `deadline` passed first.
+fn wait_for_restart(
+    home: &Home,
+    killed: &stack::ServiceState,
+    deadline: Instant,
+) -> anyhow::Result<Option<(u64, stack::ServiceState)>> {
+    loop {
+        if let Some(entry) = StackState::load_if_present(home)?
+            .and_then(|state| state.service(killed.service).cloned())
+        {
+            if entry.restarts > killed.restarts
+                && entry.pid() != killed.pid()
+                && entry.liveness() == Liveness::Running
+            {
+                let began = entry.last_restart_unix_ms.unwrap_or_else(process::unix_ms);
+                return Ok(Some((began, entry)));
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The main process and all its descendants that run its executable (Redis; the postmaster
@@ -189,8 +246,15 @@ fn sleep_until(t0: Instant, at_s: f64) {
 }
 
 /// After a scenario: every service running and healthy again (a scenario that failed
-/// half-way may have left one down), through `up`.
+/// half-way may have left one down or frozen), through SIGCONT and `up`.
 pub fn restore(home: &Home, opts: &UpOptions) -> anyhow::Result<Vec<Service>> {
+    if let Some(state) = StackState::load_if_present(home)? {
+        for entry in &state.services {
+            for pid in members(entry) {
+                process::send_signal(pid, libc::SIGCONT);
+            }
+        }
+    }
     let report = supervise::up(home, opts, &mut |_| {})?;
     Ok(report
         .services

@@ -342,6 +342,11 @@ pub struct LedgerResult {
     pub applied_unacknowledged: u64,
     /// Ids whose row could not be read or holds a value the ledger never sent.
     pub unreadable: u64,
+    /// Ids whose row holds a value whose write was refused with a 4xx (a client error must
+    /// change nothing; must be 0).
+    pub applied_refused: u64,
+    /// Ledger-id reads answered 200 without a JSON `name` (must be 0).
+    pub malformed_reads: u64,
     /// Requests (writes and reads) answered on a retry after the edge refused the first
     /// attempt unprocessed.
     pub retried: u64,
@@ -357,7 +362,13 @@ pub struct LedgerResult {
 
 impl LedgerResult {
     pub fn passed(&self) -> bool {
-        self.lost == 0 && self.unreadable == 0 && self.stale_reads == 0 && self.acknowledged > 0
+        self.lost == 0
+            && self.unreadable == 0
+            && self.applied_refused == 0
+            && self.malformed_reads == 0
+            && self.stale_reads == 0
+            && self.acknowledged > 0
+            && self.reads_checked > 0
     }
 }
 
@@ -386,12 +397,7 @@ pub fn verify(tag: &str, records: &Records, rows: &BTreeMap<u32, String>) -> Led
             .get(&id)
             .and_then(|a| a.iter().map(|(_, c)| *c).max())
             .unwrap_or(0);
-        let sent: Vec<u64> = records
-            .writes
-            .iter()
-            .filter(|w| w.id == id)
-            .map(|w| w.counter)
-            .collect();
+        let sent: Vec<&WriteRecord> = records.writes.iter().filter(|w| w.id == id).collect();
         let Some(held) = rows.get(&id) else {
             result.unreadable += 1;
             result.problems.push(format!("id {id}: no row"));
@@ -403,8 +409,23 @@ pub fn verify(tag: &str, records: &Records, rows: &BTreeMap<u32, String>) -> Led
             result.problems.push(format!(
                 "id {id}: holds `{held}`, but write {last_ack} was acknowledged"
             ));
-        } else if counter > last_ack && sent.contains(&counter) {
-            result.applied_unacknowledged += 1;
+        } else if let Some(write) = sent
+            .iter()
+            .find(|w| w.counter == counter && counter > last_ack)
+        {
+            if write
+                .outcome
+                .status()
+                .is_some_and(|s| (400..500).contains(&s))
+            {
+                result.applied_refused += 1;
+                result.problems.push(format!(
+                    "id {id}: holds `{held}`, whose write was refused with {}",
+                    write.outcome.status().unwrap_or_default()
+                ));
+            } else {
+                result.applied_unacknowledged += 1;
+            }
         } else if counter > last_ack {
             result.unreadable += 1;
             result.problems.push(format!(
@@ -420,7 +441,18 @@ pub fn verify(tag: &str, records: &Records, rows: &BTreeMap<u32, String>) -> Led
         .filter(|o| matches!(o, Outcome::Answered { retried: true, .. }))
         .count() as u64;
     for read in &records.reads {
-        let (ReadKind::Ledger(id), Some(returned)) = (read.kind, read.counter) else {
+        let ReadKind::Ledger(id) = read.kind else {
+            continue;
+        };
+        let Some(returned) = read.counter else {
+            if read.outcome.status() == Some(200) {
+                result.malformed_reads += 1;
+                if result.malformed_reads == 1 {
+                    result
+                        .problems
+                        .push(format!("a 200 for id {id} had no JSON `name`"));
+                }
+            }
             continue;
         };
         result.reads_checked += 1;
@@ -546,6 +578,55 @@ mod tests {
         assert_eq!(result.stale_reads, 1);
         assert!((result.max_stale_s - 0.25).abs() < 1e-9);
         assert!(!result.passed());
+    }
+
+    #[test]
+    fn a_row_holding_a_write_refused_with_a_4xx_fails() {
+        let records = Records {
+            writes: vec![write(1, 1, 0.1, Some(204)), write(1, 21, 0.5, Some(422))],
+            reads: vec![read(1, 0.6, 1)],
+        };
+        let result = verify("t", &records, &rows(&[(1, &name("t", 21))]));
+        assert_eq!(
+            (result.applied_refused, result.applied_unacknowledged),
+            (1, 0)
+        );
+        assert!(
+            result.problems[0].contains("refused with 422"),
+            "{:?}",
+            result.problems
+        );
+        assert!(!result.passed());
+        // A 503 may have come after the commit: allowed and counted.
+        let records = Records {
+            writes: vec![write(1, 1, 0.1, Some(204)), write(1, 21, 0.5, Some(503))],
+            reads: vec![read(1, 0.6, 1)],
+        };
+        let result = verify("t", &records, &rows(&[(1, &name("t", 21))]));
+        assert_eq!(
+            (result.applied_refused, result.applied_unacknowledged),
+            (0, 1)
+        );
+        assert!(result.passed());
+    }
+
+    #[test]
+    fn a_200_without_a_name_and_a_run_without_reads_fail() {
+        let mut nameless = read(1, 0.2, 1);
+        nameless.counter = None;
+        let records = Records {
+            writes: vec![write(1, 1, 0.1, Some(204))],
+            reads: vec![nameless, read(1, 0.3, 1)],
+        };
+        let result = verify("t", &records, &rows(&[(1, &name("t", 1))]));
+        assert_eq!((result.malformed_reads, result.reads_checked), (1, 1));
+        assert!(!result.passed());
+        let records = Records {
+            writes: vec![write(1, 1, 0.1, Some(204))],
+            reads: vec![],
+        };
+        let result = verify("t", &records, &rows(&[(1, &name("t", 1))]));
+        assert!(!result.passed(), "nothing read, so nothing was checked");
     }
 
     #[test]

@@ -137,6 +137,10 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
     opts.profile = args.profile;
     opts.ports_offset = args.ports_offset;
     opts.cpus = plan.split.clone();
+    // The supervisor brings killed services back, its first restart [`FAULT_S`] after the
+    // crash: the scenarios' "restarted 3 s later" is the supervisor's doing, not `chaos`'.
+    opts.supervise = true;
+    opts.restart.first_delay = Duration::from_secs_f64(FAULT_S);
     let authsvc = match args.authsvc {
         Sidecar::Ours => Sidecar::Ours.describe().to_string(),
         Sidecar::Shared => {

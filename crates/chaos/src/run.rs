@@ -135,23 +135,43 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
             tag.clone(),
             static_path,
             t0,
-        )?
+        )
+    };
+    let ledger = match ledger {
+        Ok(ledger) => ledger,
+        Err(err) => {
+            let _ = counters.finish();
+            return Err(err);
+        }
     };
     let mut children = Vec::new();
     for invocation in [&reads, &writes] {
         let _ = std::fs::remove_file(&invocation.log_file);
         let out = scratch.join(format!("{scenario}-{}.out", invocation.label));
-        let child = invocation
-            .command(&setup.h2load.program, setup.loadgen_cpus.as_deref())
-            .stdin(Stdio::null())
-            .stdout(
-                std::fs::File::create(&out)
-                    .with_context(|| format!("creating {}", out.display()))?,
-            )
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting h2load")?;
-        children.push((invocation, child, out));
+        let child = std::fs::File::create(&out)
+            .with_context(|| format!("creating {}", out.display()))
+            .and_then(|file| {
+                invocation
+                    .command(&setup.h2load.program, setup.loadgen_cpus.as_deref())
+                    .stdin(Stdio::null())
+                    .stdout(file)
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context("starting h2load")
+            });
+        match child {
+            Ok(child) => children.push((invocation, child, out)),
+            Err(err) => {
+                // Leave nothing behind: the h2load already started, the ledger, the sampler.
+                for (_, mut child, _) in children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                let _ = setup.runtime.block_on(ledger.finish());
+                let _ = counters.finish();
+                return Err(err);
+            }
+        }
     }
     let label = format!("{scenario}");
     let timeout = Duration::from_secs(u64::from(setup.window_s) + 40);

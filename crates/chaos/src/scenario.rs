@@ -38,9 +38,10 @@ pub enum Scenario {
 /// What a fault does to its service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// SIGKILL, then `up` starts it again [`FAULT_S`] later.
+    /// SIGKILL; the stack's supervisor starts it again [`FAULT_S`] later.
     Kill,
-    /// Postgres' fast shutdown (SIGINT, waited for), then `up` [`FAULT_S`] after the signal.
+    /// Postgres' fast shutdown (SIGINT, waited for); the supervisor starts it again
+    /// [`FAULT_S`] after it saw the postmaster gone.
     FastStop,
     /// SIGSTOP to every process of the service, SIGCONT [`FAULT_S`] later: a hang, not a
     /// refusal.
@@ -124,9 +125,11 @@ impl Scenario {
     pub fn describe(self) -> String {
         let service = self.service();
         match self.fault() {
-            Fault::Kill => format!("{service} SIGKILLed, started again {FAULT_S} s later"),
+            Fault::Kill => {
+                format!("{service} SIGKILLed, restarted by the supervisor {FAULT_S} s later")
+            }
             Fault::FastStop => {
-                format!("{service} fast-stopped (SIGINT), started again {FAULT_S} s later")
+                format!("{service} fast-stopped (SIGINT), restarted by the supervisor {FAULT_S} s later")
             }
             Fault::Freeze => format!("{service} frozen (SIGSTOP {FAULT_S} s, then SIGCONT)"),
             Fault::Reload => "the edge reloaded under load (nginx -s reload)".into(),

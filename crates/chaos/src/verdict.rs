@@ -245,19 +245,40 @@ pub fn checks(e: &Evidence<'_>) -> Vec<Check> {
         },
     ));
 
+    if let Some(by_supervisor) = e.timing.restarted_by_supervisor {
+        out.push(Check::new(
+            format!(
+                "the supervisor restarted it, within {} s",
+                crate::fault::RESTART_TIMEOUT.as_secs()
+            ),
+            by_supervisor,
+            if by_supervisor {
+                format!(
+                    "restart began {:.2} s after the fault, answering {:.2} s after it",
+                    e.timing.lifted_s - e.timing.injected_s,
+                    e.timing.back_s - e.timing.injected_s
+                )
+            } else {
+                "no restart came: chaos started it itself".to_string()
+            },
+        ));
+    }
+
     let l = e.ledger;
     out.push(Check::new(
         "no acknowledged write lost, no stale read",
         l.passed(),
         format!(
-            "{} writes, {} acknowledged, {} lost, {} applied without a 204, {} rows unreadable; {} reads checked, {} stale{}",
+            "{} writes, {} acknowledged, {} lost, {} applied without a 204, {} applied after a 4xx, {} rows unreadable; {} reads checked, {} stale, {} without a name{}",
             l.writes_sent,
             l.acknowledged,
             l.lost,
             l.applied_unacknowledged,
+            l.applied_refused,
             l.unreadable,
             l.reads_checked,
             l.stale_reads,
+            l.malformed_reads,
             l.problems
                 .first()
                 .map(|p| format!(" ({p})"))

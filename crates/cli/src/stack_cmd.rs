@@ -68,6 +68,21 @@ pub struct UpArgs {
     /// HttpArena's tmpfs). Applies when Postgres starts.
     #[arg(long, value_name = "MODE", default_value_t = Durability::Full)]
     pub pg_durability: Durability,
+    /// Leave no supervisor running: a service that crashes stays down until the next `up`
+    /// (by default `prodstack-supervisor` restarts it, with backoff).
+    #[arg(long)]
+    pub no_supervise: bool,
+    /// Seconds the supervisor waits before restarting a crashed service; the wait doubles,
+    /// up to 30 s, while the service keeps crashing within a minute of its last restart.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_delay)]
+    pub restart_delay: f64,
+}
+
+fn parse_delay(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=30.0).contains(&secs) => Ok(secs),
+        _ => Err(format!("`{text}` is not a number of seconds from 0 to 30")),
+    }
 }
 
 fn parse_profile(text: &str) -> Result<Profile, String> {
@@ -134,6 +149,8 @@ pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     opts.start_timeout = Duration::from_secs(args.timeout.max(1));
     opts.pg_durability = args.pg_durability;
+    opts.supervise = !args.no_supervise;
+    opts.restart.first_delay = Duration::from_secs_f64(args.restart_delay);
     anyhow::ensure!(
         args.edge_knobs.is_empty() || !opts.edge.is_rust(),
         "--edge-knob sets nginx knobs; the Rust edge has none"
@@ -260,6 +277,7 @@ pub fn status(project: &Project, _args: StatusArgs) -> anyhow::Result<ExitCode> 
                 join_ports(&r.ports),
                 r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 if r.running { "yes" } else { "no" }.to_string(),
+                r.restarts.to_string(),
                 match &r.health {
                     Some(Ok(())) => "yes".to_string(),
                     Some(Err(reason)) => format!("no: {reason}"),
@@ -271,10 +289,24 @@ pub fn status(project: &Project, _args: StatusArgs) -> anyhow::Result<ExitCode> 
     println!(
         "{}",
         table(
-            &["SERVICE", "PORTS", "PID", "RUNNING", "HEALTHY"],
+            &["SERVICE", "PORTS", "PID", "RUNNING", "RESTARTS", "HEALTHY"],
             &table_rows
         )
     );
+    match state
+        .supervisor
+        .as_ref()
+        .filter(|s| s.liveness() == stack::process::Liveness::Running)
+    {
+        Some(supervisor) => println!(
+            "supervisor: running (pid {}), log {}",
+            supervisor.pid,
+            supervise::watch::log_path(&project.home).display()
+        ),
+        None => println!(
+            "supervisor: not running (crashed services stay down; `prodstack up` starts one)"
+        ),
+    }
     println!(
         "profile {}, edge {}, ports offset {}, up since {}; edge: {}",
         state.profile,

@@ -167,7 +167,8 @@ fn no_acknowledged_write_is_lost_when_postgres_is_killed() {
     let _one = one_stack_at_a_time();
     let stack = TestStack::with_data();
     for durability in ["full", "process-crash"] {
-        let up = ["--pg-durability", durability];
+        // No supervisor: the test restarts the killed Postgres itself.
+        let up = ["--pg-durability", durability, "--no-supervise"];
         assert!(
             stack.up(&up).status.success(),
             "up --pg-durability {durability}"

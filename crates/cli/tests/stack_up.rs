@@ -4,12 +4,13 @@
 //! Covered: start-up with missing data (generated first), the authsvc crash drill (503 JSON on
 //! /api/ while /static/ and /public/ keep working; `up` brings it back), `status` and `logs`,
 //! and the failure paths (occupied port, a template that does not render, an edge that never
-//! gets healthy). After every test no process of its stack is left.
+//! gets healthy), and the supervisor (a crashed service restarted with backoff, `status`
+//! showing it, `down` stopping it first). After every test no process of its stack is left.
 
 mod support;
 
 use std::net::TcpListener;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stack::{Service, StackState};
 use support::*;
@@ -24,7 +25,8 @@ fn up_generates_missing_data_survives_an_authsvc_crash_and_comes_down_clean() {
     let available = stack::CpuSet::available().unwrap();
     let (a, b) = (available.cpus()[0], *available.cpus().last().unwrap());
     let split = format!("edge={a},authsvc={b},server={b},cache={a}");
-    let up = stack.up(&["--cpus", &split]);
+    // No supervisor: this test kills services and checks what a person sees and does.
+    let up = stack.up(&["--cpus", &split, "--no-supervise"]);
     assert!(up.status.success(), "up failed");
     let stderr = text(&up.stderr);
     assert!(stderr.contains("data missing"), "{stderr}");
@@ -130,7 +132,7 @@ fn up_generates_missing_data_survives_an_authsvc_crash_and_comes_down_clean() {
     assert!(authsvc_row.contains(" no "), "{authsvc_row}");
 
     // `up` again brings back only authsvc.
-    let again = stack.up(&[]);
+    let again = stack.up(&["--no-supervise"]);
     assert!(again.status.success());
     let stdout = text(&again.stdout);
     for line in stdout
@@ -187,7 +189,7 @@ fn up_generates_missing_data_survives_an_authsvc_crash_and_comes_down_clean() {
             "UPDATE items SET name = 'changed-by-test' WHERE id = 5",
         )
         .unwrap();
-    let again = stack.up(&[]);
+    let again = stack.up(&["--no-supervise"]);
     assert!(again.status.success());
     let stderr = text(&again.stderr);
     assert!(
@@ -202,7 +204,7 @@ fn up_generates_missing_data_survives_an_authsvc_crash_and_comes_down_clean() {
     // Seeded once: a plain `up` keeps changes to the data...
     assert_eq!(name_of_5(), "changed-by-test");
     // ...and `--reseed` loads the seed again (while the server keeps running).
-    let reseed = stack.up(&["--reseed"]);
+    let reseed = stack.up(&["--reseed", "--no-supervise"]);
     assert!(reseed.status.success());
     assert!(
         text(&reseed.stderr).contains("re-seeding"),
@@ -252,6 +254,156 @@ fn up_generates_missing_data_survives_an_authsvc_crash_and_comes_down_clean() {
     assert!(!StackState::path(&stack.home).exists());
     let again = stack.run(&["down"]);
     assert!(again.status.success(), "a second down is a no-op");
+}
+
+/// SIGKILLs `service` of the running stack and waits (at most 30 s) for the supervisor to
+/// record restart number `restarts` of it: the new entry and how long it took.
+fn kill_and_await_restart(
+    stack: &TestStack,
+    service: Service,
+    restarts: u32,
+) -> (stack::ServiceState, Duration) {
+    let old = StackState::load(&stack.home)
+        .unwrap()
+        .service(service)
+        .unwrap()
+        .clone();
+    assert!(stack::process::send_signal(old.pid(), libc::SIGKILL));
+    let killed = Instant::now();
+    loop {
+        let state = StackState::load(&stack.home).unwrap();
+        if let Some(entry) = state.service(service) {
+            if entry.restarts == restarts
+                && entry.pid() != old.pid()
+                && entry.liveness() == stack::process::Liveness::Running
+            {
+                return (entry.clone(), killed.elapsed());
+            }
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "{service} was not restarted (restart {restarts}) within 30 s; supervisor log:\n{}",
+            std::fs::read_to_string(stack.home.logs_dir().join("supervisor.log"))
+                .unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_supervisor_restarts_a_crashed_service_with_backoff_and_down_stops_it_first() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    let up = stack.up(&["--restart-delay", "0.5"]);
+    assert!(up.status.success(), "up failed: {}", text(&up.stderr));
+    let stderr = text(&up.stderr);
+    assert!(stderr.contains("supervisor: started (pid "), "{stderr}");
+    assert!(stderr.contains("after 0.5s, doubling to 30s"), "{stderr}");
+    let state = StackState::load(&stack.home).unwrap();
+    let supervisor = state.supervisor.clone().expect("up records its supervisor");
+    assert!(stack::process::is_running(supervisor.pid));
+    let options = stack.home.run_dir().join("up-options.json");
+    assert!(options.is_file(), "the supervisor's options were not saved");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&options).unwrap().permissions().mode() & 0o077,
+        0,
+        "up-options.json holds the JWT secret: owner-only"
+    );
+    // A second `up` keeps the running supervisor.
+    let again = stack.up(&["--restart-delay", "0.5"]);
+    assert!(again.status.success());
+    assert!(
+        text(&again.stderr).contains(&format!(
+            "supervisor: already running (pid {})",
+            supervisor.pid
+        )),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // The first crash waits the delay; a second one within a minute waits twice as long.
+    let (first, took) = kill_and_await_restart(&stack, Service::Authsvc, 1);
+    assert!(
+        took >= Duration::from_millis(500),
+        "restarted after {took:?}"
+    );
+    let (second, took) = kill_and_await_restart(&stack, Service::Authsvc, 2);
+    assert!(
+        took >= Duration::from_millis(1000),
+        "restarted after {took:?}"
+    );
+    assert!(second.last_restart_unix_ms > first.last_restart_unix_ms);
+    let log = std::fs::read_to_string(stack.home.logs_dir().join("supervisor.log")).unwrap();
+    for line in [
+        "authsvc: exited (pid ",
+        "restarting in 0.5s (crash 1 in a row)",
+        "restarting in 1.0s (crash 2 in a row)",
+        "authsvc: restarted (pid ",
+    ] {
+        assert!(
+            log.contains(line),
+            "`{line}` missing from the supervisor log:\n{log}"
+        );
+    }
+    // The restarted authsvc serves, and the others were left alone.
+    let api = get(stack.url("/api/items/1"), Some(&stack.token()));
+    assert_eq!(api.status, 200, "{}", api.body_text());
+    let now = StackState::load(&stack.home).unwrap();
+    for service in [
+        Service::Postgres,
+        Service::Cache,
+        Service::Server,
+        Service::Edge,
+    ] {
+        assert_eq!(now.service(service), state.service(service), "{service}");
+    }
+    let status = stack.run(&["status"]);
+    assert!(status.status.success(), "{}", text(&status.stdout));
+    let table = text(&status.stdout);
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("RESTARTS"), "{table}");
+    let restarts_of = |name: &str| {
+        let row = table.lines().find(|l| l.starts_with(name)).unwrap();
+        // SERVICE PORTS PID RUNNING RESTARTS HEALTHY
+        row.split_whitespace().nth(4).unwrap().to_string()
+    };
+    assert_eq!(restarts_of("authsvc"), "2", "{table}");
+    assert_eq!(restarts_of("server"), "0", "{table}");
+    assert!(
+        table.contains(&format!("supervisor: running (pid {})", supervisor.pid)),
+        "{table}"
+    );
+
+    // `down` stops the supervisor before the services, so none comes back.
+    let pids = stack.processes();
+    let down = stack.run(&["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    let report = text(&down.stdout);
+    assert!(
+        report.contains(&format!("supervisor: stopped (pid {})", supervisor.pid)),
+        "{report}"
+    );
+    assert_all_gone(&pids, "after down");
+    assert_all_gone(&[supervisor.pid], "the supervisor after down");
+    assert!(!options.exists(), "down leaves up-options.json behind");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_ports_free(&stack.ports());
+    assert!(!StackState::path(&stack.home).exists());
+
+    // `--no-supervise` on a supervised stack stops its supervisor.
+    assert!(stack.up(&[]).status.success());
+    let supervisor = StackState::load(&stack.home).unwrap().supervisor.unwrap();
+    let off = stack.up(&["--no-supervise"]);
+    assert!(off.status.success());
+    assert_all_gone(&[supervisor.pid], "the supervisor after up --no-supervise");
+    assert!(StackState::load(&stack.home).unwrap().supervisor.is_none());
+    let status = stack.run(&["status"]);
+    assert!(
+        text(&status.stdout).contains("supervisor: not running"),
+        "{}",
+        text(&status.stdout)
+    );
 }
 
 #[test]

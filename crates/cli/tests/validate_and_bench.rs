@@ -57,7 +57,8 @@ fn unix_sockets_at(path: &std::path::Path) -> usize {
 fn the_unix_socket_upstream_passes_every_check_across_a_server_restart() {
     let _one = one_stack_at_a_time();
     let stack = TestStack::with_data();
-    let up = stack.up(&["--edge-knob", "server_socket=unix"]);
+    // No supervisor: the test restarts the killed server itself.
+    let up = stack.up(&["--edge-knob", "server_socket=unix", "--no-supervise"]);
     assert!(up.status.success(), "up failed: {}", text(&up.stderr));
     let socket = stack::nginx::server_socket_path(&stack.home);
     let conf = std::fs::read_to_string(stack.home.run_dir().join("nginx.conf")).unwrap();
@@ -98,7 +99,7 @@ fn the_unix_socket_upstream_passes_every_check_across_a_server_restart() {
                 "{}",
                 text(&other.stderr)
             );
-            let again = stack.up(&["--edge-knob", "server_socket=unix"]);
+            let again = stack.up(&["--edge-knob", "server_socket=unix", "--no-supervise"]);
             assert!(again.status.success(), "{}", text(&again.stderr));
             // Check 12 wants item 7 cold: let Redis' copy (item TTL 1 s) expire.
             std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -453,7 +454,11 @@ fn a_smoke_benchmark_writes_every_httparena_field_and_tears_its_stack_down() {
 fn bench_refuses_a_stack_that_fails_validation() {
     let _one = one_stack_at_a_time();
     let stack = TestStack::with_data();
-    assert!(stack.up(&[]).status.success(), "prodstack up failed");
+    // No supervisor, so the killed server stays down.
+    assert!(
+        stack.up(&["--no-supervise"]).status.success(),
+        "prodstack up failed"
+    );
     let state = StackState::load(&stack.home).unwrap();
     let server = state.service(Service::Server).unwrap().pid();
     // SAFETY: signalling a process this test's stack started.

@@ -9,6 +9,7 @@ pub mod cpus;
 pub mod error;
 pub mod health;
 pub mod home;
+pub mod lock;
 pub mod logsink;
 pub mod nginx;
 pub mod ports;

@@ -31,7 +31,7 @@ pub const TEMPLATE_PATH: &str = "deploy/nginx/nginx.conf.template";
 pub const BUNDLED_TEMPLATE: &str = include_str!("../../../deploy/nginx/nginx.conf.template");
 
 /// A template and where it came from (for error messages).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Template {
     origin: String,
     text: String,

@@ -71,7 +71,8 @@ impl PgBin {
 /// returns only after its WAL is written: a killed Postgres loses nothing it acknowledged.
 /// (`synchronous_commit=off` is never used: it acknowledges commits still in Postgres' own
 /// memory, and a SIGKILL 1.4 ms after a burst of 204s reverted 12 of 20 rows.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// fsync on: commits survive a Postgres crash and a machine crash (Postgres' defaults).
     #[default]

@@ -33,6 +33,13 @@ pub struct ServiceState {
     pub started_at_unix_ms: u64,
     /// The command line, for people reading the file.
     pub command: Vec<String>,
+    /// How many times the supervisor restarted this service after a crash (files written
+    /// before the supervisor existed have no field).
+    #[serde(default)]
+    pub restarts: u32,
+    /// When the supervisor's last restart of it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restart_unix_ms: Option<u64>,
 }
 
 impl ServiceState {
@@ -63,6 +70,10 @@ pub struct StackState {
     pub home: PathBuf,
     /// Started services in start order.
     pub services: Vec<ServiceState>,
+    /// The supervisor that restarts crashed services (`None`: `up --no-supervise`, or a file
+    /// written before the supervisor existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<ProcessIdentity>,
 }
 
 impl StackState {
@@ -83,6 +94,7 @@ impl StackState {
             started_at_unix_ms: crate::process::unix_ms(),
             home: home.root().to_path_buf(),
             services: Vec::new(),
+            supervisor: None,
         }
     }
 
@@ -222,8 +234,11 @@ mod tests {
                 log: service.log_path(&home),
                 started_at_unix_ms: 1,
                 command: vec!["x".into()],
+                restarts: 2,
+                last_restart_unix_ms: Some(3),
             });
         }
+        state.supervisor = Some(me.clone());
         state.save(&home).unwrap();
         let loaded = StackState::load(&home).unwrap();
         assert_eq!(loaded, state);

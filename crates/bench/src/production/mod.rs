@@ -420,6 +420,8 @@ impl Bench<'_> {
         opts.cpus = self.plan.split.clone();
         opts.authsvc_bin = self.authsvc_bin(&variant.authsvc)?;
         opts.pg_durability = self.args.pg_durability;
+        // A benchmark must not paper over a crash: a service that dies fails the run.
+        opts.supervise = false;
         eprintln!("== bringing the stack up: {}", variant.name);
         let report = supervise::up(self.home(), &opts, &mut |line| eprintln!("   {line}"))?;
         self.started_here = true;
@@ -496,21 +498,16 @@ impl Bench<'_> {
     /// Stops edge, server, authsvc and cache (not Postgres, which HttpArena keeps running
     /// across connection counts), so the next `up` starts them fresh.
     fn stop_services_keep_postgres(&mut self) -> anyhow::Result<()> {
-        let Some(mut state) = StackState::load_if_present(self.home())? else {
-            return Ok(());
-        };
-        for service in [
-            Service::Edge,
-            Service::Server,
-            Service::Authsvc,
-            Service::Cache,
-        ] {
-            if let Some(entry) = state.service(service).cloned() {
-                supervise::stop(&entry);
-                state.forget(service);
-            }
-        }
-        state.save(self.home())?;
+        supervise::stop_services(
+            self.home(),
+            &[
+                Service::Edge,
+                Service::Server,
+                Service::Authsvc,
+                Service::Cache,
+            ],
+            &mut |_| {},
+        )?;
         Ok(())
     }
 

@@ -72,6 +72,9 @@ fn write_service(y: &mut String, s: &Service) {
     if let Some(mode) = &s.network_mode {
         let _ = writeln!(y, "    network_mode: {}", scalar(mode));
     }
+    if let Some(restart) = &s.restart {
+        let _ = writeln!(y, "    restart: {}", scalar(restart));
+    }
     if let Some(cpuset) = &s.cpuset {
         let _ = writeln!(y, "    cpuset: {}", quoted(cpuset));
     }

@@ -25,6 +25,12 @@ pub const MEMLOCK: i64 = -1;
 /// The `security_opt` entry HttpArena requires on every service.
 pub const SECCOMP_UNCONFINED: &str = "seccomp:unconfined";
 
+/// The restart policy of every service we emit: Docker restarts a container that exits
+/// (with its own backoff, doubling from 100 ms and reset after 10 s up), but never one a
+/// person or the harness stopped, so `docker compose stop`/`down` stay final. The native
+/// stack's `prodstack-supervisor` is the same promise outside Docker.
+pub const RESTART: &str = "unless-stopped";
+
 /// A compose file: a `#` comment header, its services and its named volumes, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComposeFile {
@@ -81,6 +87,9 @@ pub struct Service {
     pub image: Option<String>,
     pub build: Option<Build>,
     pub network_mode: Option<String>,
+    /// Docker's restart policy (`unless-stopped` for ours: a crashed container comes back,
+    /// one that `docker compose stop` or `down` stopped stays stopped).
+    pub restart: Option<String>,
     pub cpuset: Option<String>,
     pub ulimits: Ulimits,
     pub security_opt: Vec<String>,
@@ -97,11 +106,13 @@ pub struct Service {
 
 impl Service {
     /// A service pinned as HttpArena requires every service to be: host networking, `cpuset`,
-    /// memlock -1, nofile [`NOFILE`], seccomp unconfined.
+    /// memlock -1, nofile [`NOFILE`], seccomp unconfined; and restarted after a crash
+    /// ([`RESTART`]).
     pub fn pinned(name: &str, cpuset: &str) -> Service {
         Service {
             name: name.to_string(),
             network_mode: Some("host".into()),
+            restart: Some(RESTART.into()),
             cpuset: Some(cpuset.to_string()),
             ulimits: Ulimits {
                 memlock: Some(Limit::Single(MEMLOCK)),

@@ -42,6 +42,7 @@ pub fn read_service(name: &str, value: &Value) -> (Service, Vec<FieldError>) {
         image: value.get("image").map(|v| scalar(v).unwrap_or_default()),
         build,
         network_mode: value.get("network_mode").and_then(scalar),
+        restart: value.get("restart").and_then(scalar),
         cpuset: value.get("cpuset").and_then(scalar),
         ulimits: Ulimits {
             memlock: ulimits.and_then(|u| u.get("memlock")).map(limit),

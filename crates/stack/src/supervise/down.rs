@@ -5,9 +5,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::lock::{self, StackLock};
 use crate::process::{self, send_signal, session_members, Liveness, ProcessIdentity};
 use crate::service::Service;
 use crate::state::{ServiceState, StackState};
+
+use super::watch;
 
 /// What [`stop`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +139,7 @@ pub struct DownReport {
 /// Stops every service of the stack recorded in `home`, newest first. `Ok(empty)` when no
 /// stack was recorded; an error if a process refused to die.
 pub fn down(home: &Home, say: &mut dyn FnMut(&str)) -> Result<Vec<DownReport>> {
+    let _lock = StackLock::acquire(home, lock::WAIT_LIMIT, say)?;
     let Some(mut state) = StackState::load_if_present(home)? else {
         say(&format!(
             "no stack recorded in {} (nothing to stop)",
@@ -143,6 +147,8 @@ pub fn down(home: &Home, say: &mut dyn FnMut(&str)) -> Result<Vec<DownReport>> {
         ));
         return Ok(Vec::new());
     };
+    // First, so that nothing `down` stops is started again.
+    watch::stop(&mut state, say);
     let mut reports = Vec::new();
     for entry in state.services.clone().into_iter().rev() {
         let outcome = stop(&entry);
@@ -158,6 +164,13 @@ pub fn down(home: &Home, say: &mut dyn FnMut(&str)) -> Result<Vec<DownReport>> {
     }
     if state.services.is_empty() {
         StackState::remove(home)?;
+        match std::fs::remove_file(watch::options_path(home)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => say(&format!(
+                "warning: removing {}: {e}",
+                watch::options_path(home).display()
+            )),
+            _ => {}
+        }
         Ok(reports)
     } else {
         state.save(home)?;
@@ -171,4 +184,25 @@ pub fn down(home: &Home, say: &mut dyn FnMut(&str)) -> Result<Vec<DownReport>> {
                 .join(", ")
         )))
     }
+}
+
+/// Stops `services` of the running stack and forgets them, under the stack lock, leaving the
+/// rest running (the benchmark keeps Postgres across its variants). The supervisor, if one
+/// runs, is stopped too: it would start them again.
+pub fn stop_services(home: &Home, services: &[Service], say: &mut dyn FnMut(&str)) -> Result<()> {
+    let _lock = StackLock::acquire(home, lock::WAIT_LIMIT, say)?;
+    let Some(mut state) = StackState::load_if_present(home)? else {
+        return Ok(());
+    };
+    watch::stop(&mut state, say);
+    for &service in services {
+        if let Some(entry) = state.service(service).cloned() {
+            let outcome = stop(&entry);
+            say(&format!("{service}: {}", outcome.describe(&entry)));
+            if outcome != StopOutcome::StillRunning {
+                state.forget(service);
+            }
+        }
+    }
+    state.save(home)
 }

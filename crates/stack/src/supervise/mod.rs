@@ -22,20 +22,29 @@
 //! guidance: more I/O threads than cores only adds context switches, and the cache is nearly
 //! idle in this workload: L1 answers almost every read).
 //!
+//! `up` leaves a supervisor running ([`watch`]): a detached process that restarts any service
+//! that exits, through `up`'s own start path, with the backoff of [`restart`] (1 s, doubling
+//! to 30 s while a service keeps crashing). `up`, `down` and the supervisor change the stack
+//! only while holding the stack lock ([`crate::lock`]); `down` stops the supervisor first.
+//!
 //! One file per step, each importing what it uses from the others by name: [`options`] (what
 //! `up` is asked for), [`plan`] (how each process is started), [`probe`] (when it is ready),
-//! [`up`], [`down`] and [`status`]; each service's own facts (name, ports, stop signal and
-//! grace) are [`crate::service::Service`]'s.
+//! [`up`], [`down`], [`status`], [`restart`] (when to restart) and [`watch`] (the supervisor);
+//! each service's own facts (name, ports, stop signal and grace) are
+//! [`crate::service::Service`]'s.
 
 mod down;
 mod options;
 mod plan;
 mod probe;
+pub mod restart;
 mod status;
 mod up;
+pub mod watch;
 
 pub use down::*;
 pub use options::*;
 pub use plan::{edge_secret, redis_settings, service_cpus, DATABASE_MAX_CONN};
+pub use restart::RestartPolicy;
 pub use status::*;
 pub use up::*;

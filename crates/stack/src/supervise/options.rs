@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use contract::env;
+use serde::{Deserialize, Serialize};
 
 use crate::cpus::{CpuSet, CpuSplit};
 use crate::error::{IoContext, Result};
@@ -12,8 +13,11 @@ use crate::nginx::Template;
 use crate::postgres::Durability;
 use crate::profile::{EdgeKind, Profile};
 
-/// What `prodstack up` was asked for.
-#[derive(Debug, Clone)]
+use super::restart::RestartPolicy;
+
+/// What `prodstack up` was asked for. The supervisor restarts crashed services with the
+/// options of the last `up`, which `up` saves for it (`run/up-options.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpOptions {
     pub profile: Profile,
     /// nginx (Production/Tuned), or our Rust edge in proxy or fused mode (Engine).
@@ -35,6 +39,10 @@ pub struct UpOptions {
     pub start_timeout: Duration,
     /// What Postgres' acknowledged commits survive (a running Postgres keeps its setting).
     pub pg_durability: Durability,
+    /// Leave a supervisor running that restarts crashed services (`prodstack-supervisor`).
+    pub supervise: bool,
+    /// How the supervisor spaces its restarts.
+    pub restart: RestartPolicy,
 }
 
 impl UpOptions {
@@ -58,6 +66,8 @@ impl UpOptions {
                 .unwrap_or_else(|| contract::BENCH_SECRET.to_string()),
             start_timeout: Duration::from_secs(60),
             pg_durability: Durability::Full,
+            supervise: true,
+            restart: RestartPolicy::default(),
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct ServiceStatus {
     /// `Ok` healthy, `Err(reason)` not (only probed when running).
     pub health: Option<std::result::Result<(), String>>,
     pub cpus: Option<CpuSet>,
+    /// How many times the supervisor restarted it after a crash.
+    pub restarts: u32,
 }
 
 /// The recorded stack with a live check of every service; `None` when no stack is recorded.
@@ -64,6 +66,7 @@ pub fn status(home: &Home) -> Result<Option<(StackState, Vec<ServiceStatus>)>> {
                 running,
                 health,
                 cpus: entry.and_then(|e| e.cpus.clone()),
+                restarts: entry.map_or(0, |e| e.restarts),
             }
         })
         .collect();

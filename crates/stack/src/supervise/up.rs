@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, IoContext, PortConflict, Result};
 use crate::home::Home;
+use crate::lock::{self, StackLock};
 use crate::ports::{self, StackPorts};
 use crate::postgres::{self, Cluster};
 use crate::process::{self, Liveness, ProcessIdentity};
@@ -20,6 +21,7 @@ use super::down::{stop, StopOutcome};
 use super::options::UpOptions;
 use super::plan::{command, describe_command, service_cpus, Plan};
 use super::probe::{first_line, probe, settled_tail, wait_healthy};
+use super::watch;
 
 /// What `up` did with one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +76,22 @@ pub fn log_path(home: &Home, service: Service) -> PathBuf {
     service.log_path(home)
 }
 
-/// Brings the stack up (see the module docs). `say` receives one progress line at a time.
+/// Brings the stack up (see the module docs) under the stack lock, then leaves the
+/// supervisor running (or stops it, with `supervise` off). `say` receives one progress line
+/// at a time.
 pub fn up(home: &Home, opts: &UpOptions, say: &mut dyn FnMut(&str)) -> Result<UpReport> {
+    let _lock = StackLock::acquire(home, lock::WAIT_LIMIT, say)?;
+    let mut report = up_locked(home, opts, say)?;
+    watch::after_up(home, opts, &mut report.state, say)?;
+    Ok(report)
+}
+
+/// [`up`]'s work, for a caller that holds the stack lock already (the supervisor).
+pub(super) fn up_locked(
+    home: &Home,
+    opts: &UpOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<UpReport> {
     let began = Instant::now();
     for dir in [home.run_dir(), home.logs_dir()] {
         std::fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
@@ -138,13 +154,15 @@ pub(super) fn existing_state(
     opts: &UpOptions,
     ports: &StackPorts,
 ) -> Result<StackState> {
-    let fresh = || {
+    let fresh = |supervisor| {
         let mut state = StackState::new(home, opts.profile, opts.edge, opts.ports_offset, *ports);
         state.edge_knobs = opts.nginx_knobs.clone();
+        // The supervisor outlives a stack whose every service died; it restarts them all.
+        state.supervisor = supervisor;
         state
     };
     let Some(mut state) = StackState::load_if_present(home)? else {
-        return Ok(fresh());
+        return Ok(fresh(None));
     };
     let running: Vec<&ServiceState> = state
         .services
@@ -152,7 +170,7 @@ pub(super) fn existing_state(
         .filter(|s| s.liveness() == Liveness::Running)
         .collect();
     if running.is_empty() {
-        return Ok(fresh());
+        return Ok(fresh(state.supervisor));
     }
     let alive: Vec<String> = running
         .iter()
@@ -346,6 +364,8 @@ pub(super) fn ensure(
         log: log.clone(),
         started_at_unix_ms: process::unix_ms(),
         command: command_line,
+        restarts: 0,
+        last_restart_unix_ms: None,
     };
     // From here on, any failure stops this process again (the caller tears `started` down).
     started.push((entry.clone(), child));
@@ -500,7 +520,8 @@ pub(super) fn tear_down(
         }
         say(&format!("{}: {}", entry.service, outcome.describe(&entry)));
     }
-    let saved = if state.services.is_empty() {
+    // A supervisor keeps its stack's file even with nothing running: it retries the start.
+    let saved = if state.services.is_empty() && state.supervisor.is_none() {
         StackState::remove(home)
     } else {
         state.save(home)
