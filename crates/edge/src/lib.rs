@@ -59,7 +59,8 @@ pub enum Backend {
 
 /// Loads the certificates and static files, binds, and starts serving on background threads.
 pub fn start(config: &Config, backend: Backend) -> Result<RunningEdge, StartError> {
-    let tls = tls::server_config(&config.tls_cert, &config.tls_key)?;
+    let certificate = tls::Certificate::load(&config.tls_cert, &config.tls_key)?;
+    let tls = tls::server_config(Arc::clone(&certificate))?;
     let statics = Arc::new(StaticFiles::load(&config.static_dir)?);
     if statics.is_empty() {
         tracing::warn!(dir = %config.static_dir.display(), "no static files found");
@@ -104,5 +105,5 @@ pub fn start(config: &Config, backend: Backend) -> Result<RunningEdge, StartErro
         max_header_bytes,
         edge_secret: edge_secret.clone(),
     });
-    Ok(serve::start(config, tls, metrics, factory)?)
+    Ok(serve::start(config, certificate, tls, metrics, factory)?)
 }

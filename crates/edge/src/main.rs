@@ -1,6 +1,12 @@
 //! `edge`: the Engine-category edge. Reads its configuration (and, in fused mode, the app
 //! server's) from the environment, serves until SIGTERM or SIGINT, then drains. A
 //! configuration or start-up problem exits with status 2 before anything listens.
+//!
+//! SIGHUP reloads the certificate and key (`TLS_CERT`, `TLS_KEY`, read again) as `nginx -s
+//! reload` does: new handshakes get the new pair, open connections and requests carry on
+//! untouched, and a pair that does not load is logged and changes nothing. The rest of the
+//! configuration comes from the environment, which a running process cannot be given again,
+//! so it takes a restart.
 
 use std::process::ExitCode;
 
@@ -29,9 +35,13 @@ fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the signal runtime")?;
-    let wait = {
+    let (wait, mut hangup) = {
         let _context = signals.enter();
-        rt::signal::termination().context("installing the SIGTERM/SIGINT handlers")?
+        (
+            rt::signal::termination().context("installing the SIGTERM/SIGINT handlers")?,
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("installing the SIGHUP handler")?,
+        )
     };
     if config.secret_is_default {
         tracing::warn!(
@@ -60,7 +70,24 @@ fn run() -> anyhow::Result<()> {
         admin = ?edge.admin_addr(),
         "edge listening (TLS, h2 + http/1.1)"
     );
-    let signal = signals.block_on(wait);
+    let signal = signals.block_on(async {
+        let mut wait = std::pin::pin!(wait);
+        loop {
+            tokio::select! {
+                signal = &mut wait => break signal,
+                _ = hangup.recv() => match edge.reload_certificate() {
+                    Ok(()) => tracing::info!(
+                        cert = %config.tls_cert.display(),
+                        "SIGHUP: certificate reloaded; new connections get it"
+                    ),
+                    Err(err) => tracing::error!(
+                        %err,
+                        "SIGHUP: the certificate did not reload; still serving the previous one"
+                    ),
+                },
+            }
+        }
+    });
     tracing::info!(signal, "shutting down: finishing in-flight requests");
     edge.shutdown();
     if let Some(app_server) = app_server {

@@ -55,6 +55,8 @@ pub struct Metrics {
     /// Connections closed for resetting most of their streams (rapid reset).
     pub connections_reset_flood: AtomicU64,
     pub handshake_failures: AtomicU64,
+    /// Certificate reloads that took effect (SIGHUP).
+    pub certificate_reloads: AtomicU64,
 }
 
 impl Metrics {
@@ -116,6 +118,7 @@ impl Collector for Snapshot {
             ("edge_connections_idle_closed", "Connections closed after their idle timeout.", load(&m.connections_idle_closed)),
             ("edge_connections_reset_flood", "Connections closed for resetting most of their streams (HTTP/2 rapid reset).", load(&m.connections_reset_flood)),
             ("edge_tls_handshake_failures", "TLS handshakes that failed or timed out.", load(&m.handshake_failures)),
+            ("edge_certificate_reloads", "Certificate reloads (SIGHUP) that took effect.", load(&m.certificate_reloads)),
         ];
         for (name, help, value) in counters {
             let metric = ConstCounter::new(value);

@@ -44,6 +44,7 @@ use crate::connections::{self, Admitted, ConnectionState, ConnectionTable, Track
 use crate::metrics::Metrics;
 use crate::protocol_errors::JsonProtocolErrors;
 use crate::service::EdgeService;
+use crate::tls::{Certificate, TlsError};
 
 pub use rt::RuntimeLayout;
 
@@ -68,6 +69,8 @@ pub struct RunningEdge {
     addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     metrics: Arc<Metrics>,
+    /// The certificate every handshake is served, reloadable.
+    certificate: Arc<Certificate>,
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -85,6 +88,21 @@ impl RunningEdge {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Reads the certificate and key files again; new handshakes get what they hold now,
+    /// open connections keep theirs. On an error the edge keeps serving the old certificate.
+    pub fn reload_certificate(&self) -> Result<(), TlsError> {
+        self.certificate.reload()?;
+        self.metrics
+            .certificate_reloads
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The certificate served now.
+    pub fn certificate(&self) -> &Arc<Certificate> {
+        &self.certificate
     }
 
     /// Stops accepting, lets in-flight requests finish (bounded by the grace period) and joins
@@ -109,6 +127,7 @@ impl Drop for RunningEdge {
 /// workers.
 pub fn start(
     config: &Config,
+    certificate: Arc<Certificate>,
     tls: Arc<rustls::ServerConfig>,
     metrics: Arc<Metrics>,
     make_service: ServiceFactory,
@@ -206,6 +225,7 @@ pub fn start(
     }
     Ok(RunningEdge {
         addr,
+        certificate,
         admin_addr,
         metrics,
         shutdown,

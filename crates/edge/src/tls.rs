@@ -7,9 +7,11 @@
 //! and assembly files; aws-lc-rs compiles a large C tree (about a minute of CPU more per cold
 //! Docker build), which the 300 s validation window cares about.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -41,8 +43,62 @@ pub fn provider_name() -> &'static str {
     }
 }
 
-/// A server configuration for the PEM chain at `cert` and the PEM key at `key`.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// The certificate the edge serves, reloadable while it runs: every handshake asks it for the
+/// current chain and key (a read lock and a reference count, next to a handshake's public-key
+/// operations), and [`Certificate::reload`] (SIGHUP in `main`) swaps in what the files hold
+/// now. Connections already open keep the certificate they were made with; a reload that
+/// fails (a missing file, a key that does not match its certificate) changes nothing.
+#[derive(Debug)]
+pub struct Certificate {
+    /// The PEM certificate chain (`TLS_CERT`).
+    cert: PathBuf,
+    /// The PEM private key (`TLS_KEY`).
+    key: PathBuf,
+    /// What handshakes get.
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Certificate {
+    /// Loads the PEM chain at `cert` and the PEM key at `key`.
+    pub fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, TlsError> {
+        Ok(Arc::new(Self {
+            current: RwLock::new(read(cert, key)?),
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        }))
+    }
+
+    /// Reads the files again and serves what they hold from the next handshake on.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = read(&self.cert, &self.key)?;
+        match self.current.write() {
+            Ok(mut current) => *current = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
+    /// The end-entity certificate served now (DER).
+    pub fn leaf(&self) -> Option<CertificateDer<'static>> {
+        self.served().cert.first().cloned()
+    }
+
+    fn served(&self) -> Arc<CertifiedKey> {
+        match self.current.read() {
+            Ok(current) => Arc::clone(&current),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+}
+
+impl ResolvesServerCert for Certificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.served())
+    }
+}
+
+/// The chain at `cert` and the key at `key`, checked to belong together.
+fn read(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Certificate {
@@ -59,10 +115,19 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
         path: key.display().to_string(),
         message: e.to_string(),
     })?;
+    Ok(Arc::new(CertifiedKey::from_der(
+        chain,
+        key_der,
+        &provider(),
+    )?))
+}
+
+/// A server configuration serving `certificate`.
+pub fn server_config(certificate: Arc<Certificate>) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(chain, key_der)?;
+        .with_cert_resolver(certificate);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -76,12 +141,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "").unwrap();
-        let err = server_config(&empty, &empty).unwrap_err().to_string();
+        let err = Certificate::load(&empty, &empty).unwrap_err().to_string();
         assert!(
             err.contains("empty.pem") && err.contains("certificate"),
             "{err}"
         );
-        let err = server_config(&dir.path().join("nope.crt"), &empty)
+        let err = Certificate::load(&dir.path().join("nope.crt"), &empty)
             .unwrap_err()
             .to_string();
         assert!(err.contains("nope.crt"), "{err}");
