@@ -8,12 +8,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use bench::metrics::Scrape;
 use serde::Serialize;
 use stack::process::{self, Liveness};
 use stack::supervise::{self, UpOptions};
 use stack::{Home, Service, StackState};
 
 use crate::scenario::{Fault, Scenario, FAULT_S};
+
+/// The Rust edge's count of certificate reloads (its admin `/metrics`).
+const CERTIFICATE_RELOADS: &str = "edge_certificate_reloads_total";
 
 /// When the fault happened, in seconds since the scenario's load started.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -82,6 +86,33 @@ pub fn inject(
                 "{service}: SIGSTOP to {} process(es)",
                 members.len()
             ));
+        }
+        Fault::Reload if opts.edge.is_rust() => {
+            // The Rust edge reloads its certificate in place (no workers come and go): the
+            // reload is over when its counter says so.
+            let url = format!("http://127.0.0.1:{}/metrics", state.ports.edge_status);
+            let reloads = || {
+                Scrape::fetch(&url)
+                    .map(|s| s.sum(CERTIFICATE_RELOADS, &[]))
+                    .unwrap_or(-1.0)
+            };
+            let before = reloads();
+            if !process::send_signal(entry.pid(), libc::SIGHUP) {
+                bail!("{service} (pid {}) vanished before SIGHUP", entry.pid());
+            }
+            timing.lifted_s = timing.injected_s;
+            let done = wait_until(RELOAD_TIMEOUT, || reloads() > before);
+            timing.back_s = since(Instant::now());
+            timing.log.push(format!(
+                "{service}: SIGHUP to the Rust edge, pid {}; certificate reload {}",
+                entry.pid(),
+                if done {
+                    format!("counted {:.2} s later", timing.back_s - timing.injected_s)
+                } else {
+                    format!("not counted within {RELOAD_TIMEOUT:?}")
+                }
+            ));
+            return Ok(timing);
         }
         Fault::Reload => {
             let old_workers: Vec<u32> = members(&entry)

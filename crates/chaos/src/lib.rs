@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context as _};
 use bench::production::{cpu_plan, parse_seconds, resolve_h2load, ProductionBenchArgs};
 use clap::Args;
-use stack::profile::Profile;
+use stack::profile::{EdgeKind, Profile};
 use stack::supervise::{self, UpOptions};
 use stack::{Project, Sidecar, StackState};
 
@@ -55,6 +55,12 @@ pub struct ChaosArgs {
     /// Stack profile (production or tuned).
     #[arg(long, default_value = "production")]
     pub profile: Profile,
+    /// The edge: `nginx`, or our Rust edge (`rust-proxy`: in front of the server process;
+    /// `rust-fused`: the app server in its process). A Rust edge verifies tokens itself, so
+    /// authsvc-kill does not apply to it, nor server-kill to `rust-fused`: the default list
+    /// leaves them out, and asking for them is refused.
+    #[arg(long, default_value = "nginx")]
+    pub edge: EdgeKind,
     /// The auth sidecar behind nginx: `shared` (HttpArena's, what an entry runs) or `ours`.
     #[arg(long, value_name = "shared|ours", default_value_t = Sidecar::Shared)]
     pub authsvc: Sidecar,
@@ -104,11 +110,19 @@ fn check_timing(args: &ChaosArgs) -> anyhow::Result<()> {
 
 pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
     check_timing(&args)?;
+    let applies = |s: &Scenario| args.edge.services().contains(&s.service());
     let scenarios = if args.scenario.is_empty() {
-        Scenario::ALL.to_vec()
+        Scenario::ALL.into_iter().filter(applies).collect()
     } else {
         args.scenario.clone()
     };
+    if let Some(missing) = scenarios.iter().find(|s| !applies(s)) {
+        bail!(
+            "{missing} breaks {}, which a stack with the {} edge does not run",
+            missing.service(),
+            args.edge
+        );
+    }
     let h2load = resolve_h2load(&args.h2load)?;
     let home = &project.home;
     if !supervise::missing_data(home).is_empty() {
@@ -135,6 +149,7 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
     let threads = plan.loadgen.as_ref().map_or(1, |l| l.len() as u32).max(1);
     let mut opts = UpOptions::new(&project.project_root)?;
     opts.profile = args.profile;
+    opts.edge = args.edge;
     opts.ports_offset = args.ports_offset;
     opts.cpus = plan.split.clone();
     // The supervisor brings killed services back, its first restart [`FAULT_S`] after the
@@ -142,6 +157,7 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
     opts.supervise = true;
     opts.restart.first_delay = Duration::from_secs_f64(FAULT_S);
     let authsvc = match args.authsvc {
+        _ if args.edge.is_rust() => "none (the Rust edge verifies tokens itself)".to_string(),
         Sidecar::Ours => Sidecar::Ours.describe().to_string(),
         Sidecar::Shared => {
             match stack::sidecar::build_shared(project, &mut |line| eprintln!("   {line}")) {
@@ -208,8 +224,9 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ChaosReport {
             setup: format!(
-                "Profile {}, authsvc: {authsvc}. Load: h2load reads -c {} -m 16 -t {threads} and writes (ids {}–{}) -c {} -m 8, {} s per scenario, fault at {} s for {FAULT_S} s. Stack CPUs {}, load generator CPUs {}. Machine: {} CPUs.",
+                "Profile {}, edge {}, authsvc: {authsvc}. Load: h2load reads -c {} -m 16 -t {threads} and writes (ids {}–{}) -c {} -m 8, {} s per scenario, fault at {} s for {FAULT_S} s. Stack CPUs {}, load generator CPUs {}. Machine: {} CPUs.",
                 args.profile,
+                args.edge,
                 args.connections,
                 run::LOAD_WRITE_IDS.start(),
                 run::LOAD_WRITE_IDS.end(),

@@ -46,7 +46,8 @@ pub enum Fault {
     /// SIGSTOP to every process of the service, SIGCONT [`FAULT_S`] later: a hang, not a
     /// refusal.
     Freeze,
-    /// The edge's configuration reload (SIGHUP to nginx's master: `nginx -s reload`).
+    /// The edge's reload: SIGHUP to nginx's master (`nginx -s reload`), or to the Rust edge
+    /// (its certificate and key read again).
     Reload,
 }
 
@@ -132,7 +133,7 @@ impl Scenario {
                 format!("{service} fast-stopped (SIGINT), restarted by the supervisor {FAULT_S} s later")
             }
             Fault::Freeze => format!("{service} frozen (SIGSTOP {FAULT_S} s, then SIGCONT)"),
-            Fault::Reload => "the edge reloaded under load (nginx -s reload)".into(),
+            Fault::Reload => "the edge reloaded under load (SIGHUP: nginx -s reload; the Rust edge reloads its certificate)".into(),
         }
     }
 

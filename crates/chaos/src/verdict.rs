@@ -53,7 +53,7 @@ pub enum EffectKind {
     HeldWrites,
     /// Clients got errors.
     Errors,
-    /// The reload replaced the workers.
+    /// The reload replaced the workers (nginx) or was counted (the Rust edge).
     OldWorkersExited,
 }
 
@@ -318,7 +318,7 @@ fn took_effect(e: &Evidence<'_>) -> Check {
         EffectKind::OldWorkersExited => (
             e.timing.back_s > e.timing.injected_s,
             format!(
-                "the old workers exited {:.2} s after the reload",
+                "the reload was over (nginx: old workers exited; Rust edge: reload counted) {:.2} s after the signal",
                 e.timing.back_s - e.timing.injected_s
             ),
         ),

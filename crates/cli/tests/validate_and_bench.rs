@@ -695,6 +695,91 @@ fn chaos_rides_out_redis_postgres_and_an_edge_reload_without_losing_a_write() {
         redis["server_during"]["redis_errors"].as_u64().unwrap() > 0,
         "{redis}"
     );
+    // Nobody but the supervisor restarted the killed and the stopped service.
+    for s in &scenarios[..2] {
+        let supervised = s["checks"].as_array().unwrap().iter().find(|c| {
+            c["what"]
+                .as_str()
+                .unwrap()
+                .starts_with("the supervisor restarted it")
+        });
+        assert_eq!(
+            supervised.map(|c| &c["passed"]),
+            Some(&serde_json::Value::Bool(true)),
+            "{}: {:?}",
+            s["scenario"],
+            supervised
+        );
+    }
     let report = std::fs::read_to_string(&markdown).unwrap();
     assert!(report.contains("## postgres-stop"), "{report}");
+}
+
+/// The Rust edge under `chaos`: a certificate reload (SIGHUP) under load loses nothing, and
+/// scenarios for services its stack does not run are refused before anything starts.
+#[test]
+fn chaos_on_the_rust_edge_rides_out_a_certificate_reload() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    let refused = stack.run(&[
+        "chaos",
+        "--edge",
+        "rust-proxy",
+        "--scenario",
+        "authsvc-kill",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains(
+            "authsvc-kill breaks authsvc, which a stack with the rust-proxy edge does not run"
+        ),
+        "{}",
+        text(&refused.stderr)
+    );
+    let json = stack.home.root().join("chaos.json");
+    let offset = stack.offset.to_string();
+    let out = stack.run(&[
+        "chaos",
+        "--edge",
+        "rust-proxy",
+        "--scenario",
+        "edge-reload",
+        "--window",
+        "10s",
+        "--fault-at",
+        "3s",
+        "--connections",
+        "32",
+        "--ports-offset",
+        &offset,
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        stack.processes().is_empty(),
+        "chaos left services running:\n{all}"
+    );
+    assert!(all.contains("certificate reload counted"), "{all}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = &doc["scenarios"][0];
+    assert_eq!(s["scenario"], "edge-reload");
+    for check in s["checks"].as_array().unwrap() {
+        if !check["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("throughput back")
+        {
+            assert_eq!(check["passed"], true, "{check}\n{all}");
+        }
+    }
+    let total = |part: &str| -> u64 {
+        ["s4xx", "s5xx", "unanswered"]
+            .iter()
+            .map(|k| s[part][k].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!((total("during"), total("after")), (0, 0), "{s}");
+    assert_eq!(s["ledger"]["lost"], 0);
 }
