@@ -33,6 +33,9 @@ pub struct Timing {
     /// For a kill or a stop: whether the supervisor brought the service back (`false`:
     /// `chaos` had to, after [`RESTART_TIMEOUT`]).
     pub restarted_by_supervisor: Option<bool>,
+    /// For a reload: whether it finished (nginx's old workers exited; the Rust edge counted
+    /// it) within [`RELOAD_TIMEOUT`].
+    pub reload_finished: Option<bool>,
 }
 
 /// How long `chaos` waits for the supervisor to bring a killed service back, counted from
@@ -97,11 +100,15 @@ pub fn inject(
                     .unwrap_or(-1.0)
             };
             let before = reloads();
+            if before < 0.0 {
+                bail!("the Rust edge's counters at {url} did not answer before the reload");
+            }
             if !process::send_signal(entry.pid(), libc::SIGHUP) {
                 bail!("{service} (pid {}) vanished before SIGHUP", entry.pid());
             }
             timing.lifted_s = timing.injected_s;
             let done = wait_until(RELOAD_TIMEOUT, || reloads() > before);
+            timing.reload_finished = Some(done);
             timing.back_s = since(Instant::now());
             timing.log.push(format!(
                 "{service}: SIGHUP to the Rust edge, pid {}; certificate reload {}",
@@ -127,6 +134,7 @@ pub fn inject(
             let gone = wait_until(RELOAD_TIMEOUT, || {
                 old_workers.iter().all(|&pid| !process::is_running(pid))
             });
+            timing.reload_finished = Some(gone && !old_workers.is_empty());
             timing.back_s = since(Instant::now());
             timing.log.push(format!(
                 "{service}: SIGHUP to the master, pid {}; {} old worker(s) {}",
@@ -152,7 +160,8 @@ pub fn inject(
             timing.log.push(format!("{service}: SIGCONT"));
         }
         _ => {
-            let restarted = wait_for_restart(home, &entry, injected + RESTART_TIMEOUT)?;
+            let restarted =
+                wait_for_restart(home, &entry, injected_unix_ms, injected + RESTART_TIMEOUT)?;
             timing.restarted_by_supervisor = Some(restarted.is_some());
             if let Some((began_ms, new)) = restarted {
                 // The supervisor records when its restart began, in wall-clock time.
@@ -195,23 +204,22 @@ pub fn inject(
 }
 
 /// Polls the state file until the supervisor has recorded a restart of `killed`'s service
-/// (a new running process, its restart count past `killed`'s): when it began (unix ms) and
-/// the new entry. `None` when `deadline` passed first.
+/// that began after the fault (`since_unix_ms`) and runs: when it began (unix ms) and the new
+/// entry. `None` when `deadline` passed first.
 fn wait_for_restart(
     home: &Home,
     killed: &stack::ServiceState,
+    since_unix_ms: u64,
     deadline: Instant,
 ) -> anyhow::Result<Option<(u64, stack::ServiceState)>> {
     loop {
         if let Some(entry) = StackState::load_if_present(home)?
             .and_then(|state| state.service(killed.service).cloned())
         {
-            if entry.restarts > killed.restarts
-                && entry.pid() != killed.pid()
-                && entry.liveness() == Liveness::Running
-            {
-                let began = entry.last_restart_unix_ms.unwrap_or_else(process::unix_ms);
-                return Ok(Some((began, entry)));
+            if let Some(began) = entry.last_restart_unix_ms.filter(|&at| at >= since_unix_ms) {
+                if entry.pid() != killed.pid() && entry.liveness() == Liveness::Running {
+                    return Ok(Some((began, entry)));
+                }
             }
         }
         if Instant::now() >= deadline {

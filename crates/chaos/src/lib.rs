@@ -132,10 +132,12 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
         datagen::generate(&options).context("generating the stack's data")?;
     }
     if StackState::load_if_present(home)?.is_some_and(|state| {
-        state
-            .services
-            .iter()
-            .any(|s| s.liveness() == stack::process::Liveness::Running)
+        let running = stack::process::Liveness::Running;
+        state.services.iter().any(|s| s.liveness() == running)
+            || state
+                .supervisor
+                .as_ref()
+                .is_some_and(|s| s.liveness() == running)
     }) {
         bail!(
             "a stack is already running in {} (prodstack down first: chaos starts, breaks and stops its own)",
@@ -183,8 +185,9 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
         .context("starting the ledger's runtime")?;
 
     eprintln!("== bringing the stack up ({} profile)", args.profile);
-    supervise::up(home, &opts, &mut |line| eprintln!("   {line}"))?;
     let outcome = (|| -> anyhow::Result<ChaosReport> {
+        // Inside, so that a failed `up` is torn down like everything else.
+        supervise::up(home, &opts, &mut |line| eprintln!("   {line}"))?;
         validate_stack(home)?;
         let setup = run::Setup {
             home,

@@ -316,11 +316,18 @@ fn took_effect(e: &Evidence<'_>) -> Check {
             format!("{} h2load requests failed while it lasted", during.errors()),
         ),
         EffectKind::OldWorkersExited => (
-            e.timing.back_s > e.timing.injected_s,
-            format!(
-                "the reload was over (nginx: old workers exited; Rust edge: reload counted) {:.2} s after the signal",
-                e.timing.back_s - e.timing.injected_s
-            ),
+            e.timing.reload_finished == Some(true),
+            if e.timing.reload_finished == Some(true) {
+                format!(
+                    "the reload was over (nginx: old workers exited; Rust edge: reload counted) {:.2} s after the signal",
+                    e.timing.back_s - e.timing.injected_s
+                )
+            } else {
+                format!(
+                    "the reload was not over {:.2} s after the signal",
+                    e.timing.back_s - e.timing.injected_s
+                )
+            },
         ),
     };
     Check::new("the fault took effect", passed, found)

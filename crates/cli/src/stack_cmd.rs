@@ -72,7 +72,7 @@ pub struct UpArgs {
     /// (by default `prodstack-supervisor` restarts it, with backoff).
     #[arg(long)]
     pub no_supervise: bool,
-    /// Seconds the supervisor waits before restarting a crashed service; the wait doubles,
+    /// Seconds (0.1 to 30) the supervisor waits before restarting a crashed service; the wait doubles,
     /// up to 30 s, while the service keeps crashing within a minute of its last restart.
     #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_delay)]
     pub restart_delay: f64,
@@ -80,8 +80,11 @@ pub struct UpArgs {
 
 fn parse_delay(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && (0.0..=30.0).contains(&secs) => Ok(secs),
-        _ => Err(format!("`{text}` is not a number of seconds from 0 to 30")),
+        // Above 0, so that the doubling backs a crash loop off.
+        Ok(secs) if secs.is_finite() && (0.1..=30.0).contains(&secs) => Ok(secs),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0.1 to 30"
+        )),
     }
 }
 

@@ -10,15 +10,19 @@ use stack::Home;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [flag, dir] = args.as_slice() else {
-        eprintln!("usage: {} --home DIR", watch::BINARY);
+        say_usage();
         return ExitCode::from(2);
     };
     if flag != "--home" {
-        eprintln!("usage: {} --home DIR", watch::BINARY);
+        say_usage();
         return ExitCode::from(2);
     }
     let home = Home::new(dir);
-    let mut say = |line: &str| eprintln!("{} {line}", stack::process::utc_now());
+    // Never `eprintln!`: it panics when the log pipe is gone, which would end supervision.
+    let mut say = |line: &str| {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{} {line}", stack::process::utc_now());
+    };
     match watch::watch(&home, &mut say) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -26,4 +30,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn say_usage() {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "usage: {} --home DIR", watch::BINARY);
 }

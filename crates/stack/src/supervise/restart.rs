@@ -66,6 +66,9 @@ struct Track {
     due: Option<Instant>,
     /// When it was last restarted.
     last_restart: Option<Instant>,
+    /// Restarts this supervisor made of it (the state file's count, which an `up` that
+    /// forgets a dead entry would otherwise reset).
+    restarts: u32,
 }
 
 /// The policy applied to every service of one stack, across its crashes.
@@ -83,6 +86,16 @@ impl Backoff {
             policy,
             tracks: BTreeMap::new(),
         }
+    }
+
+    /// The policy of the latest `up` (waits already scheduled keep theirs).
+    pub fn set_policy(&mut self, policy: RestartPolicy) {
+        self.policy = policy;
+    }
+
+    /// Restarts made of `service` so far.
+    pub fn restarts(&self, service: Service) -> u32 {
+        self.tracks.get(&service).map_or(0, |t| t.restarts)
     }
 
     /// `service` was seen down at `now`. The first sighting of a crash schedules its restart
@@ -111,11 +124,13 @@ impl Backoff {
             .is_some_and(|due| now >= due)
     }
 
-    /// `service` was restarted at `now` and is healthy.
-    pub fn restarted(&mut self, service: Service, now: Instant) {
+    /// `service` was restarted at `now` and is healthy; returns its restart count.
+    pub fn restarted(&mut self, service: Service, now: Instant) -> u32 {
         let track = self.tracks.entry(service).or_default();
         track.due = None;
         track.last_restart = Some(now);
+        track.restarts += 1;
+        track.restarts
     }
 
     /// The restart attempt at `now` failed: the next one waits one step longer. Returns it.
@@ -160,7 +175,7 @@ mod tests {
         assert_eq!(b.down(S, t0), None, "the same outage is scheduled once");
         assert!(!b.is_due(S, t0 + Duration::from_millis(999)));
         assert!(b.is_due(S, t0 + Duration::from_secs(1)));
-        b.restarted(S, t0 + Duration::from_secs(1));
+        assert_eq!(b.restarted(S, t0 + Duration::from_secs(1)), 1);
         assert!(!b.is_due(S, t0 + Duration::from_secs(2)));
 
         // It crashes again 5 s after the restart: two in a row.
@@ -174,7 +189,8 @@ mod tests {
         assert!(!b.is_due(S, t1 + Duration::from_secs(5)));
         assert!(b.is_due(S, t1 + Duration::from_secs(6)));
         let t2 = t1 + Duration::from_secs(6);
-        b.restarted(S, t2);
+        assert_eq!(b.restarted(S, t2), 2);
+        assert_eq!(b.restarts(S), 2);
 
         // A crash after a stable minute starts from the first delay again.
         let t3 = t2 + policy.stable_after;

@@ -521,7 +521,11 @@ pub(super) fn tear_down(
         say(&format!("{}: {}", entry.service, outcome.describe(&entry)));
     }
     // A supervisor keeps its stack's file even with nothing running: it retries the start.
-    let saved = if state.services.is_empty() && state.supervisor.is_none() {
+    let supervised = state
+        .supervisor
+        .as_ref()
+        .is_some_and(|s| s.liveness() == Liveness::Running);
+    let saved = if state.services.is_empty() && !supervised {
         StackState::remove(home)
     } else {
         state.save(home)

@@ -5,12 +5,15 @@
 //! which `up` saves for it in `run/up-options.json` (owner-only: it holds the JWT secret). So
 //! a restart is exactly what a person's `prodstack up` would do: the dead process's leftovers
 //! swept, its ports checked, the new process started, probed until healthy, and recorded.
-//! Every read-act-write holds the stack lock ([`crate::lock`]); it only ever *tries* the
-//! lock, so an `up` or `down` in progress always goes first, and it re-reads the state file
-//! under the lock before acting on it.
+//! Every read-act-write holds the stack lock ([`crate::lock`]); once started (it waits for
+//! the `up` that spawned it to finish) it only ever *tries* the lock, so an `up` or `down` in
+//! progress always goes first, and it re-reads the state file under the lock before acting.
+//! A restart is a whole `up` pass: every dead service is started (each counted as a
+//! restart), and the running ones are probed, as `up` does (one that fails its probe is
+//! restarted by `up` itself).
 //!
 //! It watches process liveness every [`POLL`] (a few `/proc` reads, no probes: a hung but
-//! living service is for the health checks and `prodstack chaos` to find, not for restarts).
+//! living service alone never triggers a restart; the server's timeouts ride out a hang).
 //! It exits when the state file is gone (`down`, or its home removed) or names another
 //! supervisor; `down` stops it before anything else, under the lock, so it never restarts a
 //! service `down` is stopping. Each restart increments the service's `restarts` in the state
@@ -76,7 +79,11 @@ pub(super) fn after_up(
     state: &mut StackState,
     say: &mut dyn FnMut(&str),
 ) -> Result<()> {
-    save_options(home, opts)?;
+    if let Err(err) = save_options(home, opts) {
+        say(&format!(
+            "warning: the supervisor keeps the options it had (saving them failed: {err})"
+        ));
+    }
     let running = state
         .supervisor
         .as_ref()
@@ -91,7 +98,13 @@ pub(super) fn after_up(
             ));
         }
         (true, None) => {
-            state.supervisor = spawn(home, say)?;
+            // The stack is up: a supervisor that cannot start is a warning, not a failed `up`.
+            state.supervisor = spawn(home, say).unwrap_or_else(|err| {
+                say(&format!(
+                    "warning: no supervisor, so crashed services stay down: {err}"
+                ));
+                None
+            });
             if let Some(supervisor) = &state.supervisor {
                 say(&format!(
                     "supervisor: started (pid {}); it {}",
@@ -192,6 +205,17 @@ pub fn watch(home: &Home, say: &mut dyn FnMut(&str)) -> Result<()> {
         }
         let now = Instant::now();
         let mut due = Vec::new();
+        let any_down = state.edge.services().iter().any(|&s| {
+            state
+                .service(s)
+                .is_none_or(|e| e.liveness() != Liveness::Running)
+        });
+        if any_down {
+            // The latest `up`'s policy (`up --restart-delay` on a running supervisor).
+            if let Ok(opts) = load_options(home) {
+                backoff.set_policy(opts.restart);
+            }
+        }
         for &service in state.edge.services() {
             let entry = state.service(service);
             if entry.is_some_and(|e| e.liveness() == Liveness::Running) {
@@ -244,18 +268,22 @@ fn restart(
     if state.supervisor.as_ref() != Some(me) {
         return;
     }
-    let down: Vec<(Service, u32)> = due
-        .iter()
-        .filter(|&&s| {
-            state
-                .service(s)
-                .is_none_or(|e| e.liveness() != Liveness::Running)
-        })
-        .map(|&s| (s, state.service(s).map_or(0, |e| e.restarts)))
-        .collect();
-    if down.is_empty() {
+    let still_down = |s: &Service| {
+        state
+            .service(*s)
+            .is_none_or(|e| e.liveness() != Liveness::Running)
+    };
+    if !due.iter().any(still_down) {
         return;
     }
+    // `up` starts every dead service, due or not: each is a restart.
+    let down: Vec<(Service, u32)> = state
+        .edge
+        .services()
+        .iter()
+        .filter(|s| still_down(s))
+        .map(|&s| (s, state.service(s).map_or(0, |e| e.restarts)))
+        .collect();
     let began_unix_ms = process::unix_ms();
     let attempt = load_options(home)
         .and_then(|opts| up_locked(home, &opts, &mut |line| say(&format!("  {line}"))));
@@ -264,9 +292,9 @@ fn restart(
         Ok(report) => {
             let mut state = report.state;
             for (service, before) in &down {
-                backoff.restarted(*service, now);
+                let ours = backoff.restarted(*service, now);
                 if let Some(entry) = state.services.iter_mut().find(|e| e.service == *service) {
-                    entry.restarts = before + 1;
+                    entry.restarts = (before + 1).max(ours);
                     entry.last_restart_unix_ms = Some(began_unix_ms);
                     say(&format!(
                         "{service}: restarted (pid {}); {} restart(s) so far",
