@@ -90,60 +90,63 @@ pub fn inject(
                 members.len()
             ));
         }
-        Fault::Reload if opts.edge.is_rust() => {
-            // The Rust edge reloads its certificate in place (no workers come and go): the
-            // reload is over when its counter says so.
-            let url = format!("http://127.0.0.1:{}/metrics", state.ports.edge_status);
-            let reloads = || {
-                Scrape::fetch(&url)
-                    .map(|s| s.sum(CERTIFICATE_RELOADS, &[]))
-                    .unwrap_or(-1.0)
-            };
-            let before = reloads();
-            if before < 0.0 {
-                bail!("the Rust edge's counters at {url} did not answer before the reload");
-            }
-            if !process::send_signal(entry.pid(), libc::SIGHUP) {
-                bail!("{service} (pid {}) vanished before SIGHUP", entry.pid());
-            }
-            timing.lifted_s = timing.injected_s;
-            let done = wait_until(RELOAD_TIMEOUT, || reloads() > before);
-            timing.reload_finished = Some(done);
-            timing.back_s = since(Instant::now());
-            timing.log.push(format!(
-                "{service}: SIGHUP to the Rust edge, pid {}; certificate reload {}",
-                entry.pid(),
-                if done {
-                    format!("counted {:.2} s later", timing.back_s - timing.injected_s)
-                } else {
-                    format!("not counted within {RELOAD_TIMEOUT:?}")
-                }
-            ));
-            return Ok(timing);
-        }
         Fault::Reload => {
-            let old_workers: Vec<u32> = members(&entry)
-                .into_iter()
-                .filter(|&pid| pid != entry.pid())
-                .collect();
+            // What shows the reload is over, and how the log says it.
+            type Finished<'a> = Box<dyn FnMut() -> bool + 'a>;
+            // An nginx without workers has nothing to replace: its reload proves nothing.
+            let mut vacuous = false;
+            let (finished, target, done, not_done): (Finished<'_>, _, _, _) = if opts.edge.is_rust()
+            {
+                // The Rust edge reloads its certificate in place (no workers come and go):
+                // over when its counter says so.
+                let url = format!("http://127.0.0.1:{}/metrics", state.ports.edge_status);
+                let reloads = {
+                    let url = url.clone();
+                    move || {
+                        Scrape::fetch(&url)
+                            .map(|s| s.sum(CERTIFICATE_RELOADS, &[]))
+                            .unwrap_or(-1.0)
+                    }
+                };
+                let before = reloads();
+                if before < 0.0 {
+                    bail!("the Rust edge's counters at {url} did not answer before the reload");
+                }
+                (
+                    Box::new(move || reloads() > before),
+                    "the Rust edge",
+                    "certificate reload counted".to_string(),
+                    "certificate reload not counted within".to_string(),
+                )
+            } else {
+                // nginx: over when the old workers have finished what they held and exited.
+                let old_workers: Vec<u32> = members(&entry)
+                    .into_iter()
+                    .filter(|&pid| pid != entry.pid())
+                    .collect();
+                let workers = format!("{} old worker(s)", old_workers.len());
+                vacuous = old_workers.is_empty();
+                (
+                    Box::new(move || old_workers.iter().all(|&pid| !process::is_running(pid))),
+                    "the master",
+                    format!("{workers} gone"),
+                    format!("{workers} still running after"),
+                )
+            };
             if !process::send_signal(entry.pid(), libc::SIGHUP) {
                 bail!("{service} (pid {}) vanished before SIGHUP", entry.pid());
             }
             timing.lifted_s = timing.injected_s;
-            // The reload is over when the old workers have finished what they held and exited.
-            let gone = wait_until(RELOAD_TIMEOUT, || {
-                old_workers.iter().all(|&pid| !process::is_running(pid))
-            });
-            timing.reload_finished = Some(gone && !old_workers.is_empty());
+            let over = wait_until(RELOAD_TIMEOUT, finished);
+            timing.reload_finished = Some(over && !vacuous);
             timing.back_s = since(Instant::now());
             timing.log.push(format!(
-                "{service}: SIGHUP to the master, pid {}; {} old worker(s) {}",
+                "{service}: SIGHUP to {target}, pid {}; {}",
                 entry.pid(),
-                old_workers.len(),
-                if gone {
-                    format!("gone {:.2} s later", timing.back_s - timing.injected_s)
+                if over {
+                    format!("{done} {:.2} s later", timing.back_s - timing.injected_s)
                 } else {
-                    format!("still running after {RELOAD_TIMEOUT:?}")
+                    format!("{not_done} {RELOAD_TIMEOUT:?}")
                 }
             ));
             return Ok(timing);

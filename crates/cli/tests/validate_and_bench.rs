@@ -603,19 +603,13 @@ cat {fixtures}/production-stack-$kind-1024c.txt
     assert!(StackState::path(&stack.home).exists());
 }
 
-/// The short `chaos`: three scenarios under load, each with a fault that the stack must ride
-/// out as its expectation says, and the ledger's proof that no acknowledged write was lost.
-#[test]
-fn chaos_rides_out_redis_postgres_and_an_edge_reload_without_losing_a_write() {
-    let _one = one_stack_at_a_time();
-    let stack = TestStack::with_data();
-    let json = stack.home.root().join("chaos.json");
-    let markdown = stack.home.root().join("report").join("chaos.md");
+/// `prodstack chaos` with `extra` in its short form: 10 s windows, the fault at 3 s, 32
+/// connections, on the stack's ports, its JSON report at `json`.
+fn short_chaos(stack: &TestStack, extra: &[&str], json: &std::path::Path) -> std::process::Output {
     let offset = stack.offset.to_string();
-    let out = stack.run(&[
-        "chaos",
-        "--scenario",
-        "redis-kill,postgres-stop,edge-reload",
+    let mut args = vec!["chaos"];
+    args.extend_from_slice(extra);
+    args.extend([
         "--window",
         "10s",
         "--fault-at",
@@ -626,9 +620,28 @@ fn chaos_rides_out_redis_postgres_and_an_edge_reload_without_losing_a_write() {
         &offset,
         "--json",
         json.to_str().unwrap(),
-        "--markdown",
-        markdown.to_str().unwrap(),
     ]);
+    stack.run(&args)
+}
+
+/// The short `chaos`: three scenarios under load, each with a fault that the stack must ride
+/// out as its expectation says, and the ledger's proof that no acknowledged write was lost.
+#[test]
+fn chaos_rides_out_redis_postgres_and_an_edge_reload_without_losing_a_write() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    let json = stack.home.root().join("chaos.json");
+    let markdown = stack.home.root().join("report").join("chaos.md");
+    let out = short_chaos(
+        &stack,
+        &[
+            "--scenario",
+            "redis-kill,postgres-stop,edge-reload",
+            "--markdown",
+            markdown.to_str().unwrap(),
+        ],
+        &json,
+    );
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
         stack.processes().is_empty(),
@@ -737,24 +750,11 @@ fn chaos_on_the_rust_edge_rides_out_a_certificate_reload() {
         text(&refused.stderr)
     );
     let json = stack.home.root().join("chaos.json");
-    let offset = stack.offset.to_string();
-    let out = stack.run(&[
-        "chaos",
-        "--edge",
-        "rust-proxy",
-        "--scenario",
-        "edge-reload",
-        "--window",
-        "10s",
-        "--fault-at",
-        "3s",
-        "--connections",
-        "32",
-        "--ports-offset",
-        &offset,
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let out = short_chaos(
+        &stack,
+        &["--edge", "rust-proxy", "--scenario", "edge-reload"],
+        &json,
+    );
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
         stack.processes().is_empty(),

@@ -116,6 +116,11 @@ impl Backoff {
         Some((wait, track.in_a_row))
     }
 
+    /// Whether a restart of `service` is scheduled.
+    pub fn is_pending(&self, service: Service) -> bool {
+        self.tracks.get(&service).is_some_and(|t| t.due.is_some())
+    }
+
     /// Whether `service`'s pending restart is due at `now`.
     pub fn is_due(&self, service: Service, now: Instant) -> bool {
         self.tracks
@@ -171,7 +176,9 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Backoff::new(policy);
         assert!(!b.is_due(S, t0), "nothing is pending before a crash");
+        assert!(!b.is_pending(S));
         assert_eq!(b.down(S, t0), Some((Duration::from_secs(1), 1)));
+        assert!(b.is_pending(S));
         assert_eq!(b.down(S, t0), None, "the same outage is scheduled once");
         assert!(!b.is_due(S, t0 + Duration::from_millis(999)));
         assert!(b.is_due(S, t0 + Duration::from_secs(1)));

@@ -204,28 +204,28 @@ pub fn watch(home: &Home, say: &mut dyn FnMut(&str)) -> Result<()> {
             return Ok(());
         }
         let now = Instant::now();
-        let mut due = Vec::new();
-        let any_down = state.edge.services().iter().any(|&s| {
-            state
-                .service(s)
-                .is_none_or(|e| e.liveness() != Liveness::Running)
-        });
-        if any_down {
-            // The latest `up`'s policy (`up --restart-delay` on a running supervisor).
+        let (running, down): (Vec<Service>, Vec<Service>) =
+            state.edge.services().iter().partition(|&&s| {
+                state
+                    .service(s)
+                    .is_some_and(|e| e.liveness() == Liveness::Running)
+            });
+        for service in running {
+            backoff.running(service);
+        }
+        if down.iter().any(|&s| !backoff.is_pending(s)) {
+            // A new crash: schedule it with the latest `up`'s policy (`up --restart-delay`
+            // on a running supervisor).
             if let Ok(opts) = load_options(home) {
                 backoff.set_policy(opts.restart);
             }
         }
-        for &service in state.edge.services() {
-            let entry = state.service(service);
-            if entry.is_some_and(|e| e.liveness() == Liveness::Running) {
-                backoff.running(service);
-                continue;
-            }
+        let mut due = Vec::new();
+        for service in down {
             if let Some((wait, in_a_row)) = backoff.down(service, now) {
                 say(&format!(
                     "{service}: {}; restarting in {:.1}s (crash {in_a_row} in a row)",
-                    match entry {
+                    match state.service(service) {
                         Some(e) => format!("exited (pid {})", e.pid()),
                         None => "not running".to_string(),
                     },
