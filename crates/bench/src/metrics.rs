@@ -45,6 +45,23 @@ impl Scrape {
         Ok(Self::parse(&response.body_text()))
     }
 
+    /// Every URL of `urls` fetched and added up sample by sample: the counters of several
+    /// app-server instances as the totals of one.
+    pub fn fetch_all(urls: &[String]) -> anyhow::Result<Self> {
+        let mut total = Self::default();
+        for url in urls {
+            total.add(Self::fetch(url)?);
+        }
+        Ok(total)
+    }
+
+    /// Adds `other`'s samples to these, key by key.
+    pub fn add(&mut self, other: Scrape) {
+        for (key, value) in other.samples {
+            *self.samples.entry(key).or_insert(0.0) += value;
+        }
+    }
+
     /// The sum of every sample of metric `name` whose labels contain all of `labels`
     /// (`("route", "/api/items/{id}")` matches `name{route="/api/items/{id}",status="200"}`).
     pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {

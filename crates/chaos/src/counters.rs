@@ -19,16 +19,21 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Scrapes `url` every 250 ms; times count from `t0`. A failed scrape (the server is
-    /// down) is skipped.
-    pub fn start(url: String, t0: Instant) -> Self {
+    /// Scrapes every URL of `urls` (one per app-server instance) every 250 ms and keeps
+    /// their sum; times count from `t0`. An instance that does not answer (it is down) is
+    /// left out of that sum, a round where none answers is skipped.
+    pub fn start(urls: Vec<String>, t0: Instant) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let mut samples = Vec::new();
             while !stopped.load(Ordering::Relaxed) {
                 let began = Instant::now();
-                if let Ok(scrape) = Scrape::fetch(&url) {
+                let mut total: Option<Scrape> = None;
+                for scrape in urls.iter().filter_map(|url| Scrape::fetch(url).ok()) {
+                    total.get_or_insert_with(Scrape::default).add(scrape);
+                }
+                if let Some(scrape) = total {
                     samples.push((began.duration_since(t0).as_secs_f64(), scrape));
                 }
                 std::thread::sleep(EVERY.saturating_sub(began.elapsed()));

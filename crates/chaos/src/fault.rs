@@ -62,6 +62,7 @@ pub fn inject(
         .with_context(|| format!("{service} is not running, so there is nothing to inject"))?
         .clone();
     let mut timing = Timing::default();
+    let isolation = state.isolation.clone();
     let injected = Instant::now();
     let injected_unix_ms = process::unix_ms();
     timing.injected_s = since(injected);
@@ -79,6 +80,16 @@ pub fn inject(
             timing
                 .log
                 .push(format!("{service}: {}", outcome.describe(&entry)));
+        }
+        Fault::Partition => {
+            let iso = isolation.as_ref().context(
+                "the stack has no isolated server instance (up --servers 2 --isolate-server)",
+            )?;
+            iso.cut_redis()?;
+            timing.log.push(format!(
+                "{service}: Redis link down ({} {} <-> {} in {})",
+                iso.redis.host_if, iso.redis.host_ip, iso.redis.ns_ip, iso.netns
+            ));
         }
         Fault::Freeze => {
             let members = members(&entry);
@@ -161,6 +172,12 @@ pub fn inject(
                 process::send_signal(pid, libc::SIGCONT);
             }
             timing.log.push(format!("{service}: SIGCONT"));
+        }
+        Fault::Partition => {
+            if let Some(iso) = &isolation {
+                iso.restore_redis()?;
+                timing.log.push(format!("{service}: Redis link up again"));
+            }
         }
         _ => {
             let restarted =

@@ -124,10 +124,7 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
 
     let t0 = Instant::now();
     let t0_unix_us = unix_us();
-    let counters = counters::Sampler::start(
-        format!("http://127.0.0.1:{}/metrics", state.ports.admin),
-        t0,
-    );
+    let counters = counters::Sampler::start(state.server_metrics_urls(), t0);
     let ledger = {
         let _entered = setup.runtime.enter();
         Ledger::start(
@@ -230,7 +227,9 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
         recovery_s,
         server_during: &server_during,
         kind: match scenario {
-            Scenario::RedisKill | Scenario::RedisFreeze => EffectKind::RedisErrors,
+            Scenario::RedisKill | Scenario::RedisFreeze | Scenario::RedisPartition => {
+                EffectKind::RedisErrors
+            }
             Scenario::PostgresFreeze => EffectKind::HeldWrites,
             Scenario::EdgeReload => EffectKind::OldWorkersExited,
             _ => EffectKind::Errors,

@@ -15,6 +15,15 @@
 //!   `/static/*` is served from disk.
 //! - **edge reload**: nginx starts new workers and lets the old ones finish what they hold:
 //!   no request fails.
+//! - **Redis partition** (a stack of two server instances, the second in its own network
+//!   namespace): the isolated instance's Redis link goes down, both directions, while the
+//!   edge and Postgres still reach it. Its Redis commands time out as in a Redis freeze (no
+//!   client sees it), but the other instance keeps using Redis, and the isolated one hears
+//!   none of its invalidations. Reads may then be **stale, by at most the item TTL** (1 s, the
+//!   server's default `ITEM_TTL_MS`): no cache tier serves a value longer than the TTL after
+//!   it was read from Postgres (an L1 fill from Redis keeps Redis's remaining TTL), and a
+//!   value read before a write's commit is gone a TTL later. Once the link is back, the
+//!   backplane delivers invalidations again: no stale read at all from a second after.
 
 use serde::Serialize;
 use stack::Service;
@@ -33,7 +42,16 @@ pub enum Scenario {
     AuthsvcKill,
     ServerKill,
     EdgeReload,
+    RedisPartition,
 }
+
+/// The server's item TTL under `prodstack up` (its `ITEM_TTL_MS` default, 1000 ms): the
+/// bound on a stale read when invalidations cannot reach an instance.
+pub const ITEM_TTL_S: f64 = 1.0;
+
+/// How long after the Redis link is back the partition scenario allows for the backplane to
+/// deliver what waited (its reconnect backoff tops out at 1 s).
+pub const HEAL_S: f64 = 1.0;
 
 /// What a fault does to its service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +67,8 @@ pub enum Fault {
     /// The edge's reload: SIGHUP to nginx's master (`nginx -s reload`), or to the Rust edge
     /// (its certificate and key read again).
     Reload,
+    /// The isolated server instance's Redis link set down, up again [`FAULT_S`] later.
+    Partition,
 }
 
 /// What the stack must show while `Scenario`'s fault lasts and after.
@@ -66,10 +86,12 @@ pub struct Expectation {
     pub l1_hits_answer: bool,
     /// Seconds after the service is back by which throughput is ≥ 90 % of the pre-fault rate.
     pub recovery_bound_s: f64,
+    /// How long after the 204 it missed a stale read may have started (0: no stale read).
+    pub stale_bound_s: f64,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::RedisKill,
         Scenario::RedisFreeze,
         Scenario::PostgresStop,
@@ -77,6 +99,7 @@ impl Scenario {
         Scenario::AuthsvcKill,
         Scenario::ServerKill,
         Scenario::EdgeReload,
+        Scenario::RedisPartition,
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +111,7 @@ impl Scenario {
             Scenario::AuthsvcKill => "authsvc-kill",
             Scenario::ServerKill => "server-kill",
             Scenario::EdgeReload => "edge-reload",
+            Scenario::RedisPartition => "redis-partition",
         }
     }
 
@@ -108,9 +132,17 @@ impl Scenario {
             Scenario::RedisKill | Scenario::RedisFreeze => Service::Cache,
             Scenario::PostgresStop | Scenario::PostgresFreeze => Service::Postgres,
             Scenario::AuthsvcKill => Service::Authsvc,
-            Scenario::ServerKill => Service::Server,
+            Scenario::ServerKill => Service::SERVER,
             Scenario::EdgeReload => Service::Edge,
+            // The isolated instance, the second of the two its stack runs.
+            Scenario::RedisPartition => Service::Server(1),
         }
+    }
+
+    /// Whether the scenario needs a stack with an isolated server instance (`up --servers 2
+    /// --isolate-server`).
+    pub fn needs_isolated_server(self) -> bool {
+        self == Scenario::RedisPartition
     }
 
     pub fn fault(self) -> Fault {
@@ -119,6 +151,7 @@ impl Scenario {
             Scenario::PostgresStop => Fault::FastStop,
             Scenario::RedisFreeze | Scenario::PostgresFreeze => Fault::Freeze,
             Scenario::EdgeReload => Fault::Reload,
+            Scenario::RedisPartition => Fault::Partition,
         }
     }
 
@@ -134,6 +167,7 @@ impl Scenario {
             }
             Fault::Freeze => format!("{service} frozen (SIGSTOP {FAULT_S} s, then SIGCONT)"),
             Fault::Reload => "the edge reloaded under load (SIGHUP: nginx -s reload; the Rust edge reloads its certificate)".into(),
+            Fault::Partition => format!("{service}, in its own network namespace, cut off from Redis for {FAULT_S} s (its veth link down) while the other instance keeps Redis; both take reads and writes"),
         }
     }
 
@@ -145,9 +179,14 @@ impl Scenario {
             static_unaffected: true,
             l1_hits_answer: false,
             recovery_bound_s: 2.0,
+            stale_bound_s: 0.0,
         };
         match self {
             Scenario::RedisKill | Scenario::RedisFreeze | Scenario::EdgeReload => none,
+            Scenario::RedisPartition => Expectation {
+                stale_bound_s: ITEM_TTL_S,
+                ..none
+            },
             Scenario::PostgresStop | Scenario::PostgresFreeze => Expectation {
                 allowed_errors: &[503],
                 retry_after: true,
@@ -201,7 +240,14 @@ mod tests {
             let allowed = scenario.expectation().allowed_errors;
             match scenario.service() {
                 Service::Cache | Service::Edge => assert!(allowed.is_empty(), "{scenario}"),
+                _ if scenario == Scenario::RedisPartition => {
+                    assert!(allowed.is_empty());
+                    assert_eq!(scenario.expectation().stale_bound_s, ITEM_TTL_S);
+                }
                 _ => assert!(!allowed.is_empty(), "{scenario}"),
+            }
+            if scenario != Scenario::RedisPartition {
+                assert_eq!(scenario.expectation().stale_bound_s, 0.0, "{scenario}");
             }
         }
     }

@@ -265,11 +265,16 @@ pub fn checks(e: &Evidence<'_>) -> Vec<Check> {
     }
 
     let l = e.ledger;
+    let bound = x.stale_bound_s;
     out.push(Check::new(
-        "no acknowledged write lost, no stale read",
-        l.passed(),
+        if bound > 0.0 {
+            format!("no acknowledged write lost, no read staler than {bound} s (the item TTL)")
+        } else {
+            "no acknowledged write lost, no stale read".to_string()
+        },
+        l.passed_within(bound),
         format!(
-            "{} writes, {} acknowledged, {} lost, {} applied without a 204, {} applied after a 4xx, {} rows unreadable; {} reads checked, {} stale, {} without a name{}",
+            "{} writes, {} acknowledged, {} lost, {} applied without a 204, {} applied after a 4xx, {} rows unreadable; {} reads checked, {} stale{}, {} without a name{}",
             l.writes_sent,
             l.acknowledged,
             l.lost,
@@ -278,6 +283,11 @@ pub fn checks(e: &Evidence<'_>) -> Vec<Check> {
             l.unreadable,
             l.reads_checked,
             l.stale_reads,
+            if l.stale_reads > 0 {
+                format!(" (the stalest started {:.3} s after the 204 it missed)", l.max_stale_s)
+            } else {
+                String::new()
+            },
             l.malformed_reads,
             l.problems
                 .first()
@@ -285,6 +295,23 @@ pub fn checks(e: &Evidence<'_>) -> Vec<Check> {
                 .unwrap_or_default()
         ),
     ));
+    if bound > 0.0 {
+        // Stale reads are allowed only while invalidations cannot flow.
+        let healed = e.timing.lifted_s + crate::scenario::HEAL_S;
+        let after = l.stale_from(healed);
+        let during = l.stale_from(e.timing.injected_s) - after;
+        out.push(Check::new(
+            format!(
+                "coherent again: no stale read from {} s after the link came back",
+                crate::scenario::HEAL_S
+            ),
+            after == 0,
+            format!(
+                "{during} stale read(s) between the cut and then, {after} after; {} before the cut",
+                l.stale_reads as usize - during - after
+            ),
+        ));
+    }
     out
 }
 

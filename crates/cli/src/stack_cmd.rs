@@ -40,6 +40,18 @@ pub struct UpArgs {
     /// services.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub ports_offset: u16,
+    /// Run N app-server instances (1 to 8) behind nginx, sharing Redis and Postgres (writes
+    /// invalidate every instance's L1 over Redis pub/sub). Instance k listens on 8080+k-1,
+    /// its metrics on 9190+k (the first: 8080 and 9091); they share the server's CPUs and
+    /// HttpArena's 256 Postgres connections.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub servers: u8,
+    /// Run the last server instance in a network namespace of its own, joined to this host by
+    /// two veth pairs (edge and Postgres over one, Redis over the other), so its Redis link
+    /// can be cut alone (`prodstack chaos --scenario redis-partition` does). Needs
+    /// --servers 2 or more and root.
+    #[arg(long)]
+    pub isolate_server: bool,
     /// Drop the benchmark database and load data/pgdb-seed.sql again.
     #[arg(long)]
     pub reseed: bool,
@@ -124,7 +136,7 @@ pub struct StatusArgs {}
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// postgres, cache, authsvc, server or edge.
+    /// postgres, cache, authsvc, server (server-2, … for the other instances) or edge.
     pub service: String,
     /// How many lines from the end.
     #[arg(long, short = 'n', default_value_t = 50)]
@@ -142,6 +154,9 @@ pub fn up(project: &Project, args: UpArgs) -> anyhow::Result<ExitCode> {
         "--authsvc-bin and --authsvc shared apply to the nginx edge only: the Rust edge verifies tokens itself"
     );
     opts.ports_offset = args.ports_offset;
+    opts.servers = args.servers;
+    opts.isolate_server = args.isolate_server;
+    opts.check_servers()?;
     opts.reseed = args.reseed;
     opts.authsvc_bin = match (args.authsvc_bin, args.authsvc) {
         (Some(path), _) => Some(path),
@@ -311,9 +326,10 @@ pub fn status(project: &Project, _args: StatusArgs) -> anyhow::Result<ExitCode> 
         ),
     }
     println!(
-        "profile {}, edge {}, ports offset {}, up since {}; edge: {}",
+        "profile {}, edge {}, {} server instance(s), ports offset {}, up since {}; edge: {}",
         state.profile,
         state.edge,
+        state.servers,
         state.ports_offset,
         stack::process::format_utc(state.started_at_unix_ms / 1000),
         state.edge_url()

@@ -353,7 +353,7 @@ fn the_supervisor_restarts_a_crashed_service_with_backoff_and_down_stops_it_firs
     for service in [
         Service::Postgres,
         Service::Cache,
-        Service::Server,
+        Service::SERVER,
         Service::Edge,
     ] {
         assert_eq!(now.service(service), state.service(service), "{service}");

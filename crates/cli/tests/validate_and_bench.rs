@@ -39,6 +39,59 @@ fn up_validate_down_passes_every_check_and_leaves_nothing_running() {
     );
 }
 
+/// `up --servers 3`: three app-server instances behind nginx pass every check (writes read
+/// back through whichever instance nginx picks), each of them serves item reads, `status`
+/// lists them, and `down` stops them all.
+#[test]
+fn three_server_instances_behind_nginx_pass_every_check_and_share_the_load() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    let up = stack.up(&["--servers", "3"]);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let pids = stack.processes();
+    let state = StackState::load(&stack.home).unwrap();
+    assert_eq!(state.servers, 3);
+    assert_eq!(state.server_instances().count(), 3);
+    let conf = std::fs::read_to_string(stack.home.run_dir().join("nginx.conf")).unwrap();
+    for i in 0..3 {
+        let (port, _) = stack.ports().server_instance(i);
+        assert!(
+            conf.contains(&format!("server 127.0.0.1:{port};")),
+            "{conf}"
+        );
+    }
+
+    let out = stack.run(&["validate"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "validate failed:\n{stdout}");
+    assert_eq!(
+        stdout.lines().last().unwrap_or_default(),
+        "27 passed, 0 failed"
+    );
+    for url in state.server_metrics_urls() {
+        let metrics = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5", &url])
+            .output()
+            .unwrap();
+        let metrics = text(&metrics.stdout);
+        let item_reads: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("prodstack_http_requests_total{route=\"item_get\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(item_reads > 0.0, "{url} served no item read:\n{metrics}");
+    }
+    let status = text(&stack.run(&["status"]).stdout);
+    for name in ["server ", "server-2", "server-3"] {
+        assert!(status.contains(name), "{status}");
+    }
+    assert!(status.contains("3 server instance(s)"), "{status}");
+
+    assert!(stack.run(&["down"]).status.success());
+    assert_all_gone(&pids, "after down");
+    assert_ports_free(&stack.ports());
+}
+
 /// How many sockets of `/proc/net/unix` carry `path`: the listener, plus one per connection
 /// the server accepted on it.
 fn unix_sockets_at(path: &std::path::Path) -> usize {
@@ -86,7 +139,7 @@ fn the_unix_socket_upstream_passes_every_check_across_a_server_restart() {
         );
         if round == "first server" {
             let state = StackState::load(&stack.home).unwrap();
-            let server = state.service(Service::Server).unwrap().clone();
+            let server = state.service(Service::SERVER).unwrap().clone();
             assert!(stack::process::send_signal(server.pid(), libc::SIGKILL));
             assert_all_gone(&[server.pid()], "killed server");
             assert!(socket.exists(), "a killed server leaves its socket file");
@@ -131,7 +184,7 @@ fn both_rust_edge_modes_pass_every_check_and_come_down_clean() {
             &[
                 Service::Postgres,
                 Service::Cache,
-                Service::Server,
+                Service::SERVER,
                 Service::Edge,
             ][..],
         ),
@@ -460,7 +513,7 @@ fn bench_refuses_a_stack_that_fails_validation() {
         "prodstack up failed"
     );
     let state = StackState::load(&stack.home).unwrap();
-    let server = state.service(Service::Server).unwrap().pid();
+    let server = state.service(Service::SERVER).unwrap().pid();
     // SAFETY: signalling a process this test's stack started.
     unsafe { libc::kill(server as i32, libc::SIGKILL) };
     assert_all_gone(&[server], "the killed server");
@@ -782,4 +835,69 @@ fn chaos_on_the_rust_edge_rides_out_a_certificate_reload() {
     };
     assert_eq!((total("during"), total("after")), (0, 0), "{s}");
     assert_eq!(s["ledger"]["lost"], 0);
+}
+
+/// The partition scenario: a second server instance in its own network namespace loses its
+/// Redis link under load. No client sees an error, nothing acknowledged is lost, stale reads
+/// stay within the item TTL and stop once the link is back, and the namespace is gone after.
+#[test]
+fn chaos_cuts_an_isolated_server_instance_off_redis_and_its_reads_heal() {
+    let _one = one_stack_at_a_time();
+    let stack = TestStack::with_data();
+    let json = stack.home.root().join("chaos.json");
+    let out = short_chaos(&stack, &["--scenario", "redis-partition"], &json);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        stack.processes().is_empty(),
+        "chaos left services running:\n{all}"
+    );
+    let netns = stack::netns::Isolation::for_stack(stack.ports().edge, 1).netns;
+    let namespaces = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !text(&namespaces.stdout).contains(&netns),
+        "{netns} left behind"
+    );
+    assert!(all.contains("Redis link down"), "{all}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        doc["setup"].as_str().unwrap().contains("the last isolated"),
+        "{}",
+        doc["setup"]
+    );
+    let s = &doc["scenarios"][0];
+    assert_eq!(s["scenario"], "redis-partition");
+    let whats: Vec<&str> = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["what"].as_str().unwrap())
+        .collect();
+    assert!(
+        whats.iter().any(|w| w.starts_with("coherent again")),
+        "{whats:?}"
+    );
+    assert!(
+        whats.iter().any(|w| w.contains("no read staler than 1 s")),
+        "{whats:?}"
+    );
+    for check in s["checks"].as_array().unwrap() {
+        if !check["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("throughput back")
+        {
+            assert_eq!(check["passed"], true, "{check}\n{all}");
+        }
+    }
+    assert!(
+        s["server_during"]["redis_errors"].as_u64().unwrap() > 0,
+        "{s}"
+    );
+    let ledger = &s["ledger"];
+    assert_eq!(ledger["lost"], 0, "{ledger}");
+    assert!(ledger["max_stale_s"].as_f64().unwrap() <= 1.0, "{ledger}");
 }

@@ -14,15 +14,18 @@ use std::time::Duration;
 
 /// The status code of `GET path` on `127.0.0.1:port`, or why there is none.
 pub fn http_status(port: u16, path: &str, timeout: Duration) -> Result<u16, String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    http_status_at(SocketAddr::from(([127, 0, 0, 1], port)), path, timeout)
+}
+
+/// [`http_status`] of a listener at `addr` (an isolated server instance's).
+pub fn http_status_at(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, String> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| format!("connecting to {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|_| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| format!("{addr}: {e}"))?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|e| format!("sending GET {path} to {addr}: {e}"))?;

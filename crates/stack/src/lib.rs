@@ -11,6 +11,7 @@ pub mod health;
 pub mod home;
 pub mod lock;
 pub mod logsink;
+pub mod netns;
 pub mod nginx;
 pub mod ports;
 pub mod postgres;

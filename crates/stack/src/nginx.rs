@@ -21,7 +21,7 @@ use crate::home::Home;
 use crate::ports::StackPorts;
 use crate::process::run_checked;
 use crate::profile::Profile;
-use crate::template::{render, Problem, RenderError};
+use crate::template::{render_with_lines, Problem, RenderError};
 
 /// Where the template lives in the checkout.
 pub const TEMPLATE_PATH: &str = "deploy/nginx/nginx.conf.template";
@@ -80,9 +80,11 @@ impl Template {
             origin: self.origin.clone(),
             problems,
         })?;
-        render(&self.text, &vars).map_err(|problems| Error::Template {
-            origin: self.origin.clone(),
-            problems,
+        render_with_lines(&self.text, &vars, &params.line_variables()).map_err(|problems| {
+            Error::Template {
+                origin: self.origin.clone(),
+                problems,
+            }
         })
     }
 }
@@ -260,7 +262,14 @@ impl ProfileKnobs {
 
 /// The app server's Unix socket under `prodstack up`: `run/server.sock` of the home.
 pub fn server_socket_path(home: &Home) -> PathBuf {
-    home.run_dir().join("server.sock")
+    server_instance_socket_path(home, 0)
+}
+
+/// The Unix socket of app-server instance `i`: `run/server.sock` for the first,
+/// `run/server-<i+1>.sock` for the others (the instance's service name).
+pub fn server_instance_socket_path(home: &Home, i: u8) -> PathBuf {
+    home.run_dir()
+        .join(format!("{}.sock", crate::service::Service::Server(i)))
 }
 
 /// Where the Docker rendering puts the app server's Unix socket when the `server_socket` knob
@@ -292,11 +301,11 @@ pub struct EdgeParams {
     pub listen_port: u16,
     /// Loopback-only port of `stub_status` (`/nginx_status`).
     pub status_port: u16,
-    /// `host:port` of the app server.
-    pub server_upstream: String,
-    /// The app server's Unix socket (its `LISTEN_UNIX`), used when the `server_socket` knob
-    /// is `unix`.
-    pub server_socket: PathBuf,
+    /// `host:port` of each app-server instance (nginx balances across them).
+    pub server_upstreams: Vec<String>,
+    /// Each app-server instance's Unix socket (its `LISTEN_UNIX`), used instead when the
+    /// `server_socket` knob is `unix`.
+    pub server_sockets: Vec<PathBuf>,
     /// `host:port` of authsvc.
     pub authsvc_upstream: String,
     /// Folder holding `server.crt` and `server.key`.
@@ -330,8 +339,8 @@ impl EdgeParams {
             profile,
             listen_port: ports.edge,
             status_port: ports.edge_status,
-            server_upstream: format!("127.0.0.1:{}", ports.server),
-            server_socket: server_socket_path(home),
+            server_upstreams: vec![format!("127.0.0.1:{}", ports.server)],
+            server_sockets: vec![server_socket_path(home)],
             authsvc_upstream: format!("127.0.0.1:{}", ports.authsvc),
             certs_dir: home.certs_dir(),
             static_dir: home.static_dir(),
@@ -356,8 +365,8 @@ impl EdgeParams {
             profile,
             listen_port: ports.edge,
             status_port: ports.edge_status,
-            server_upstream: format!("127.0.0.1:{}", ports.server),
-            server_socket: DOCKER_SERVER_SOCKET.into(),
+            server_upstreams: vec![format!("127.0.0.1:{}", ports.server)],
+            server_sockets: vec![DOCKER_SERVER_SOCKET.into()],
             authsvc_upstream: format!("127.0.0.1:{}", ports.authsvc),
             certs_dir: "/certs".into(),
             static_dir: "/data/static".into(),
@@ -375,6 +384,29 @@ impl EdgeParams {
         }
     }
 
+    /// Points the edge at `servers` app-server instances of `prodstack up` (their TCP ports
+    /// on loopback, the isolated one's in its namespace; or their Unix sockets).
+    pub fn with_servers(
+        mut self,
+        home: &Home,
+        ports: &StackPorts,
+        servers: u8,
+        isolation: Option<&crate::netns::Isolation>,
+    ) -> Self {
+        let instances = 0..servers.max(1);
+        self.server_upstreams = instances
+            .clone()
+            .map(|i| {
+                let host = crate::state::server_ip(isolation, i);
+                format!("{host}:{}", ports.server_instance(i).0)
+            })
+            .collect();
+        self.server_sockets = instances
+            .map(|i| server_instance_socket_path(home, i))
+            .collect();
+        self
+    }
+
     /// Creates the folders nginx writes into but does not create itself: the temp folder's
     /// parent (nginx creates only the last level) and the pid file's folder.
     pub fn create_dirs(&self) -> Result<()> {
@@ -385,6 +417,26 @@ impl EdgeParams {
             std::fs::create_dir_all(dir).io_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(())
+    }
+
+    /// The template's line parameters: `server_upstream`, one `server` line of the `backend`
+    /// upstream per app-server instance (their TCP addresses, or their Unix sockets when the
+    /// `server_socket` knob says `unix`).
+    pub fn line_variables(&self) -> BTreeMap<&'static str, Vec<String>> {
+        let mut knobs = ProfileKnobs::of(self.profile);
+        for (name, value) in &self.knob_overrides {
+            // A bad override is reported by `variables`.
+            let _ = knobs.set(name, value);
+        }
+        let upstreams = match knobs.server_socket {
+            ServerSocket::Tcp => self.server_upstreams.clone(),
+            ServerSocket::Unix => self
+                .server_sockets
+                .iter()
+                .map(|socket| format!("unix:{}", socket.display()))
+                .collect(),
+        };
+        BTreeMap::from([("server_upstream", upstreams)])
     }
 
     /// The template's parameters.
@@ -405,12 +457,20 @@ impl EdgeParams {
             None => knobs.worker_rlimit_nofile,
         };
         if knobs.server_socket == ServerSocket::Unix {
-            if let Err(reason) = rt::listener::check_unix_path(&self.server_socket) {
-                problems.push(Problem::BadValue {
-                    name: "server_socket".into(),
-                    value: self.server_socket.display().to_string(),
-                    reason: format!("{reason} (set PRODSTACK_HOME to a shorter folder)"),
+            for socket in &self.server_sockets {
+                let reason = rt::listener::check_unix_path(socket).err().or_else(|| {
+                    let text = socket.display().to_string();
+                    text.chars().any(char::is_whitespace).then(|| {
+                        "paths with whitespace are not supported in the nginx config".into()
+                    })
                 });
+                if let Some(reason) = reason {
+                    problems.push(Problem::BadValue {
+                        name: "server_socket".into(),
+                        value: socket.display().to_string(),
+                        reason: format!("{reason} (set PRODSTACK_HOME to a shorter folder)"),
+                    });
+                }
             }
         }
         let mut path = |name: &'static str, p: &Path| -> String {
@@ -436,15 +496,6 @@ impl EdgeParams {
                     ""
                 }
                 .to_string(),
-            ),
-            (
-                "server_upstream",
-                match knobs.server_socket {
-                    ServerSocket::Tcp => self.server_upstream.clone(),
-                    ServerSocket::Unix => {
-                        format!("unix:{}", path("server_socket", &self.server_socket))
-                    }
-                },
             ),
             ("authsvc_upstream", self.authsvc_upstream.clone()),
             ("server_keepalive", knobs.server_keepalive.to_string()),
@@ -599,6 +650,7 @@ pub fn check_config(conf: &Path, prefix: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::render;
 
     fn vars(pairs: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
         pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
@@ -612,6 +664,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "a 1 b two\n1;\n");
+    }
+
+    #[test]
+    fn line_parameters_repeat_their_line_and_are_checked_like_values() {
+        let lines = BTreeMap::from([("s", vec!["a:1".to_string(), "b:2".to_string()])]);
+        let out = render_with_lines(
+            "x {{x}}\n  server {{s}} {{x}};\nend\n",
+            &vars(&[("x", "1")]),
+            &lines,
+        )
+        .unwrap();
+        assert_eq!(out, "x 1\n  server a:1 1;\n  server b:2 1;\nend\n");
+        let bad = BTreeMap::from([("s", vec!["a;b".to_string()])]);
+        let err = render_with_lines("server {{s}};\n", &vars(&[]), &bad).unwrap_err();
+        assert!(err.to_string().contains("parameter `s`"), "{err}");
+        let err = render_with_lines("nothing\n", &vars(&[]), &lines).unwrap_err();
+        assert!(err.to_string().contains("`s` is not used"), "{err}");
+    }
+
+    #[test]
+    fn several_server_instances_are_one_upstream_line_each() {
+        let home = Home::new("/srv/ps");
+        let ports = StackPorts::DEFAULT;
+        let params = EdgeParams::local(&home, &ports, Profile::Production, 1)
+            .with_servers(&home, &ports, 3, None);
+        let conf = Template::bundled().render_edge(&params).unwrap();
+        for port in [8080, 8081, 8082] {
+            assert!(
+                conf.contains(&format!("        server 127.0.0.1:{port};\n")),
+                "{conf}"
+            );
+        }
+        assert!(!conf.contains("8083"), "{conf}");
+        let tuned = EdgeParams::local(&home, &ports, Profile::Tuned, 1)
+            .with_servers(&home, &ports, 2, None);
+        let conf = Template::bundled().render_edge(&tuned).unwrap();
+        assert!(
+            conf.contains("server unix:/srv/ps/run/server.sock;"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("server unix:/srv/ps/run/server-2.sock;"),
+            "{conf}"
+        );
     }
 
     #[test]

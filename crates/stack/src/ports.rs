@@ -63,17 +63,26 @@ impl StackPorts {
         edge_status: contract::ports::EDGE_ADMIN,
     };
 
+    /// How far above the admin port the admin ports of server instances 2.. start (instance
+    /// `i` ≥ 1 has `admin + ADMIN_INSTANCE_GAP + i`): 9192–9198, clear of the edge's 9092.
+    const ADMIN_INSTANCE_GAP: u16 = 100;
+
     /// Every default port plus `offset` (`--ports-offset`), or an error naming the port that
     /// would pass 65535.
     pub fn with_offset(offset: u16) -> Result<Self, String> {
+        // The highest port of all: the admin port of the last server instance.
+        let highest = Self::DEFAULT
+            .server_instance(crate::service::MAX_SERVERS - 1)
+            .1;
         let shift = |port: u16| {
             port.checked_add(offset).ok_or_else(|| {
                 format!(
                     "--ports-offset {offset} moves port {port} past 65535 (max offset {})",
-                    u16::MAX - 9091
+                    u16::MAX - highest
                 )
             })
         };
+        shift(highest)?;
         let d = Self::DEFAULT;
         Ok(Self {
             edge: shift(d.edge)?,
@@ -84,6 +93,22 @@ impl StackPorts {
             admin: shift(d.admin)?,
             edge_status: shift(d.edge_status)?,
         })
+    }
+
+    /// The (main, admin) ports of app-server instance `i` (0-based): the first has the
+    /// server's and admin's ports, instance `i` the server's + `i` (8081–8087) and the
+    /// admin's + 100 + `i` (9192–9198). `with_offset` keeps them below 65536.
+    pub fn server_instance(&self, i: u8) -> (u16, u16) {
+        if i == 0 {
+            return (self.server, self.admin);
+        }
+        let i = u16::from(i);
+        (
+            self.server.saturating_add(i),
+            self.admin
+                .saturating_add(Self::ADMIN_INSTANCE_GAP)
+                .saturating_add(i),
+        )
     }
 
     /// `(service, port)` for every port, the server's and the edge's two included.
@@ -222,6 +247,28 @@ mod tests {
         assert_eq!(ports.edge_status, 9192);
         let err = StackPorts::with_offset(60000).unwrap_err();
         assert!(err.contains("past 65535"), "{err}");
+        // The last server instance's admin port is the highest port of all.
+        let max = u16::MAX - 9198;
+        assert!(StackPorts::with_offset(max).is_ok());
+        let err = StackPorts::with_offset(max + 1).unwrap_err();
+        assert!(err.contains(&format!("max offset {max}")), "{err}");
+    }
+
+    #[test]
+    fn server_instances_have_ports_of_their_own() {
+        let ports = StackPorts::DEFAULT;
+        assert_eq!(ports.server_instance(0), (8080, 9091));
+        assert_eq!(ports.server_instance(1), (8081, 9192));
+        assert_eq!(ports.server_instance(7), (8087, 9198));
+        let mut seen: Vec<u16> = ports.all().iter().map(|(_, p)| *p).collect();
+        for i in 1..crate::service::MAX_SERVERS {
+            let (main, admin) = ports.server_instance(i);
+            seen.extend([main, admin]);
+        }
+        let count = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), count, "two services share a port");
     }
 
     #[test]

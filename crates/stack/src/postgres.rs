@@ -21,7 +21,12 @@ pub const DATABASE: &str = "benchmark";
 /// `postgres://bench:bench@localhost:PORT/benchmark`, the URL HttpArena exports as
 /// `DATABASE_URL` (it says `localhost`, not `127.0.0.1`).
 pub fn database_url(port: u16) -> String {
-    format!("postgres://{USER}:{PASSWORD}@localhost:{port}/{DATABASE}")
+    database_url_at("localhost", port)
+}
+
+/// [`database_url`] for a Postgres reached at `host`.
+pub fn database_url_at(host: &str, port: u16) -> String {
+    format!("postgres://{USER}:{PASSWORD}@{host}:{port}/{DATABASE}")
 }
 
 /// The folder holding `initdb`, `postgres`, `psql` and `pg_isready`.
@@ -127,6 +132,8 @@ pub struct PgSettings {
     pub port: u16,
     pub max_connections: u32,
     pub durability: Durability,
+    /// Addresses to listen on besides `127.0.0.1` (an isolated server instance's link).
+    pub extra_listen: Vec<std::net::Ipv4Addr>,
 }
 
 impl PgSettings {
@@ -136,6 +143,7 @@ impl PgSettings {
             port,
             max_connections: 256,
             durability: Durability::Full,
+            extra_listen: Vec::new(),
         }
     }
 }
@@ -214,6 +222,26 @@ impl Cluster {
         Ok(true)
     }
 
+    /// Lets password (SCRAM) logins in from `subnet` (an isolated server instance's links):
+    /// a `host` line appended to the cluster's `pg_hba.conf` once, read when Postgres starts.
+    pub fn allow_subnet(&self, subnet: &str) -> Result<()> {
+        let path = self.datadir.join("pg_hba.conf");
+        let text =
+            fs::read_to_string(&path).io_context(|| format!("reading {}", path.display()))?;
+        let line = format!("host all all {subnet} scram-sha-256");
+        if text.lines().any(|l| l.trim() == line) {
+            return Ok(());
+        }
+        let mut text = text;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "# prodstack: an isolated app-server instance\n{line}\n"
+        ));
+        fs::write(&path, text).io_context(|| format!("writing {}", path.display()))
+    }
+
     /// The `postgres` server command; the caller decides how to spawn and where logs go.
     pub fn server_command(&self, settings: &PgSettings) -> Command {
         let mut cmd = Command::new(self.bin.tool("postgres"));
@@ -221,7 +249,14 @@ impl Cluster {
             .arg(&self.datadir)
             .arg("-p")
             .arg(settings.port.to_string())
-            .args(["-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!(
+                "listen_addresses={}",
+                std::iter::once("127.0.0.1".to_string())
+                    .chain(settings.extra_listen.iter().map(|ip| ip.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ))
             .args(["-c", "unix_socket_directories="])
             .arg("-c")
             .arg(format!("max_connections={}", settings.max_connections));

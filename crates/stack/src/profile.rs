@@ -84,11 +84,23 @@ impl EdgeKind {
             EdgeKind::RustProxy => &[
                 Service::Postgres,
                 Service::Cache,
-                Service::Server,
+                Service::SERVER,
                 Service::Edge,
             ],
             EdgeKind::RustFused => &[Service::Postgres, Service::Cache, Service::Edge],
         }
+    }
+
+    /// The services of a stack with this edge and `servers` app-server instances (at least
+    /// one where the edge kind has a server process), in start order.
+    pub fn services_with(self, servers: u8) -> Vec<Service> {
+        self.services()
+            .iter()
+            .flat_map(|&service| match service {
+                Service::Server(_) => (0..servers.max(1)).map(Service::Server).collect(),
+                other => vec![other],
+            })
+            .collect()
     }
 
     pub fn is_rust(self) -> bool {
@@ -127,7 +139,20 @@ mod tests {
             assert_eq!(kind.services().last(), Some(&Service::Edge));
         }
         assert!(!EdgeKind::RustProxy.services().contains(&Service::Authsvc));
-        assert!(!EdgeKind::RustFused.services().contains(&Service::Server));
+        assert!(!EdgeKind::RustFused.services().contains(&Service::SERVER));
+        assert_eq!(
+            EdgeKind::Nginx.services_with(3),
+            [
+                Service::Postgres,
+                Service::Cache,
+                Service::Authsvc,
+                Service::Server(0),
+                Service::Server(1),
+                Service::Server(2),
+                Service::Edge
+            ]
+        );
+        assert_eq!(EdgeKind::RustFused.services_with(3).len(), 3);
         assert!("rust".parse::<EdgeKind>().is_err());
     }
 

@@ -5,6 +5,7 @@
 //! It is rewritten (atomically: temp file + rename) after every service that starts, so even an
 //! interrupted `up` leaves a file from which `down` can stop what did start.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::cpus::CpuSet;
 use crate::error::{Error, IoContext, Result};
 use crate::home::Home;
+use crate::netns::Isolation;
 use crate::ports::StackPorts;
 use crate::process::{Liveness, ProcessIdentity};
 use crate::profile::{EdgeKind, Profile};
@@ -65,6 +67,12 @@ pub struct StackState {
     pub edge_knobs: Vec<(String, String)>,
     pub ports_offset: u16,
     pub ports: StackPorts,
+    /// App-server instances behind the edge (`up --servers`; states without it ran one).
+    #[serde(default = "one_server")]
+    pub servers: u8,
+    /// The network namespace of an isolated server instance (`up --isolate-server`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
     /// When the first service of this stack started.
     pub started_at_unix_ms: u64,
     pub home: PathBuf,
@@ -91,6 +99,8 @@ impl StackState {
             edge_knobs: Vec::new(),
             ports_offset,
             ports,
+            servers: 1,
+            isolation: None,
             started_at_unix_ms: crate::process::unix_ms(),
             home: home.root().to_path_buf(),
             services: Vec::new(),
@@ -166,6 +176,27 @@ impl StackState {
         self.services.iter().find(|s| s.service == service)
     }
 
+    /// The recorded app-server instances, first to last.
+    pub fn server_instances(&self) -> impl Iterator<Item = &ServiceState> {
+        self.services.iter().filter(|s| s.service.is_server())
+    }
+
+    /// The `/metrics` URL of every app-server instance's admin listener (the fused edge
+    /// serves the one server's at the first instance's port).
+    pub fn server_metrics_urls(&self) -> Vec<String> {
+        (0..self.servers.max(1))
+            .map(|i| {
+                let host = server_ip(self.isolation.as_ref(), i);
+                format!("http://{host}:{}/metrics", self.ports.server_instance(i).1)
+            })
+            .collect()
+    }
+
+    /// The services of this stack, in start order (its edge's, with its server instances).
+    pub fn expected_services(&self) -> Vec<Service> {
+        self.edge.services_with(self.servers)
+    }
+
     /// Records `entry`, replacing an older entry of the same service, keeping start order.
     pub fn upsert(&mut self, entry: ServiceState) {
         self.services.retain(|s| s.service != entry.service);
@@ -180,6 +211,19 @@ impl StackState {
     /// `https://localhost:<edge port>`, the base URL HttpArena's checks and load use.
     pub fn edge_url(&self) -> String {
         format!("https://localhost:{}", self.ports.edge)
+    }
+}
+
+fn one_server() -> u8 {
+    1
+}
+
+/// The address app-server instance `i` listens on: its namespace's end of the serve link
+/// when it is the isolated one, loopback otherwise.
+pub fn server_ip(isolation: Option<&Isolation>, i: u8) -> Ipv4Addr {
+    match isolation {
+        Some(iso) if iso.instance == i => iso.serve.ns_ip,
+        _ => Ipv4Addr::LOCALHOST,
     }
 }
 
@@ -225,7 +269,8 @@ mod tests {
         let ports = StackPorts::with_offset(7).unwrap();
         let mut state = StackState::new(&home, Profile::Tuned, EdgeKind::RustProxy, 7, ports);
         let me = ProcessIdentity::of(std::process::id()).unwrap();
-        for service in [Service::Edge, Service::Postgres] {
+        state.servers = 2;
+        for service in [Service::Edge, Service::Server(1), Service::Postgres] {
             state.upsert(ServiceState {
                 service,
                 process: me.clone(),
@@ -248,8 +293,11 @@ mod tests {
                 .iter()
                 .map(|s| s.service)
                 .collect::<Vec<_>>(),
-            [Service::Postgres, Service::Edge]
+            [Service::Postgres, Service::Server(1), Service::Edge]
         );
+        assert_eq!(loaded.server_instances().count(), 1);
+        // The Rust proxy stack: postgres, cache, two server instances, edge.
+        assert_eq!(loaded.expected_services().len(), 5);
         assert_eq!(loaded.edge_url(), "https://localhost:8450");
         assert_eq!(
             loaded.service(Service::Edge).unwrap().ports,
@@ -258,6 +306,7 @@ mod tests {
         let json = std::fs::read_to_string(StackState::path(&home)).unwrap();
         assert!(json.contains("\"profile\": \"tuned\""), "{json}");
         assert!(json.contains("\"service\": \"postgres\""), "{json}");
+        assert!(json.contains("\"service\": \"server-2\""), "{json}");
         assert!(json.contains("\"cpus\": \"0\""), "{json}");
 
         StackState::remove(&home).unwrap();
@@ -289,5 +338,10 @@ mod tests {
             err.contains("postgres, cache, authsvc, server, edge"),
             "{err}"
         );
+        assert_eq!(Service::parse("server-3").unwrap(), Service::Server(2));
+        assert_eq!(Service::Server(2).as_str(), "server-3");
+        assert!(Service::parse("server-9").is_err());
+        assert!(Service::Server(1).same_kind(Service::SERVER));
+        assert!(!Service::Edge.same_kind(Service::SERVER));
     }
 }

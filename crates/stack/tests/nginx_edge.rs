@@ -169,7 +169,7 @@ fn the_edge_routes_authenticates_and_answers_json_as_the_contract_says() {
     let mut params = EdgeParams::local(home, &StackPorts::DEFAULT, Profile::Production, 1);
     params.listen_port = free_port().unwrap();
     params.status_port = free_port().unwrap();
-    params.server_upstream = format!("127.0.0.1:{}", backend.port);
+    params.server_upstreams = vec![format!("127.0.0.1:{}", backend.port)];
     params.authsvc_upstream = format!("127.0.0.1:{}", auth.port);
     let conf = Template::bundled().render_edge(&params).unwrap();
     let conf_path = write_conf(home, "edge.conf", &conf);

@@ -39,7 +39,7 @@ impl Edge {
         let mut params = EdgeParams::local(&home.home, &StackPorts::DEFAULT, profile, 1);
         params.listen_port = free_port().unwrap();
         params.status_port = free_port().unwrap();
-        params.server_upstream = format!("127.0.0.1:{}", backend.port);
+        params.server_upstreams = vec![format!("127.0.0.1:{}", backend.port)];
         params.authsvc_upstream = format!("127.0.0.1:{}", auth.port);
         let conf = Template::bundled().render_edge(&params).unwrap();
         let conf_path = write_conf(&home.home, "edge.conf", &conf);

@@ -87,6 +87,9 @@ pub struct ProductionBenchArgs {
     /// Add N to every port (run beside other services).
     #[arg(long, default_value_t = 0)]
     pub ports_offset: u16,
+    /// App-server instances behind nginx (`up --servers`); the Rust edge variants run one.
+    #[arg(long, default_value_t = 1)]
+    pub servers: u8,
     /// Variants to compare with the same load, interleaved run by run: `production`, `tuned`,
     /// `engine-proxy`, `engine-fused` (our Rust edge; append `+NAME=VALUE` settings to try
     /// edge knobs, e.g. `engine-fused+EDGE_RUNTIME=multi-thread`), or `authsvc=PATH` entries
@@ -139,6 +142,7 @@ impl Default for ProductionBenchArgs {
             authsvc_bin: None,
             attach: false,
             ports_offset: 0,
+            servers: 1,
             compare: Vec::new(),
             json: None,
             markdown: None,
@@ -332,7 +336,7 @@ impl Bench<'_> {
 
     fn describe_setup(&self, variants: &[Variant]) -> String {
         format!(
-            "Variants: {}. Connections: {:?}, {} run(s) of {} s each, h2load -t {}. Stack CPUs {} (edge {}, authsvc {}, server {}, cache {}; postgres unpinned); load generator CPUs {}. Machine: {} CPUs. Postgres: {}.",
+            "Variants: {}. Connections: {:?}, {} run(s) of {} s each, h2load -t {}. Stack CPUs {} (edge {}, authsvc {}, server {}{}, cache {}; postgres unpinned); load generator CPUs {}. Machine: {} CPUs. Postgres: {}.",
             variants
                 .iter()
                 .map(|v| format!("{} (authsvc: {})", v.name, self.authsvc_ran(v)))
@@ -346,6 +350,10 @@ impl Bench<'_> {
             self.plan.split.edge,
             self.plan.split.authsvc,
             self.plan.split.server,
+            match self.args.servers {
+                1 => String::new(),
+                n => format!(" shared by {n} server instances behind nginx"),
+            },
             self.plan.split.cache,
             self.plan.loadgen.as_ref().map(|l| l.to_string()).unwrap_or_else(|| "any".into()),
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -417,6 +425,13 @@ impl Bench<'_> {
         opts.edge_env = variant.edge_env.clone();
         opts.nginx_knobs = variant.nginx_knobs.clone();
         opts.ports_offset = self.args.ports_offset;
+        // The Rust edge proxies to one app server.
+        opts.servers = if variant.edge.is_rust() {
+            1
+        } else {
+            self.args.servers
+        };
+        opts.check_servers()?;
         opts.cpus = self.plan.split.clone();
         opts.authsvc_bin = self.authsvc_bin(&variant.authsvc)?;
         opts.pg_durability = self.args.pg_durability;
@@ -502,7 +517,7 @@ impl Bench<'_> {
             self.home(),
             &[
                 Service::Edge,
-                Service::Server,
+                Service::SERVER,
                 Service::Authsvc,
                 Service::Cache,
             ],
@@ -651,10 +666,10 @@ impl Bench<'_> {
             .with_context(|| format!("creating {}", scratch.display()))?;
         let requests = requests_for(home, &scratch, &target.base_url)?;
         let duration = self.args.duration;
-        let metrics_url = format!("http://127.0.0.1:{}/metrics", state.ports.admin);
+        let metrics_urls = state.server_metrics_urls();
         let edge_status = EdgeStatus::for_state(&state);
-        let before =
-            Scrape::fetch(&metrics_url).context("reading the server's metrics before the run")?;
+        let before = Scrape::fetch_all(&metrics_urls)
+            .context("reading the server's metrics before the run")?;
         let edge_before = edge_status.requests();
         let redis_before = stack::redis::commands_processed(state.ports.cache);
 
@@ -740,8 +755,8 @@ impl Bench<'_> {
                 "   {label}: no memory verdict: the run is too short for a {warmup} s warm-up and two windows after it"
             );
         }
-        let after =
-            Scrape::fetch(&metrics_url).context("reading the server's metrics after the run")?;
+        let after = Scrape::fetch_all(&metrics_urls)
+            .context("reading the server's metrics after the run")?;
         let edge_after = edge_status.requests();
         let redis_after = stack::redis::commands_processed(state.ports.cache);
         let reads_summary = Summary::combine(&reads_parts, done);
@@ -832,23 +847,24 @@ pub fn requests_for(home: &Home, scratch: &Path, base_url: &str) -> anyhow::Resu
     Ok(dir)
 }
 
-/// Root pids of every service, Postgres and the load generator (evaluated at each sample).
+/// Root pids of every service, Postgres and the load generator (evaluated at each sample);
+/// every app-server instance counts in the one `server` group.
 fn service_groups(
     state: &StackState,
     loadgen: Arc<Mutex<Vec<u32>>>,
 ) -> super::procstat::GroupSource {
-    let services: Vec<(String, Vec<u32>)> = state
-        .services
-        .iter()
-        .map(|s| {
-            let name = if s.service == Service::Postgres {
-                POSTGRES
-            } else {
-                s.service.as_str()
-            };
-            (name.to_string(), vec![s.pid()])
-        })
-        .collect();
+    let mut services: Vec<(String, Vec<u32>)> = Vec::new();
+    for s in &state.services {
+        let name = if s.service == Service::Postgres {
+            POSTGRES
+        } else {
+            s.service.kind_str()
+        };
+        match services.iter_mut().find(|(group, _)| group == name) {
+            Some((_, pids)) => pids.push(s.pid()),
+            None => services.push((name.to_string(), vec![s.pid()])),
+        }
+    }
     Box::new(move || {
         let mut groups = services.clone();
         groups.push((

@@ -163,6 +163,15 @@ pub fn down(home: &Home, say: &mut dyn FnMut(&str)) -> Result<Vec<DownReport>> {
         });
     }
     if state.services.is_empty() {
+        if let Some(iso) = &state.isolation {
+            match iso.remove() {
+                Ok(()) => say(&format!("network namespace {}: removed", iso.netns)),
+                Err(err) => say(&format!(
+                    "warning: removing network namespace {}: {err}",
+                    iso.netns
+                )),
+            }
+        }
         StackState::remove(home)?;
         match std::fs::remove_file(watch::options_path(home)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => say(&format!(
@@ -187,21 +196,30 @@ pub fn down(home: &Home, say: &mut dyn FnMut(&str)) -> Result<Vec<DownReport>> {
 }
 
 /// Stops `services` of the running stack and forgets them, under the stack lock, leaving the
-/// rest running (the benchmark keeps Postgres across its variants). The supervisor, if one
-/// runs, is stopped too: it would start them again.
+/// rest running (the benchmark keeps Postgres across its variants); a server names every
+/// instance of it. The supervisor, if one runs, is stopped too: it would start them again.
 pub fn stop_services(home: &Home, services: &[Service], say: &mut dyn FnMut(&str)) -> Result<()> {
     let _lock = StackLock::acquire(home, lock::WAIT_LIMIT, say)?;
     let Some(mut state) = StackState::load_if_present(home)? else {
         return Ok(());
     };
     watch::stop(&mut state, say);
-    for &service in services {
-        if let Some(entry) = state.service(service).cloned() {
-            let outcome = stop(&entry);
-            say(&format!("{service}: {}", outcome.describe(&entry)));
-            if outcome != StopOutcome::StillRunning {
-                state.forget(service);
-            }
+    let named: Vec<ServiceState> = services
+        .iter()
+        .flat_map(|&service| {
+            state
+                .services
+                .iter()
+                .filter(move |e| e.service.same_kind(service))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for entry in named {
+        let outcome = stop(&entry);
+        say(&format!("{}: {}", entry.service, outcome.describe(&entry)));
+        if outcome != StopOutcome::StillRunning {
+            state.forget(entry.service);
         }
     }
     state.save(home)

@@ -8,10 +8,11 @@ use contract::env;
 use serde::{Deserialize, Serialize};
 
 use crate::cpus::{CpuSet, CpuSplit};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::nginx::Template;
 use crate::postgres::Durability;
 use crate::profile::{EdgeKind, Profile};
+use crate::service::{Service, MAX_SERVERS};
 
 use super::restart::RestartPolicy;
 
@@ -28,6 +29,16 @@ pub struct UpOptions {
     /// benchmark variants try them one at a time).
     pub nginx_knobs: Vec<(String, String)>,
     pub ports_offset: u16,
+    /// App-server instances behind the edge, 1 to [`MAX_SERVERS`] (more than one only with
+    /// nginx: the Rust edge has one upstream). They share the server's CPUs and split
+    /// HttpArena's `DATABASE_MAX_CONN` between them, so Postgres sees the same total.
+    #[serde(default = "one_server")]
+    pub servers: u8,
+    /// Run the last server instance in a network namespace of its own
+    /// ([`crate::netns`]), so `chaos` can cut it off from Redis alone. Needs `servers` ≥ 2
+    /// (another instance keeps its links), the nginx edge, and root.
+    #[serde(default)]
+    pub isolate_server: bool,
     pub cpus: CpuSplit,
     /// Drop the `benchmark` database and load `data/pgdb-seed.sql` again.
     pub reseed: bool,
@@ -56,6 +67,8 @@ impl UpOptions {
             edge_env: Vec::new(),
             nginx_knobs: Vec::new(),
             ports_offset: 0,
+            servers: 1,
+            isolate_server: false,
             cpus: CpuSplit::default_for(&available),
             reseed: false,
             authsvc_bin: None,
@@ -70,4 +83,59 @@ impl UpOptions {
             restart: RestartPolicy::default(),
         })
     }
+}
+
+impl UpOptions {
+    /// The services this `up` runs, in start order.
+    pub fn services(&self) -> Vec<Service> {
+        self.edge.services_with(self.servers)
+    }
+
+    /// `--servers` must fit: 1 to [`MAX_SERVERS`], several only behind nginx, over TCP.
+    pub fn check_servers(&self) -> Result<()> {
+        if !(1..=MAX_SERVERS).contains(&self.servers) {
+            return Err(Error::Invalid(format!(
+                "--servers {}: run 1 to {MAX_SERVERS} app-server instances",
+                self.servers
+            )));
+        }
+        if self.servers > 1 && self.edge.is_rust() {
+            return Err(Error::Invalid(format!(
+                "--servers {} needs the nginx edge: the {} edge proxies to one app server",
+                self.servers, self.edge
+            )));
+        }
+        let unix = self
+            .nginx_knobs
+            .iter()
+            .any(|(name, value)| name == "server_socket" && value == "unix");
+        if self.servers > 1 && unix {
+            return Err(Error::Invalid(format!(
+                "--servers {} with --edge-knob server_socket=unix: only the first instance serves the Unix socket; use TCP (the default) for several",
+                self.servers
+            )));
+        }
+        if self.isolate_server {
+            if self.servers < 2 || self.edge.is_rust() {
+                return Err(Error::Invalid(format!(
+                    "--isolate-server needs --servers 2 or more behind nginx (asked: --servers {} --edge {}): the other instances keep their links while the isolated one is cut off",
+                    self.servers, self.edge
+                )));
+            }
+            if let Some(why) = crate::netns::unavailable() {
+                return Err(Error::Invalid(format!("--isolate-server: {why}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The isolated instance's namespace and links, when one is asked for.
+    pub fn isolation(&self, ports: &crate::ports::StackPorts) -> Option<crate::netns::Isolation> {
+        self.isolate_server
+            .then(|| crate::netns::Isolation::for_stack(ports.edge, self.servers - 1))
+    }
+}
+
+fn one_server() -> u8 {
+    1
 }

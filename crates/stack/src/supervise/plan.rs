@@ -11,6 +11,7 @@ use crate::bins::our_binary;
 use crate::cpus::CpuSet;
 use crate::error::{Error, IoContext, Result};
 use crate::home::Home;
+use crate::netns::Isolation;
 use crate::nginx::{self, EdgeParams};
 use crate::ports::StackPorts;
 use crate::postgres::{self, Cluster, PgSettings};
@@ -37,6 +38,9 @@ pub(super) struct Plan {
     pub(super) authsvc_bin: Option<PathBuf>,
     pub(super) server_bin: Option<PathBuf>,
     pub(super) edge: EdgeCommand,
+    /// The namespace of the isolated server instance (`up --isolate-server`), made by
+    /// [`Plan::prepare`].
+    pub(super) isolation: Option<Isolation>,
 }
 
 /// How the edge process is started.
@@ -63,6 +67,7 @@ impl Plan {
             ));
         }
         let services = opts.edge.services();
+        opts.check_servers()?;
         let authsvc_bin = match &opts.authsvc_bin {
             _ if !services.contains(&Service::Authsvc) => None,
             Some(path) if path.is_file() => Some(path.clone()),
@@ -74,7 +79,7 @@ impl Plan {
             }
             None => Some(our_binary("authsvc")?),
         };
-        let server_bin = if services.contains(&Service::Server) {
+        let server_bin = if services.contains(&Service::SERVER) {
             Some(our_binary("server")?)
         } else {
             None
@@ -87,12 +92,33 @@ impl Plan {
             });
         }
 
+        let isolation = opts.isolation(ports);
+        if let Some(iso) = &isolation {
+            iso.ensure()?;
+            say(&format!(
+                "{}: runs in network namespace {} (edge and Postgres over {} <-> {}, Redis over {} <-> {})",
+                Service::Server(iso.instance),
+                iso.netns,
+                iso.serve.host_ip,
+                iso.serve.ns_ip,
+                iso.redis.host_ip,
+                iso.redis.ns_ip
+            ));
+        }
         let edge = if opts.edge.is_rust() {
             EdgeCommand::Rust {
                 bin: our_binary("edge")?,
             }
         } else {
-            Self::nginx_edge(home, opts, ports, &edge_secret, edge_running, say)?
+            Self::nginx_edge(
+                home,
+                opts,
+                ports,
+                &edge_secret,
+                edge_running,
+                isolation.as_ref(),
+                say,
+            )?
         };
         Ok(Self {
             ports: *ports,
@@ -102,6 +128,7 @@ impl Plan {
             authsvc_bin,
             server_bin,
             edge,
+            isolation,
         })
     }
 
@@ -113,10 +140,12 @@ impl Plan {
         ports: &StackPorts,
         edge_secret: &str,
         edge_running: bool,
+        isolation: Option<&Isolation>,
         say: &mut dyn FnMut(&str),
     ) -> Result<EdgeCommand> {
         let nginx_bin = nginx::nginx_binary()?;
-        let mut params = EdgeParams::local(home, ports, opts.profile, opts.cpus.edge.len());
+        let mut params = EdgeParams::local(home, ports, opts.profile, opts.cpus.edge.len())
+            .with_servers(home, ports, opts.servers, isolation);
         params.edge_secret = edge_secret.to_string();
         params.knob_overrides = opts.nginx_knobs.clone();
         if process::is_root() {
@@ -169,12 +198,20 @@ pub(super) fn command(
             let mut settings = PgSettings::new(ports.postgres);
             settings.max_connections = DATABASE_MAX_CONN;
             settings.durability = opts.pg_durability;
+            if let Some(iso) = &plan.isolation {
+                plan.cluster.allow_subnet(&iso.subnet())?;
+                settings.extra_listen.push(iso.serve.host_ip);
+            }
             plan.cluster.server_command(&settings)
         }
         Service::Cache => {
             let dir = home.run_dir().join("redis");
             std::fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
-            redis::server_command(&redis_settings(opts, ports.cache), &dir)
+            let mut settings = redis_settings(opts, ports.cache);
+            if let Some(iso) = &plan.isolation {
+                settings.bind = format!("{} {}", settings.bind, iso.redis.host_ip);
+            }
+            redis::server_command(&settings, &dir)
         }
         Service::Authsvc => {
             let mut cmd = Command::new(needed(&plan.authsvc_bin, service)?);
@@ -182,15 +219,19 @@ pub(super) fn command(
                 .env(env::AUTHSVC_LISTEN, format!("127.0.0.1:{}", ports.authsvc));
             cmd
         }
-        Service::Server => {
+        Service::Server(i) => {
             let mut cmd = Command::new(needed(&plan.server_bin, service)?);
-            app_server_env(&mut cmd, home, ports, &plan.edge_secret);
+            app_server_env(&mut cmd, home, ports, i, opts.servers, &plan.edge_secret);
             // The server serves its Unix socket too, so an edge that uses it (the
             // `server_socket=unix` knob) works against any server `up` started or restarts.
             // A home too deep for a socket path keeps TCP only (the knob's rendering refuses).
-            let socket = nginx::server_socket_path(home);
+            let socket = nginx::server_instance_socket_path(home, i);
             if rt::listener::check_unix_path(&socket).is_ok() {
                 cmd.env(env::LISTEN_UNIX, socket);
+            }
+            if let Some(iso) = plan.isolation.as_ref().filter(|iso| iso.instance == i) {
+                isolated_server_env(&mut cmd, ports, iso, i);
+                iso.enter_in_child(&mut cmd)?;
             }
             cmd
         }
@@ -216,7 +257,7 @@ pub(super) fn command(
                 cmd.env(env::EDGE_SECRET, &plan.edge_secret);
                 if opts.edge == EdgeKind::RustFused {
                     cmd.env(env::EDGE_MODE, "fused");
-                    app_server_env(&mut cmd, home, ports, &plan.edge_secret);
+                    app_server_env(&mut cmd, home, ports, 0, 1, &plan.edge_secret);
                     // The in-process server's own listener only answers probes; its runtime
                     // carries the Postgres and Redis connections. One thread is plenty.
                     cmd.env(env::SERVER_WORKERS, "1");
@@ -230,21 +271,43 @@ pub(super) fn command(
     })
 }
 
-/// The app server's environment (the server process, or the fused edge that embeds it): its
-/// port on loopback, and the edge's proof required on it.
+/// The environment of app-server instance `instance` of `servers` (the server process, or
+/// the fused edge that embeds the only one): its ports on loopback, the edge's proof
+/// required on them, and its share of HttpArena's `DATABASE_MAX_CONN`, so that all instances
+/// together open no more Postgres connections than one would.
 pub(super) fn app_server_env(
     cmd: &mut Command,
     home: &Home,
     ports: &StackPorts,
+    instance: u8,
+    servers: u8,
     edge_secret: &str,
 ) {
-    cmd.env(env::LISTEN, format!("127.0.0.1:{}", ports.server))
+    let (main, admin) = ports.server_instance(instance);
+    let pool = (DATABASE_MAX_CONN / u32::from(servers.max(1))).max(1);
+    cmd.env(env::LISTEN, format!("127.0.0.1:{main}"))
         .env(env::EDGE_SECRET, edge_secret)
-        .env(env::ADMIN_LISTEN, format!("127.0.0.1:{}", ports.admin))
+        .env(env::ADMIN_LISTEN, format!("127.0.0.1:{admin}"))
         .env(env::DATABASE_URL, postgres::database_url(ports.postgres))
-        .env(env::DATABASE_MAX_CONN, DATABASE_MAX_CONN.to_string())
+        .env(env::DATABASE_MAX_CONN, pool.to_string())
         .env(env::REDIS_URL, format!("redis://127.0.0.1:{}", ports.cache))
         .env(env::DATASET_PATH, home.dataset_path());
+}
+
+/// What differs for the isolated instance: it listens on its end of the serve link, reaches
+/// Postgres across that link and Redis across the redis link (which `chaos` cuts).
+fn isolated_server_env(cmd: &mut Command, ports: &StackPorts, iso: &Isolation, i: u8) {
+    let (main, admin) = ports.server_instance(i);
+    cmd.env(env::LISTEN, format!("{}:{main}", iso.serve.ns_ip))
+        .env(env::ADMIN_LISTEN, format!("{}:{admin}", iso.serve.ns_ip))
+        .env(
+            env::DATABASE_URL,
+            postgres::database_url_at(&iso.serve.host_ip.to_string(), ports.postgres),
+        )
+        .env(
+            env::REDIS_URL,
+            format!("redis://{}:{}", iso.redis.host_ip, ports.cache),
+        );
 }
 
 pub(super) fn needed(bin: &Option<PathBuf>, service: Service) -> Result<&PathBuf> {
@@ -255,7 +318,7 @@ pub(super) fn needed(bin: &Option<PathBuf>, service: Service) -> Result<&PathBuf
 /// The CPUs `service` is pinned to. Our Rust edge does the work of the services it replaces,
 /// so it gets their CPUs too: authsvc's (proxy), authsvc's and the server's (fused).
 pub fn service_cpus(opts: &UpOptions, service: Service) -> Option<CpuSet> {
-    let own = opts.cpus.get(service.as_str())?;
+    let own = opts.cpus.get(service.kind_str())?;
     let merged: Vec<&CpuSet> = match (service, opts.edge) {
         (Service::Edge, EdgeKind::RustProxy) => vec![own, &opts.cpus.authsvc],
         (Service::Edge, EdgeKind::RustFused) => {

@@ -2,18 +2,21 @@
 //! PING, authsvc's `/_health`, the server's `/healthz` and `/readyz`, the edge's
 //! `/static/reset.css` over HTTP/2), and the wait for it with the log tail when it never is.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::health::{edge_get, http_status};
+use crate::health::{edge_get, http_status, http_status_at};
+use crate::netns::Isolation;
 use crate::ports::StackPorts;
 use crate::postgres::Cluster;
 use crate::process::tail;
 use crate::profile::EdgeKind;
 use crate::redis;
 use crate::service::Service;
+use crate::state::server_ip;
 
 /// The answer of one health probe.
 pub(super) enum Probe {
@@ -29,6 +32,7 @@ pub(super) fn probe(
     service: Service,
     edge: EdgeKind,
     ports: &StackPorts,
+    isolation: Option<&Isolation>,
     cluster: &Cluster,
 ) -> Probe {
     let quick = Duration::from_secs(2);
@@ -52,9 +56,10 @@ pub(super) fn probe(
             Ok(status) => Probe::Waiting(format!("GET /_health answered {status}")),
             Err(e) => Probe::Waiting(e),
         },
-        Service::Server => {
+        Service::Server(i) => {
+            let addr = SocketAddr::from((server_ip(isolation, i), ports.server_instance(i).0));
             for path in ["/healthz", "/readyz"] {
-                match http_status(ports.server, path, quick) {
+                match http_status_at(addr, path, quick) {
                     Ok(200) => {}
                     Ok(status) => return Probe::Waiting(format!("GET {path} answered {status}")),
                     Err(e) => return Probe::Waiting(e),

@@ -32,33 +32,37 @@ pub fn status(home: &Home) -> Result<Option<(StackState, Vec<ServiceStatus>)>> {
     };
     let cluster = Cluster::new(home.pgdata_dir())?;
     let rows = state
-        .edge
-        .services()
+        .expected_services()
         .iter()
         .map(|&service| {
             let entry = state.service(service);
             let running = entry.is_some_and(|e| e.liveness() == Liveness::Running);
-            let health =
-                running.then(
-                    || match probe(service, state.edge, &state.ports, &cluster) {
-                        Probe::Ready if service == Service::Postgres => cluster
-                            .sql(
-                                state.ports.postgres,
-                                postgres::DATABASE,
-                                "SELECT 1 FROM items LIMIT 1",
-                            )
-                            .map_err(|e| first_line(&e.to_string()).to_string())
-                            .and_then(|one| {
-                                if one == "1" {
-                                    Ok(())
-                                } else {
-                                    Err("the items table is empty".to_string())
-                                }
-                            }),
-                        Probe::Ready => Ok(()),
-                        Probe::Waiting(reason) | Probe::Failed(reason) => Err(reason),
-                    },
-                );
+            let health = running.then(|| {
+                match probe(
+                    service,
+                    state.edge,
+                    &state.ports,
+                    state.isolation.as_ref(),
+                    &cluster,
+                ) {
+                    Probe::Ready if service == Service::Postgres => cluster
+                        .sql(
+                            state.ports.postgres,
+                            postgres::DATABASE,
+                            "SELECT 1 FROM items LIMIT 1",
+                        )
+                        .map_err(|e| first_line(&e.to_string()).to_string())
+                        .and_then(|one| {
+                            if one == "1" {
+                                Ok(())
+                            } else {
+                                Err("the items table is empty".to_string())
+                            }
+                        }),
+                    Probe::Ready => Ok(()),
+                    Probe::Waiting(reason) | Probe::Failed(reason) => Err(reason),
+                }
+            });
             ServiceStatus {
                 service,
                 ports: service.ports(&state.ports),

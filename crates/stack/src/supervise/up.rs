@@ -99,7 +99,8 @@ pub(super) fn up_locked(
     let ports = StackPorts::with_offset(opts.ports_offset).map_err(Error::Invalid)?;
     let mut state = existing_state(home, opts, &ports)?;
     forget_dead(home, &mut state, say)?;
-    let running: Vec<Service> = Service::ALL
+    let running: Vec<Service> = opts
+        .services()
         .into_iter()
         .filter(|s| {
             state
@@ -124,12 +125,42 @@ pub(super) fn up_locked(
         });
     }
     let plan = Plan::prepare(home, opts, &ports, running.contains(&Service::Edge), say)?;
-    check_ports(&ports, opts.edge, &running)?;
+    if let Some(iso) = &plan.isolation {
+        // Postgres and Redis listen on the links only if they were started for them.
+        for service in [Service::Postgres, Service::Cache] {
+            let link = match service {
+                Service::Postgres => iso.serve.host_ip,
+                _ => iso.redis.host_ip,
+            };
+            if let Some(entry) = state
+                .service(service)
+                .filter(|_| running.contains(&service))
+            {
+                if !entry
+                    .command
+                    .iter()
+                    .any(|arg| arg.contains(&link.to_string()))
+                {
+                    return Err(Error::Invalid(format!(
+                        "{service} is running without a listener on {link} for the isolated server instance (an `up` without --isolate-server started it); `prodstack down` first"
+                    )));
+                }
+            }
+        }
+    }
+    if state.isolation != plan.isolation {
+        if let Some(old) = state.isolation.take() {
+            old.remove()?;
+        }
+        state.isolation = plan.isolation.clone();
+        state.save(home)?;
+    }
+    check_ports(&ports, &opts.services(), opts.edge, &running)?;
 
     // --- Start, in dependency order. ---
     let mut started: Vec<(ServiceState, Child)> = Vec::new();
     let mut reports = Vec::new();
-    for &service in opts.edge.services() {
+    for service in opts.services() {
         let outcome = ensure(service, home, opts, &plan, &mut state, &mut started, say);
         match outcome {
             Ok(report) => reports.push(report),
@@ -157,6 +188,7 @@ pub(super) fn existing_state(
     let fresh = |supervisor| {
         let mut state = StackState::new(home, opts.profile, opts.edge, opts.ports_offset, *ports);
         state.edge_knobs = opts.nginx_knobs.clone();
+        state.servers = opts.servers;
         // The supervisor outlives a stack whose every service died; it restarts them all.
         state.supervisor = supervisor;
         state
@@ -183,12 +215,14 @@ pub(super) fn existing_state(
         .any(|s| matches!(s.service, Service::Edge | Service::Cache));
     // The edge kind decides which services exist; only Postgres is shared by every kind.
     let edge_bound = running.iter().any(|s| s.service != Service::Postgres);
-    // The knobs are the running edge's config.
+    // The knobs and the server instances are in the running edge's config.
     let knobs_bound = running.iter().any(|s| s.service == Service::Edge);
     if state.ports != *ports
         || (state.profile != opts.profile && profile_bound)
         || (state.edge != opts.edge && edge_bound)
         || (state.edge_knobs != opts.nginx_knobs && knobs_bound)
+        || ((state.servers, state.isolation.is_some()) != (opts.servers, opts.isolate_server)
+            && (knobs_bound || running.iter().any(|s| s.service.is_server())))
     {
         let knobs: String = state
             .edge_knobs
@@ -196,10 +230,16 @@ pub(super) fn existing_state(
             .map(|(name, value)| format!(" --edge-knob {name}={value}"))
             .collect();
         return Err(Error::Invalid(format!(
-            "a stack is already running from {} with --profile {} --edge {}{knobs} --ports-offset {} ({}); repeat those options or run `prodstack down` first",
+            "a stack is already running from {} with --profile {} --edge {}{knobs} --servers {}{} --ports-offset {} ({}); repeat those options or run `prodstack down` first",
             home.root().display(),
             state.profile,
             state.edge,
+            state.servers,
+            if state.isolation.is_some() {
+                " --isolate-server"
+            } else {
+                ""
+            },
             state.ports_offset,
             alive.join(", ")
         )));
@@ -207,6 +247,7 @@ pub(super) fn existing_state(
     state.profile = opts.profile;
     state.edge = opts.edge;
     state.edge_knobs = opts.nginx_knobs.clone();
+    state.servers = opts.servers;
     Ok(state)
 }
 
@@ -236,25 +277,46 @@ pub(super) fn forget_dead(
 }
 
 /// Every port of a service that must start has to be free; all conflicts are reported at once.
-pub(super) fn check_ports(ports: &StackPorts, edge: EdgeKind, running: &[Service]) -> Result<()> {
+pub(super) fn check_ports(
+    ports: &StackPorts,
+    services: &[Service],
+    edge: EdgeKind,
+    running: &[Service],
+) -> Result<()> {
     let mut conflicts = Vec::new();
-    for &service in edge.services() {
+    for &service in services {
         if running.contains(&service) {
             continue;
         }
-        let names: &[&str] = match service {
-            Service::Server => &["server", "server admin"],
-            // The fused edge runs the app server's listeners too.
-            Service::Edge if edge == EdgeKind::RustFused => {
-                &["edge", "edge status", "server", "server admin"]
+        let named: Vec<(String, u16)> = match service {
+            Service::Server(i) => {
+                let (main, admin) = ports.server_instance(i);
+                vec![
+                    (service.to_string(), main),
+                    (format!("{service} admin"), admin),
+                ]
             }
-            Service::Edge => &["edge", "edge status"],
-            other => &[other.as_str()],
+            other => {
+                let names: &[&str] = match other {
+                    // The fused edge runs the app server's listeners too.
+                    Service::Edge if edge == EdgeKind::RustFused => {
+                        &["edge", "edge status", "server", "server admin"]
+                    }
+                    Service::Edge => &["edge", "edge status"],
+                    other => &[other.as_str()],
+                };
+                ports
+                    .all()
+                    .into_iter()
+                    .filter(|(name, _)| names.contains(name))
+                    .map(|(name, port)| (name.to_string(), port))
+                    .collect()
+            }
         };
-        for (name, port) in ports.all() {
-            if names.contains(&name) && !ports::port_is_free(port) {
+        for (name, port) in named {
+            if !ports::port_is_free(port) {
                 conflicts.push(PortConflict {
-                    service: name.to_string(),
+                    service: name,
                     port,
                     holder: ports::holder(port),
                 });
@@ -283,7 +345,13 @@ pub(super) fn ensure(
         if entry.liveness() == Liveness::Running {
             let check_began = Instant::now();
             let healthy = wait_healthy(service, None, &log, Duration::from_secs(15), || {
-                probe(service, opts.edge, &plan.ports, &plan.cluster)
+                probe(
+                    service,
+                    opts.edge,
+                    &plan.ports,
+                    plan.isolation.as_ref(),
+                    &plan.cluster,
+                )
             })
             .and_then(|()| after_ready(service, home, opts, plan, say, false));
             match healthy {
@@ -376,7 +444,13 @@ pub(super) fn ensure(
         .ok_or_else(|| Error::Invalid("internal: lost the child just started".into()))?
         .1;
     wait_healthy(service, Some(child), &log, opts.start_timeout, || {
-        probe(service, opts.edge, &plan.ports, &plan.cluster)
+        probe(
+            service,
+            opts.edge,
+            &plan.ports,
+            plan.isolation.as_ref(),
+            &plan.cluster,
+        )
     })
     .and_then(|()| after_ready(service, home, opts, plan, say, true))?;
     let ready_after = spawned_at.elapsed();
@@ -526,6 +600,14 @@ pub(super) fn tear_down(
         .as_ref()
         .is_some_and(|s| s.liveness() == Liveness::Running);
     let saved = if state.services.is_empty() && !supervised {
+        if let Some(iso) = &state.isolation {
+            if let Err(err) = iso.remove() {
+                say(&format!(
+                    "warning: removing network namespace {}: {err}",
+                    iso.netns
+                ));
+            }
+        }
         StackState::remove(home)
     } else {
         state.save(home)

@@ -205,7 +205,7 @@ pub fn watch(home: &Home, say: &mut dyn FnMut(&str)) -> Result<()> {
         }
         let now = Instant::now();
         let (running, down): (Vec<Service>, Vec<Service>) =
-            state.edge.services().iter().partition(|&&s| {
+            state.expected_services().iter().partition(|&&s| {
                 state
                     .service(s)
                     .is_some_and(|e| e.liveness() == Liveness::Running)
@@ -278,8 +278,7 @@ fn restart(
     }
     // `up` starts every dead service, due or not: each is a restart.
     let down: Vec<(Service, u32)> = state
-        .edge
-        .services()
+        .expected_services()
         .iter()
         .filter(|s| still_down(s))
         .map(|&s| (s, state.service(s).map_or(0, |e| e.restarts)))
