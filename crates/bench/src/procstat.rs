@@ -331,6 +331,84 @@ fn merge_roots(
         .collect()
 }
 
+/// One process tree's memory and open descriptors at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TreeResources {
+    pub rss_bytes: u64,
+    pub descriptors: u64,
+}
+
+/// RSS and open descriptors of `root` and its descendants (nginx's master and workers).
+pub fn tree_resources(root: u32) -> TreeResources {
+    let procs = snapshot();
+    let mut out = TreeResources::default();
+    for pid in members(&procs, &[root]) {
+        if let Some(info) = procs.get(&pid) {
+            out.rss_bytes += info.rss_bytes;
+        }
+        out.descriptors += std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count() as u64)
+            .unwrap_or(0);
+    }
+    out
+}
+
+/// Samples one process tree every 100 ms and keeps the peak of each figure (what an attack
+/// took from the edge while it lasted).
+pub struct TreeSampler {
+    root: u32,
+    peak: Arc<std::sync::Mutex<TreeResources>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TreeSampler {
+    pub fn start(root: u32) -> Self {
+        let peak: Arc<std::sync::Mutex<TreeResources>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (Arc::clone(&peak), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let now = tree_resources(root);
+                if let Ok(mut peak) = p.lock() {
+                    peak.rss_bytes = peak.rss_bytes.max(now.rss_bytes);
+                    peak.descriptors = peak.descriptors.max(now.descriptors);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self {
+            root,
+            peak,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The tree's figures right now.
+    pub fn now(&self) -> TreeResources {
+        tree_resources(self.root)
+    }
+
+    /// The highest figures sampled so far.
+    pub fn peak(&self) -> TreeResources {
+        self.peak.lock().map(|p| *p).unwrap_or_default()
+    }
+
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for TreeSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

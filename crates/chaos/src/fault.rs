@@ -12,8 +12,9 @@ use bench::metrics::Scrape;
 use serde::Serialize;
 use stack::process::{self, Liveness};
 use stack::supervise::{self, UpOptions};
-use stack::{Home, Service, StackState};
+use stack::{CpuSet, Home, Service, StackState};
 
+use crate::crowd::{CrowdFigures, CrowdPlan};
 use crate::scenario::{Fault, Scenario, FAULT_S};
 
 /// The Rust edge's count of certificate reloads (its admin `/metrics`).
@@ -36,6 +37,20 @@ pub struct Timing {
     /// For a reload: whether it finished (nginx's old workers exited; the Rust edge counted
     /// it) within [`RELOAD_TIMEOUT`].
     pub reload_finished: Option<bool>,
+    /// For the hostile clients: what they held and what it cost the edge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crowd: Option<CrowdFigures>,
+    /// For the hostile clients: services whose process changed or died meanwhile.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub crashed: Vec<String>,
+}
+
+/// What the hostile-clients fault needs besides the stack: the crowd's size and the CPUs its
+/// clients run on.
+#[derive(Debug, Clone)]
+pub struct CrowdSetup {
+    pub plan: CrowdPlan,
+    pub cpus: Option<CpuSet>,
 }
 
 /// How long `chaos` waits for the supervisor to bring a killed service back, counted from
@@ -49,6 +64,7 @@ pub fn inject(
     scenario: Scenario,
     home: &Home,
     opts: &UpOptions,
+    crowd: &CrowdSetup,
     t0: Instant,
     at_s: f64,
 ) -> anyhow::Result<Timing> {
@@ -80,6 +96,41 @@ pub fn inject(
             timing
                 .log
                 .push(format!("{service}: {}", outcome.describe(&entry)));
+        }
+        Fault::Crowd => {
+            let target = hostile::Target::localhost(std::net::SocketAddr::from((
+                std::net::Ipv4Addr::LOCALHOST,
+                state.ports.edge,
+            )));
+            let figures =
+                crate::crowd::hold(&target, crowd.plan, crowd.cpus.as_ref(), entry.pid(), t0)?;
+            timing.lifted_s = figures.released_s;
+            timing.back_s = figures.released_s;
+            timing.log.push(format!(
+                "{service}: {} hostile connections held from {:.2} s ({} idle TLS, {} slowloris, {} with {} unread streams; {} refused, {} closed by the edge), let go at {:.2} s",
+                figures.held(),
+                figures.held_from_s,
+                figures.idle_held,
+                figures.slow_headers_held,
+                figures.unread_connections_held,
+                figures.unread_streams,
+                figures.refused,
+                figures.closed_by_edge,
+                figures.released_s
+            ));
+            let now = StackState::load(home)?;
+            timing.crashed = state
+                .services
+                .iter()
+                .filter(|before| {
+                    now.service(before.service).is_none_or(|e| {
+                        e.pid() != before.pid() || e.liveness() != Liveness::Running
+                    })
+                })
+                .map(|e| e.service.to_string())
+                .collect();
+            timing.crowd = Some(figures);
+            return Ok(timing);
         }
         Fault::Partition => {
             let iso = isolation.as_ref().context(

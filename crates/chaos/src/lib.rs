@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod counters;
+pub mod crowd;
 pub mod fault;
 pub mod ledger;
 pub mod report;
@@ -76,6 +77,10 @@ pub struct ChaosArgs {
     /// App-server instances behind nginx (`up --servers`); server-kill kills the first.
     #[arg(long, default_value_t = 1)]
     pub servers: u8,
+    /// hostile-clients: idle TLS connections in the crowd (with a tenth as many slowloris
+    /// clients and a hundredth as many HTTP/2 connections of 128 unread streams).
+    #[arg(long, default_value_t = 5000)]
+    pub idle_connections: usize,
     /// The load generator: `h2load` on PATH, or the path of another h2load build.
     #[arg(long, default_value = "h2load")]
     pub h2load: PathBuf,
@@ -246,6 +251,10 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
             window_s: args.window,
             fault_at_s: f64::from(args.fault_at),
             runtime: &runtime,
+            crowd: fault::CrowdSetup {
+                plan: crowd::CrowdPlan::new(args.idle_connections),
+                cpus: plan.loadgen.clone(),
+            },
         };
         results.extend(run_on_one_stack(&setup, group, results.is_empty())?);
     }

@@ -76,9 +76,13 @@ pub struct Setup<'a> {
     pub window_s: u32,
     pub fault_at_s: f64,
     pub runtime: &'a tokio::runtime::Runtime,
+    /// The hostile-clients scenario's crowd.
+    pub crowd: fault::CrowdSetup,
 }
 
 pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<ScenarioResult> {
+    // A scenario whose fault takes long to set up runs a longer load (see its docs).
+    let window_s = setup.window_s + scenario.extra_window_s(&setup.crowd.plan);
     let home = setup.home;
     let state = StackState::load(home)?;
     let token = std::fs::read_to_string(home.token_path())
@@ -102,14 +106,14 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
         &token,
         setup.connections,
         setup.threads,
-        setup.window_s,
+        window_s,
         log("reads"),
     );
     let mut writes = Invocation::writes(
         &requests,
         &token,
         setup.connections,
-        setup.window_s,
+        window_s,
         log("writes"),
     );
     writes.uri_file = writes_list;
@@ -171,10 +175,19 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
         }
     }
     let label = format!("{scenario}");
-    let timeout = Duration::from_secs(u64::from(setup.window_s) + 40);
+    let timeout = Duration::from_secs(u64::from(window_s) + 40);
     let (timing, exits) = std::thread::scope(|s| {
-        let injector = s.spawn(|| fault::inject(scenario, home, setup.opts, t0, setup.fault_at_s));
-        let exits = wait_all(&mut children, timeout, &label, setup.window_s);
+        let injector = s.spawn(|| {
+            fault::inject(
+                scenario,
+                home,
+                setup.opts,
+                &setup.crowd,
+                t0,
+                setup.fault_at_s,
+            )
+        });
+        let exits = wait_all(&mut children, timeout, &label, window_s);
         let timing = injector
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the fault injector panicked")));
@@ -206,7 +219,7 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
         logged.extend(h2load::parse_log(&text).0);
     }
     let load = Load::new(&logged, t0_unix_us);
-    let window = f64::from(setup.window_s);
+    let window = f64::from(window_s);
     // The first second holds the TLS handshakes; the baseline starts after it.
     let baseline_rps = load.rate_2xx(1.0, timing.injected_s);
     let recovery_s = load.recovery_after(timing.back_s, baseline_rps, window);
@@ -232,6 +245,7 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
             }
             Scenario::PostgresFreeze => EffectKind::HeldWrites,
             Scenario::EdgeReload => EffectKind::OldWorkersExited,
+            Scenario::HostileClients => EffectKind::CrowdOpened,
             _ => EffectKind::Errors,
         },
     });
@@ -239,7 +253,7 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
     Ok(ScenarioResult {
         scenario,
         description: scenario.describe(),
-        window_s: setup.window_s,
+        window_s,
         connections: setup.connections,
         protocol: if scenario.h1_load() {
             "HTTP/1.1"
@@ -249,7 +263,7 @@ pub fn scenario(setup: &Setup<'_>, scenario: Scenario) -> anyhow::Result<Scenari
         before: load.classes(f64::MIN, timing.injected_s),
         during: load.classes(timing.injected_s, timing.back_s),
         after: load.classes(timing.back_s, f64::MAX),
-        timeline: load.per_second(setup.window_s),
+        timeline: load.per_second(window_s),
         during_rps: load.rate_2xx(timing.injected_s, timing.back_s),
         timing,
         baseline_rps,

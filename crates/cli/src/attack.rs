@@ -10,8 +10,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -24,7 +23,7 @@ use hostile::Target;
 use serde::Serialize;
 use stack::{Service, StackState};
 
-use bench::procstat;
+use bench::procstat::{TreeResources, TreeSampler};
 use bench::report::{memory, table, thousands};
 use stack::Project;
 
@@ -93,13 +92,6 @@ fn parse_seconds_f(text: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("`{text}`: expected seconds such as 1s or 0.5s"))
 }
 
-/// The edge's processes at one instant.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct EdgeResources {
-    pub rss_bytes: u64,
-    pub descriptors: u64,
-}
-
 /// Everything one scenario measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttackReport {
@@ -107,9 +99,9 @@ pub struct AttackReport {
     pub edge: String,
     /// What the hostile clients managed (counts by name).
     pub attack: Vec<(String, u64)>,
-    pub before: EdgeResources,
-    pub peak: EdgeResources,
-    pub after: EdgeResources,
+    pub before: TreeResources,
+    pub peak: TreeResources,
+    pub after: TreeResources,
     pub probes: u64,
     pub probe_failures: Vec<String>,
     pub slowest_probe_ms: f64,
@@ -135,7 +127,7 @@ pub fn run(project: &Project, args: AttackArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the client runtime")?;
     let log_before = file_stats(&edge.log);
-    let sampler = EdgeSampler::start(edge.pid());
+    let sampler = TreeSampler::start(edge.pid());
     let before = sampler.now();
     println!(
         "attack {:?} on {} (edge {}, pid {}): {} s, then {} s to settle",
@@ -300,7 +292,7 @@ fn render(report: &AttackReport, max_latency: f64) -> String {
         .map(|(what, n)| vec![what.clone(), thousands(*n)])
         .collect();
     out.push_str(&table(&["attack", "count"], &rows));
-    let resource = |name: &str, r: &EdgeResources| {
+    let resource = |name: &str, r: &TreeResources| {
         vec![
             name.to_string(),
             memory(r.rss_bytes),
@@ -344,67 +336,4 @@ fn file_stats(path: &std::path::Path) -> (u64, u64) {
             )
         })
         .unwrap_or((0, 0))
-}
-
-/// Samples the edge's process tree every 100 ms: memory and descriptors, with the peak.
-struct EdgeSampler {
-    root: u32,
-    peak: Arc<Mutex<EdgeResources>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl EdgeSampler {
-    fn start(root: u32) -> Self {
-        let peak: Arc<Mutex<EdgeResources>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (Arc::clone(&peak), Arc::clone(&stop));
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let now = measure(root);
-                if let Ok(mut peak) = p.lock() {
-                    peak.rss_bytes = peak.rss_bytes.max(now.rss_bytes);
-                    peak.descriptors = peak.descriptors.max(now.descriptors);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
-        Self {
-            root,
-            peak,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn now(&self) -> EdgeResources {
-        measure(self.root)
-    }
-
-    fn peak(&self) -> EdgeResources {
-        self.peak.lock().map(|p| *p).unwrap_or_default()
-    }
-
-    fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// RSS and open descriptors of `root` and its descendants (nginx's master and workers).
-fn measure(root: u32) -> EdgeResources {
-    let procs = procstat::snapshot();
-    let members = procstat::members(&procs, &[root]);
-    let mut out = EdgeResources::default();
-    for pid in members {
-        if let Some(info) = procs.get(&pid) {
-            out.rss_bytes += info.rss_bytes;
-        }
-        out.descriptors += std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|d| d.count() as u64)
-            .unwrap_or(0);
-    }
-    out
 }
