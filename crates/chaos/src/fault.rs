@@ -71,7 +71,11 @@ pub fn inject(
     let since = |t: Instant| t.duration_since(t0).as_secs_f64();
     sleep_until(t0, at_s);
     let state = StackState::load(home)?;
-    let service = scenario.service();
+    // The partition breaks whichever instance the stack isolated (the last).
+    let service = match (scenario.fault(), &state.isolation) {
+        (Fault::Partition, Some(iso)) => Service::Server(iso.instance),
+        _ => scenario.service(),
+    };
     let entry = state
         .service(service)
         .filter(|e| e.liveness() == Liveness::Running)

@@ -41,10 +41,10 @@ use crate::scenario::{Scenario, FAULT_S};
 #[derive(Debug, Clone, Args)]
 pub struct ChaosArgs {
     /// Scenarios to run, in order (default: all): redis-kill, redis-freeze, postgres-stop,
-    /// postgres-freeze, authsvc-kill, server-kill, edge-reload, redis-partition. The last
-    /// runs on a stack of its own (two server instances, the second in its own network
-    /// namespace: root and iproute2 needed; left out of the default list where they are not
-    /// there, with a note).
+    /// postgres-freeze, authsvc-kill, server-kill, edge-reload, hostile-clients,
+    /// redis-partition. The last runs on a stack of its own (--servers, at least 2, the last in
+    /// its own network namespace: root with CAP_NET_ADMIN and iproute2 needed; left out of the
+    /// default list where they are not there, with a note).
     #[arg(long, value_delimiter = ',', value_parser = Scenario::parse)]
     pub scenario: Vec<Scenario>,
     /// The load's steady window per scenario.
@@ -74,7 +74,8 @@ pub struct ChaosArgs {
     /// Add N to every port (run beside other services).
     #[arg(long, default_value_t = 0)]
     pub ports_offset: u16,
-    /// App-server instances behind nginx (`up --servers`); server-kill kills the first.
+    /// App-server instances behind nginx (`up --servers`); server-kill kills the first (with
+    /// several, nginx moves new requests to the others).
     #[arg(long, default_value_t = 1)]
     pub servers: u8,
     /// hostile-clients: idle TLS connections in the crowd (with a tenth as many slowloris
@@ -234,6 +235,7 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut results = Vec::new();
+    let mut failed = None;
     for (isolated, group) in &groups {
         let mut opts = opts.clone();
         if *isolated {
@@ -256,7 +258,16 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
                 cpus: plan.loadgen.clone(),
             },
         };
-        results.extend(run_on_one_stack(&setup, group, results.is_empty())?);
+        match run_on_one_stack(&setup, group, results.is_empty()) {
+            Ok(done) => results.extend(done),
+            // The scenarios already run still get their report; the command fails after it.
+            Err(err) if !results.is_empty() => {
+                eprintln!("prodstack chaos: {err:#}");
+                failed = Some(err);
+                break;
+            }
+            Err(err) => return Err(err),
+        }
     }
     let report = ChaosReport {
         setup: format!(
@@ -310,6 +321,11 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.markdown {
         let charts = report::write_markdown(&report, path)?;
         println!("wrote {} (+ {} timelines)", path.display(), charts.len());
+    }
+    if let Some(err) = failed {
+        return Err(err.context(
+            "a later stack of scenarios could not run (the report above has the ones that did)",
+        ));
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS

@@ -147,7 +147,8 @@ impl Scenario {
             Scenario::AuthsvcKill => Service::Authsvc,
             Scenario::ServerKill => Service::SERVER,
             Scenario::EdgeReload | Scenario::HostileClients => Service::Edge,
-            // The isolated instance, the second of the two its stack runs.
+            // The isolated instance: the last of the stack's, at least the second
+            // (`fault::inject` reads which from the state file).
             Scenario::RedisPartition => Service::Server(1),
         }
     }
@@ -193,7 +194,7 @@ impl Scenario {
             Fault::Freeze => format!("{service} frozen (SIGSTOP {FAULT_S} s, then SIGCONT)"),
             Fault::Reload => "the edge reloaded under load (SIGHUP: nginx -s reload; the Rust edge reloads its certificate)".into(),
             Fault::Crowd => format!("hostile clients on the edge (idle TLS connections, slowloris heads, HTTP/2 streams never read), held {FAULT_S} s once open"),
-            Fault::Partition => format!("{service}, in its own network namespace, cut off from Redis for {FAULT_S} s (its veth link down) while the other instance keeps Redis; both take reads and writes"),
+            Fault::Partition => format!("the last server instance, in its own network namespace, cut off from Redis for {FAULT_S} s (its veth link down) while the others keep Redis; all take reads and writes"),
         }
     }
 

@@ -300,19 +300,20 @@ pub fn checks(e: &Evidence<'_>) -> Vec<Check> {
         ),
     ));
     if bound > 0.0 {
-        // Stale reads are allowed only while invalidations cannot flow.
+        // Stale reads are allowed only while invalidations cannot flow: from the cut until
+        // the backplane delivers again.
         let healed = e.timing.lifted_s + crate::scenario::HEAL_S;
         let after = l.stale_from(healed);
         let during = l.stale_from(e.timing.injected_s) - after;
+        let before = l.stale.len() - during - after;
         out.push(Check::new(
             format!(
-                "coherent again: no stale read from {} s after the link came back",
+                "coherent outside the cut: no stale read before it, none from {} s after the link came back",
                 crate::scenario::HEAL_S
             ),
-            after == 0,
+            before == 0 && after == 0,
             format!(
-                "{during} stale read(s) between the cut and then, {after} after; {} before the cut",
-                l.stale_reads as usize - during - after
+                "{before} stale read(s) before the cut, {during} between the cut and then, {after} after"
             ),
         ));
     }
@@ -381,8 +382,12 @@ fn took_effect(e: &Evidence<'_>) -> Check {
 /// The most a hostile connection may cost the edge's memory at the peak, on average.
 pub const CROWD_BYTES_PER_CONNECTION: u64 = 64 * 1024;
 
+/// How far above its peak while the crowd was held the edge's memory may be a second after
+/// it left (the load goes on meanwhile; nginx keeps what it allocated).
+pub const CROWD_AFTER_SLACK: f64 = 1.05;
+
 /// The hostile-clients checks: legitimate throughput while the crowd was held, no service
-/// restarted, and the edge's memory bounded while it held them and given back after.
+/// restarted, and the edge's memory bounded while it held them and not growing after.
 fn crowd_checks(e: &Evidence<'_>, out: &mut Vec<Check>) {
     let Some(c) = &e.timing.crowd else {
         return;
@@ -426,10 +431,12 @@ fn crowd_checks(e: &Evidence<'_>, out: &mut Vec<Check>) {
     let mib = |b: u64| b as f64 / 1048576.0;
     out.push(Check::new(
         format!(
-            "the edge's memory stayed bounded: ≤ {} KiB per hostile connection at the peak, no growth once they left",
+            "the edge's memory stayed bounded: ≤ {} KiB per hostile connection at the peak, no more than {:.0} % above that peak once they left",
             CROWD_BYTES_PER_CONNECTION / 1024,
+            (CROWD_AFTER_SLACK - 1.0) * 100.0
         ),
-        grew <= bound && c.edge_after.rss_bytes <= c.edge_peak.rss_bytes,
+        grew <= bound
+            && c.edge_after.rss_bytes as f64 <= c.edge_peak.rss_bytes as f64 * CROWD_AFTER_SLACK,
         format!(
             "RSS {:.1} MiB before, {:.1} MiB at the peak (+{:.1} MiB, {:.1} KiB per connection opened), {:.1} MiB 1 s after; descriptors {} / {} / {}",
             mib(c.edge_before.rss_bytes),

@@ -325,6 +325,22 @@ pub fn status(project: &Project, _args: StatusArgs) -> anyhow::Result<ExitCode> 
             "supervisor: not running (crashed services stay down; `prodstack up` starts one)"
         ),
     }
+    if let Some(iso) = &state.isolation {
+        println!(
+            "{} runs in network namespace {}: edge and Postgres over {} <-> {}, Redis over {} <-> {} ({})",
+            Service::Server(iso.instance),
+            iso.netns,
+            iso.serve.host_ip,
+            iso.serve.ns_ip,
+            iso.redis.host_ip,
+            iso.redis.ns_ip,
+            if iso.redis_is_up() {
+                "link up"
+            } else {
+                "link down: cut off from Redis"
+            }
+        );
+    }
     println!(
         "profile {}, edge {}, {} server instance(s), ports offset {}, up since {}; edge: {}",
         state.profile,

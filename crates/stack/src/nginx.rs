@@ -397,8 +397,9 @@ impl EdgeParams {
         self.server_upstreams = instances
             .clone()
             .map(|i| {
-                let host = crate::state::server_ip(isolation, i);
-                format!("{host}:{}", ports.server_instance(i).0)
+                crate::state::server_addrs(ports, isolation, i)
+                    .0
+                    .to_string()
             })
             .collect();
         self.server_sockets = instances
@@ -423,11 +424,8 @@ impl EdgeParams {
     /// upstream per app-server instance (their TCP addresses, or their Unix sockets when the
     /// `server_socket` knob says `unix`).
     pub fn line_variables(&self) -> BTreeMap<&'static str, Vec<String>> {
-        let mut knobs = ProfileKnobs::of(self.profile);
-        for (name, value) in &self.knob_overrides {
-            // A bad override is reported by `variables`.
-            let _ = knobs.set(name, value);
-        }
+        // A bad override is reported by `variables`.
+        let (knobs, _) = self.knobs();
         let upstreams = match knobs.server_socket {
             ServerSocket::Tcp => self.server_upstreams.clone(),
             ServerSocket::Unix => self
@@ -439,8 +437,8 @@ impl EdgeParams {
         BTreeMap::from([("server_upstream", upstreams)])
     }
 
-    /// The template's parameters.
-    pub fn variables(&self) -> std::result::Result<BTreeMap<&'static str, String>, RenderError> {
+    /// The profile's knobs with the overrides set, and the overrides that were refused.
+    fn knobs(&self) -> (ProfileKnobs, Vec<Problem>) {
         let mut knobs = ProfileKnobs::of(self.profile);
         let mut problems = Vec::new();
         for (name, value) in &self.knob_overrides {
@@ -452,19 +450,19 @@ impl EdgeParams {
                 });
             }
         }
+        (knobs, problems)
+    }
+
+    /// The template's parameters.
+    pub fn variables(&self) -> std::result::Result<BTreeMap<&'static str, String>, RenderError> {
+        let (knobs, mut problems) = self.knobs();
         let nofile = match self.nofile_cap {
             Some(cap) => knobs.worker_rlimit_nofile.min(cap),
             None => knobs.worker_rlimit_nofile,
         };
         if knobs.server_socket == ServerSocket::Unix {
             for socket in &self.server_sockets {
-                let reason = rt::listener::check_unix_path(socket).err().or_else(|| {
-                    let text = socket.display().to_string();
-                    text.chars().any(char::is_whitespace).then(|| {
-                        "paths with whitespace are not supported in the nginx config".into()
-                    })
-                });
-                if let Some(reason) = reason {
+                if let Err(reason) = rt::listener::check_unix_path(socket) {
                     problems.push(Problem::BadValue {
                         name: "server_socket".into(),
                         value: socket.display().to_string(),
@@ -484,6 +482,12 @@ impl EdgeParams {
             }
             text
         };
+        if knobs.server_socket == ServerSocket::Unix {
+            // The sockets are `server_upstream` line values; their paths are checked here.
+            for socket in &self.server_sockets {
+                path("server_socket", socket);
+            }
+        }
         let vars = BTreeMap::from([
             ("profile", self.profile.to_string()),
             ("listen_port", self.listen_port.to_string()),

@@ -36,8 +36,9 @@ pub fn server_command(settings: &RedisSettings, dir: &Path) -> Command {
     let mut cmd = Command::new("redis-server");
     cmd.arg("--port")
         .arg(settings.port.to_string())
+        // One argument per address (`bind` may hold several, space-separated).
         .arg("--bind")
-        .arg(&settings.bind)
+        .args(settings.bind.split_whitespace())
         .args(["--protected-mode", "no"])
         .args(["--save", ""])
         .args(["--appendonly", "no"])

@@ -19,6 +19,12 @@ use crate::ports::StackPorts;
 /// The most app-server instances one stack runs (`up --servers`).
 pub const MAX_SERVERS: u8 = 8;
 
+/// One app-server instance: the default of `--servers`, and of state files written before
+/// there could be more.
+pub(crate) fn one_server() -> u8 {
+    1
+}
+
 /// The names of the app-server instances, by index.
 const SERVER_NAMES: [&str; MAX_SERVERS as usize] = [
     "server", "server-2", "server-3", "server-4", "server-5", "server-6", "server-7", "server-8",

@@ -5,7 +5,7 @@
 //! It is rewritten (atomically: temp file + rename) after every service that starts, so even an
 //! interrupted `up` leaves a file from which `down` can stop what did start.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ pub struct StackState {
     pub ports_offset: u16,
     pub ports: StackPorts,
     /// App-server instances behind the edge (`up --servers`; states without it ran one).
-    #[serde(default = "one_server")]
+    #[serde(default = "crate::service::one_server")]
     pub servers: u8,
     /// The network namespace of an isolated server instance (`up --isolate-server`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,8 +186,8 @@ impl StackState {
     pub fn server_metrics_urls(&self) -> Vec<String> {
         (0..self.servers.max(1))
             .map(|i| {
-                let host = server_ip(self.isolation.as_ref(), i);
-                format!("http://{host}:{}/metrics", self.ports.server_instance(i).1)
+                let (_, admin) = server_addrs(&self.ports, self.isolation.as_ref(), i);
+                format!("http://{admin}/metrics")
             })
             .collect()
     }
@@ -214,17 +214,19 @@ impl StackState {
     }
 }
 
-fn one_server() -> u8 {
-    1
-}
-
-/// The address app-server instance `i` listens on: its namespace's end of the serve link
-/// when it is the isolated one, loopback otherwise.
-pub fn server_ip(isolation: Option<&Isolation>, i: u8) -> Ipv4Addr {
-    match isolation {
+/// The (app, admin) addresses app-server instance `i` listens on: its ports on its
+/// namespace's end of the serve link when it is the isolated one, on loopback otherwise.
+pub fn server_addrs(
+    ports: &StackPorts,
+    isolation: Option<&Isolation>,
+    i: u8,
+) -> (SocketAddr, SocketAddr) {
+    let ip = match isolation {
         Some(iso) if iso.instance == i => iso.serve.ns_ip,
         _ => Ipv4Addr::LOCALHOST,
-    }
+    };
+    let (main, admin) = ports.server_instance(i);
+    (SocketAddr::from((ip, main)), SocketAddr::from((ip, admin)))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, mode 0600.

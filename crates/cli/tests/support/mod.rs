@@ -166,14 +166,21 @@ pub fn free_offset() -> u16 {
     let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
     let start = std::process::id().wrapping_mul(7919);
     loop {
-        // Offsets 1000..23000 keep every port (5432..9092 + offset) inside 6432..32092.
+        // Offsets 1000..23000 keep every port (5432..9198 + offset) inside 6432..32198.
         let offset = 1000 + (start.wrapping_add(*next * 3671) % 22_000) as u16;
         *next += 1;
         let ports = StackPorts::with_offset(offset).unwrap();
+        // The tests run up to three server instances: their ports must be free too.
+        let instances = (1..3).flat_map(|i| {
+            let (main, admin) = ports.server_instance(i);
+            [main, admin]
+        });
         if ports
             .all()
             .iter()
-            .all(|(_, port)| stack::ports::port_is_free(*port))
+            .map(|(_, port)| *port)
+            .chain(instances)
+            .all(stack::ports::port_is_free)
         {
             return offset;
         }

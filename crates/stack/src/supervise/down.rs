@@ -162,16 +162,24 @@ pub fn down(home: &Home, say: &mut dyn FnMut(&str)) -> Result<Vec<DownReport>> {
             outcome,
         });
     }
-    if state.services.is_empty() {
-        if let Some(iso) = &state.isolation {
-            match iso.remove() {
-                Ok(()) => say(&format!("network namespace {}: removed", iso.netns)),
-                Err(err) => say(&format!(
-                    "warning: removing network namespace {}: {err}",
+    if let Some(iso) = state
+        .isolation
+        .clone()
+        .filter(|_| state.services.is_empty())
+    {
+        match iso.remove() {
+            Ok(()) => say(&format!("network namespace {}: removed", iso.netns)),
+            Err(err) => {
+                // The state file is its only record: keep it for the next `down` or `up`.
+                state.save(home)?;
+                return Err(Error::Invalid(format!(
+                    "removing network namespace {}: {err}",
                     iso.netns
-                )),
+                )));
             }
         }
+    }
+    if state.services.is_empty() {
         StackState::remove(home)?;
         match std::fs::remove_file(watch::options_path(home)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => say(&format!(

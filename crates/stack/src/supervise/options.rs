@@ -32,7 +32,7 @@ pub struct UpOptions {
     /// App-server instances behind the edge, 1 to [`MAX_SERVERS`] (more than one only with
     /// nginx: the Rust edge has one upstream). They share the server's CPUs and split
     /// HttpArena's `DATABASE_MAX_CONN` between them, so Postgres sees the same total.
-    #[serde(default = "one_server")]
+    #[serde(default = "crate::service::one_server")]
     pub servers: u8,
     /// Run the last server instance in a network namespace of its own
     /// ([`crate::netns`]), so `chaos` can cut it off from Redis alone. Needs `servers` ≥ 2
@@ -91,7 +91,8 @@ impl UpOptions {
         self.edge.services_with(self.servers)
     }
 
-    /// `--servers` must fit: 1 to [`MAX_SERVERS`], several only behind nginx, over TCP.
+    /// `--servers` must fit: 1 to [`MAX_SERVERS`], several only behind nginx (each instance
+    /// serves its own Unix socket too, so the `server_socket=unix` knob works with several).
     pub fn check_servers(&self) -> Result<()> {
         if !(1..=MAX_SERVERS).contains(&self.servers) {
             return Err(Error::Invalid(format!(
@@ -103,16 +104,6 @@ impl UpOptions {
             return Err(Error::Invalid(format!(
                 "--servers {} needs the nginx edge: the {} edge proxies to one app server",
                 self.servers, self.edge
-            )));
-        }
-        let unix = self
-            .nginx_knobs
-            .iter()
-            .any(|(name, value)| name == "server_socket" && value == "unix");
-        if self.servers > 1 && unix {
-            return Err(Error::Invalid(format!(
-                "--servers {} with --edge-knob server_socket=unix: only the first instance serves the Unix socket; use TCP (the default) for several",
-                self.servers
             )));
         }
         if self.isolate_server {
@@ -134,8 +125,4 @@ impl UpOptions {
         self.isolate_server
             .then(|| crate::netns::Isolation::for_stack(ports.edge, self.servers - 1))
     }
-}
-
-fn one_server() -> u8 {
-    1
 }

@@ -38,8 +38,8 @@ pub(super) struct Plan {
     pub(super) authsvc_bin: Option<PathBuf>,
     pub(super) server_bin: Option<PathBuf>,
     pub(super) edge: EdgeCommand,
-    /// The namespace of the isolated server instance (`up --isolate-server`), made by
-    /// [`Plan::prepare`].
+    /// The namespace of the isolated server instance (`up --isolate-server`); `up` records
+    /// it in the state file, then makes it, before the first service starts.
     pub(super) isolation: Option<Isolation>,
 }
 
@@ -94,7 +94,6 @@ impl Plan {
 
         let isolation = opts.isolation(ports);
         if let Some(iso) = &isolation {
-            iso.ensure()?;
             say(&format!(
                 "{}: runs in network namespace {} (edge and Postgres over {} <-> {}, Redis over {} <-> {})",
                 Service::Server(iso.instance),

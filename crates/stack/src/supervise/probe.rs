@@ -2,7 +2,6 @@
 //! PING, authsvc's `/_health`, the server's `/healthz` and `/readyz`, the edge's
 //! `/static/reset.css` over HTTP/2), and the wait for it with the log tail when it never is.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -16,7 +15,7 @@ use crate::process::tail;
 use crate::profile::EdgeKind;
 use crate::redis;
 use crate::service::Service;
-use crate::state::server_ip;
+use crate::state::server_addrs;
 
 /// The answer of one health probe.
 pub(super) enum Probe {
@@ -57,7 +56,7 @@ pub(super) fn probe(
             Err(e) => Probe::Waiting(e),
         },
         Service::Server(i) => {
-            let addr = SocketAddr::from((server_ip(isolation, i), ports.server_instance(i).0));
+            let (addr, _) = server_addrs(ports, isolation, i);
             for path in ["/healthz", "/readyz"] {
                 match http_status_at(addr, path, quick) {
                     Ok(200) => {}

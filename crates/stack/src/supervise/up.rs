@@ -149,11 +149,19 @@ pub(super) fn up_locked(
         }
     }
     if state.isolation != plan.isolation {
+        // Names come from the edge port alone: an old namespace of another name is removed,
+        // one of the same name is this stack's (only the isolated instance may differ).
         if let Some(old) = state.isolation.take() {
-            old.remove()?;
+            if plan.isolation.as_ref().map(|new| &new.netns) != Some(&old.netns) {
+                old.remove()?;
+            }
         }
         state.isolation = plan.isolation.clone();
         state.save(home)?;
+    }
+    // Recorded first, so `down` or a failed start removes it whatever happens next.
+    if let Some(iso) = &plan.isolation {
+        iso.ensure()?;
     }
     check_ports(&ports, &opts.services(), opts.edge, &running)?;
 
@@ -185,16 +193,18 @@ pub(super) fn existing_state(
     opts: &UpOptions,
     ports: &StackPorts,
 ) -> Result<StackState> {
-    let fresh = |supervisor| {
+    let fresh = |supervisor, isolation| {
         let mut state = StackState::new(home, opts.profile, opts.edge, opts.ports_offset, *ports);
         state.edge_knobs = opts.nginx_knobs.clone();
         state.servers = opts.servers;
         // The supervisor outlives a stack whose every service died; it restarts them all.
         state.supervisor = supervisor;
+        // A namespace outlives its processes too, until `up` or `down` removes or reuses it.
+        state.isolation = isolation;
         state
     };
     let Some(mut state) = StackState::load_if_present(home)? else {
-        return Ok(fresh(None));
+        return Ok(fresh(None, None));
     };
     let running: Vec<&ServiceState> = state
         .services
@@ -202,7 +212,7 @@ pub(super) fn existing_state(
         .filter(|s| s.liveness() == Liveness::Running)
         .collect();
     if running.is_empty() {
-        return Ok(fresh(state.supervisor));
+        return Ok(fresh(state.supervisor, state.isolation));
     }
     let alive: Vec<String> = running
         .iter()
@@ -599,15 +609,20 @@ pub(super) fn tear_down(
         .supervisor
         .as_ref()
         .is_some_and(|s| s.liveness() == Liveness::Running);
-    let saved = if state.services.is_empty() && !supervised {
-        if let Some(iso) = &state.isolation {
-            if let Err(err) = iso.remove() {
+    let removed = match &state.isolation {
+        Some(iso) if state.services.is_empty() && !supervised => match iso.remove() {
+            Ok(()) => true,
+            Err(err) => {
                 say(&format!(
-                    "warning: removing network namespace {}: {err}",
+                    "warning: removing network namespace {}: {err} (the state file keeps it for the next up or down)",
                     iso.netns
                 ));
+                false
             }
-        }
+        },
+        _ => true,
+    };
+    let saved = if state.services.is_empty() && !supervised && removed {
         StackState::remove(home)
     } else {
         state.save(home)
