@@ -258,15 +258,15 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
                 cpus: plan.loadgen.clone(),
             },
         };
-        match run_on_one_stack(&setup, group, results.is_empty()) {
-            Ok(done) => results.extend(done),
-            // The scenarios already run still get their report; the command fails after it.
-            Err(err) if !results.is_empty() => {
-                eprintln!("prodstack chaos: {err:#}");
-                failed = Some(err);
-                break;
+        let first = results.is_empty();
+        if let Err(err) = run_on_one_stack(&setup, group, first, &mut results) {
+            if results.is_empty() {
+                return Err(err);
             }
-            Err(err) => return Err(err),
+            // The scenarios that ran still get their report; the command fails after it.
+            eprintln!("prodstack chaos: {err:#}");
+            failed = Some(err);
+            break;
         }
     }
     let report = ChaosReport {
@@ -335,12 +335,15 @@ pub fn run(project: &Project, args: ChaosArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Brings a stack up with `setup.opts`, validates it, runs `scenarios` on it (making every
-/// service healthy again after each), and takes it down, also when something failed.
+/// service healthy again after each), and takes it down, also when something failed. Each
+/// finished scenario's result goes to `results` at once, so an error later (in a scenario, or
+/// taking the stack down) loses none of them.
 fn run_on_one_stack(
     setup: &run::Setup<'_>,
     scenarios: &[Scenario],
     first: bool,
-) -> anyhow::Result<Vec<run::ScenarioResult>> {
+    results: &mut Vec<run::ScenarioResult>,
+) -> anyhow::Result<()> {
     let home = setup.home;
     eprintln!(
         "== bringing the stack up ({} profile, {} server instance(s){})",
@@ -352,11 +355,10 @@ fn run_on_one_stack(
             ""
         }
     );
-    let outcome = (|| -> anyhow::Result<Vec<_>> {
+    let mut outcome = || -> anyhow::Result<()> {
         // Inside, so that a failed `up` is torn down like everything else.
         supervise::up(home, setup.opts, &mut |line| eprintln!("   {line}"))?;
         validate_stack(home)?;
-        let mut results = Vec::new();
         for (i, &scenario) in scenarios.iter().enumerate() {
             if i > 0 || !first {
                 std::thread::sleep(BETWEEN_SCENARIOS);
@@ -381,13 +383,14 @@ fn run_on_one_stack(
                 );
             }
         }
-        Ok(results)
-    })();
+        Ok(())
+    };
+    let outcome = outcome();
     eprintln!("== tearing the stack down");
     let down = supervise::down(home, &mut |line| eprintln!("   {line}"));
-    let results = outcome?;
+    outcome?;
     down?;
-    Ok(results)
+    Ok(())
 }
 
 /// HttpArena's checks and the extended ones must pass before anything is broken.

@@ -334,10 +334,10 @@ pub fn status(project: &Project, _args: StatusArgs) -> anyhow::Result<ExitCode> 
             iso.serve.ns_ip,
             iso.redis.host_ip,
             iso.redis.ns_ip,
-            if iso.redis_is_up() {
-                "link up"
-            } else {
-                "link down: cut off from Redis"
+            match iso.redis_is_up() {
+                Some(true) => "link up",
+                Some(false) => "link down: cut off from Redis",
+                None => "link missing (prodstack down, then up, makes it again)",
             }
         );
     }

@@ -148,12 +148,11 @@ impl Isolation {
         }
         for link in [&self.serve, &self.redis] {
             if ip(&["link", "show", &link.host_if]).is_ok() {
-                match ip(&["link", "del", &link.host_if]) {
-                    // Deleting the namespace destroys its veths, and their host peers, a
-                    // moment later: gone meanwhile is what was wanted.
-                    Err(err) if err.to_string().contains("Cannot find device") => {}
-                    other => {
-                        other?;
+                // Deleting the namespace destroys its veths, and their host peers, a moment
+                // later: gone meanwhile (whatever `ip` said) is what was wanted.
+                if let Err(err) = ip(&["link", "del", &link.host_if]) {
+                    if ip(&["link", "show", &link.host_if]).is_ok() {
+                        return Err(err);
                     }
                 }
             }
@@ -171,10 +170,11 @@ impl Isolation {
         ip(&["link", "set", &self.redis.host_if, "up"]).map(|_| ())
     }
 
-    /// Whether the Redis link is up on the host.
-    pub fn redis_is_up(&self) -> bool {
+    /// Whether the Redis link is up on the host (`None`: no such link, or `ip` failed).
+    pub fn redis_is_up(&self) -> Option<bool> {
         ip(&["-o", "link", "show", &self.redis.host_if])
-            .is_ok_and(|out| out.contains("state UP") || out.contains(",UP"))
+            .ok()
+            .map(|out| out.contains("state UP") || out.contains(",UP"))
     }
 
     /// Makes `cmd`'s process join the namespace before it runs (`setns(2)` between fork and

@@ -159,11 +159,15 @@ pub(super) fn up_locked(
         state.isolation = plan.isolation.clone();
         state.save(home)?;
     }
-    // Recorded first, so `down` or a failed start removes it whatever happens next.
-    if let Some(iso) = &plan.isolation {
-        iso.ensure()?;
-    }
     check_ports(&ports, &opts.services(), opts.edge, &running)?;
+    // Recorded first, so `down`, a failed start or this failure removes it.
+    if let Some(iso) = &plan.isolation {
+        if let Err(err) = iso.ensure() {
+            say("the network namespace could not be made; removing what was");
+            tear_down(home, &mut state, Vec::new(), say);
+            return Err(err);
+        }
+    }
 
     // --- Start, in dependency order. ---
     let mut started: Vec<(ServiceState, Child)> = Vec::new();
