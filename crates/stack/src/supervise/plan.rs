@@ -21,6 +21,7 @@ use crate::redis::{self, RedisSettings};
 use crate::service::Service;
 
 use super::options::UpOptions;
+use super::probe::{probe, Probe};
 
 /// HttpArena's `DATABASE_MAX_CONN` for the server.
 pub const DATABASE_MAX_CONN: u32 = 256;
@@ -169,6 +170,19 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// One health probe of `service` as this plan starts it.
+    pub(super) fn probe(&self, service: Service, edge: EdgeKind) -> Probe {
+        probe(
+            service,
+            edge,
+            &self.ports,
+            self.isolation.as_ref(),
+            &self.cluster,
+        )
+    }
+}
+
 pub(super) fn describe_command(cmd: &Command) -> Vec<String> {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
@@ -220,7 +234,15 @@ pub(super) fn command(
         }
         Service::Server(i) => {
             let mut cmd = Command::new(needed(&plan.server_bin, service)?);
-            app_server_env(&mut cmd, home, ports, i, opts.servers, &plan.edge_secret);
+            let isolation = plan.isolation.as_ref();
+            app_server_env(
+                &mut cmd,
+                home,
+                ports,
+                (i, opts.servers),
+                isolation,
+                &plan.edge_secret,
+            );
             // The server serves its Unix socket too, so an edge that uses it (the
             // `server_socket=unix` knob) works against any server `up` started or restarts.
             // A home too deep for a socket path keeps TCP only (the knob's rendering refuses).
@@ -228,8 +250,7 @@ pub(super) fn command(
             if rt::listener::check_unix_path(&socket).is_ok() {
                 cmd.env(env::LISTEN_UNIX, socket);
             }
-            if let Some(iso) = plan.isolation.as_ref().filter(|iso| iso.instance == i) {
-                isolated_server_env(&mut cmd, ports, iso, i);
+            if let Some(iso) = isolation.filter(|iso| iso.instance == i) {
                 iso.enter_in_child(&mut cmd)?;
             }
             cmd
@@ -256,7 +277,7 @@ pub(super) fn command(
                 cmd.env(env::EDGE_SECRET, &plan.edge_secret);
                 if opts.edge == EdgeKind::RustFused {
                     cmd.env(env::EDGE_MODE, "fused");
-                    app_server_env(&mut cmd, home, ports, 0, 1, &plan.edge_secret);
+                    app_server_env(&mut cmd, home, ports, (0, 1), None, &plan.edge_secret);
                     // The in-process server's own listener only answers probes; its runtime
                     // carries the Postgres and Redis connections. One thread is plenty.
                     cmd.env(env::SERVER_WORKERS, "1");
@@ -271,42 +292,38 @@ pub(super) fn command(
 }
 
 /// The environment of app-server instance `instance` of `servers` (the server process, or
-/// the fused edge that embeds the only one): its ports on loopback, the edge's proof
-/// required on them, and its share of HttpArena's `DATABASE_MAX_CONN`, so that all instances
-/// together open no more Postgres connections than one would.
+/// the fused edge that embeds the only one): its ports (on loopback, or on its namespace's end
+/// of the serve link when `isolation` holds it, which then also reaches Postgres across that
+/// link and Redis across the redis link), the edge's proof required on them, and its share of
+/// HttpArena's `DATABASE_MAX_CONN`, so that all instances together open no more Postgres
+/// connections than one would.
 pub(super) fn app_server_env(
     cmd: &mut Command,
     home: &Home,
     ports: &StackPorts,
-    instance: u8,
-    servers: u8,
+    (instance, servers): (u8, u8),
+    isolation: Option<&Isolation>,
     edge_secret: &str,
 ) {
-    let (main, admin) = ports.server_instance(instance);
+    let (main, admin) = crate::state::server_addrs(ports, isolation, instance);
+    let (postgres_host, redis_host) = match isolation.filter(|iso| iso.instance == instance) {
+        Some(iso) => (iso.serve.host_ip.to_string(), iso.redis.host_ip.to_string()),
+        None => ("localhost".to_string(), "127.0.0.1".to_string()),
+    };
     let pool = (DATABASE_MAX_CONN / u32::from(servers.max(1))).max(1);
-    cmd.env(env::LISTEN, format!("127.0.0.1:{main}"))
+    cmd.env(env::LISTEN, main.to_string())
         .env(env::EDGE_SECRET, edge_secret)
-        .env(env::ADMIN_LISTEN, format!("127.0.0.1:{admin}"))
-        .env(env::DATABASE_URL, postgres::database_url(ports.postgres))
-        .env(env::DATABASE_MAX_CONN, pool.to_string())
-        .env(env::REDIS_URL, format!("redis://127.0.0.1:{}", ports.cache))
-        .env(env::DATASET_PATH, home.dataset_path());
-}
-
-/// What differs for the isolated instance: it listens on its end of the serve link, reaches
-/// Postgres across that link and Redis across the redis link (which `chaos` cuts).
-fn isolated_server_env(cmd: &mut Command, ports: &StackPorts, iso: &Isolation, i: u8) {
-    let (main, admin) = ports.server_instance(i);
-    cmd.env(env::LISTEN, format!("{}:{main}", iso.serve.ns_ip))
-        .env(env::ADMIN_LISTEN, format!("{}:{admin}", iso.serve.ns_ip))
+        .env(env::ADMIN_LISTEN, admin.to_string())
         .env(
             env::DATABASE_URL,
-            postgres::database_url_at(&iso.serve.host_ip.to_string(), ports.postgres),
+            postgres::database_url_at(&postgres_host, ports.postgres),
         )
+        .env(env::DATABASE_MAX_CONN, pool.to_string())
         .env(
             env::REDIS_URL,
-            format!("redis://{}:{}", iso.redis.host_ip, ports.cache),
-        );
+            format!("redis://{redis_host}:{}", ports.cache),
+        )
+        .env(env::DATASET_PATH, home.dataset_path());
 }
 
 pub(super) fn needed(bin: &Option<PathBuf>, service: Service) -> Result<&PathBuf> {

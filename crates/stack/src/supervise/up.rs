@@ -20,7 +20,7 @@ use crate::state::{ServiceState, StackState};
 use super::down::{stop, StopOutcome};
 use super::options::UpOptions;
 use super::plan::{command, describe_command, service_cpus, Plan};
-use super::probe::{first_line, probe, settled_tail, wait_healthy};
+use super::probe::{first_line, settled_tail, wait_healthy};
 use super::watch;
 
 /// What `up` did with one service.
@@ -359,13 +359,7 @@ pub(super) fn ensure(
         if entry.liveness() == Liveness::Running {
             let check_began = Instant::now();
             let healthy = wait_healthy(service, None, &log, Duration::from_secs(15), || {
-                probe(
-                    service,
-                    opts.edge,
-                    &plan.ports,
-                    plan.isolation.as_ref(),
-                    &plan.cluster,
-                )
+                plan.probe(service, opts.edge)
             })
             .and_then(|()| after_ready(service, home, opts, plan, say, false));
             match healthy {
@@ -458,13 +452,7 @@ pub(super) fn ensure(
         .ok_or_else(|| Error::Invalid("internal: lost the child just started".into()))?
         .1;
     wait_healthy(service, Some(child), &log, opts.start_timeout, || {
-        probe(
-            service,
-            opts.edge,
-            &plan.ports,
-            plan.isolation.as_ref(),
-            &plan.cluster,
-        )
+        plan.probe(service, opts.edge)
     })
     .and_then(|()| after_ready(service, home, opts, plan, say, true))?;
     let ready_after = spawned_at.elapsed();
