@@ -960,8 +960,8 @@ mod tests {
     #[test]
     fn a_soak_run_reports_its_memory_and_a_growing_service_fails() {
         let mut soaked = run("production", 256, 1, 1000);
-        soaked.duration_s = 90;
-        for t in 0..=90u32 {
+        soaked.duration_s = 180;
+        for t in 0..=180u32 {
             soaked.rss_curve.push(
                 f64::from(t),
                 &[

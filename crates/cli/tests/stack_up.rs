@@ -84,6 +84,15 @@ fn up_generates_missing_data_survives_an_authsvc_crash_and_comes_down_clean() {
         assert!(entry.log.is_file());
     }
 
+    // The server hands freed heap memory back to the kernel (rt::heap): its trim thread runs.
+    let server = state.service(Service::SERVER).unwrap();
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|comm| comm.trim().to_string())
+        .collect();
+    assert!(threads.iter().any(|t| t == "heap-trim"), "{threads:?}");
+
     // The stack answers through the edge.
     let token = stack.token();
     let css = get(stack.url("/static/reset.css"), None);

@@ -32,6 +32,9 @@ pub const SERVER_WORKERS: &str = "SERVER_WORKERS";
 pub const SERVER_RUNTIME: &str = "SERVER_RUNTIME";
 /// The app server's HTTP front-end: `axum`, `axum-serve` or `raw-hyper`.
 pub const SERVER_HTTP: &str = "SERVER_HTTP";
+/// How often the app server hands freed heap memory back to the kernel, milliseconds
+/// (`0`: never).
+pub const SERVER_HEAP_TRIM_MS: &str = "SERVER_HEAP_TRIM_MS";
 /// The secret the edge proves itself with (see [`crate::headers::EDGE_SECRET`]); the app
 /// server requires it when set, and every edge sends it.
 pub const EDGE_SECRET: &str = "EDGE_SECRET";

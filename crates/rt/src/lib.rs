@@ -8,12 +8,14 @@
 //! - [`signal`]: waiting for SIGTERM or SIGINT;
 //! - [`telemetry`]: the log subscriber;
 //! - [`config`]: the error every service's environment parsing returns;
-//! - [`counter`]: the sharded counter hot paths count with.
+//! - [`counter`]: the sharded counter hot paths count with;
+//! - [`heap`]: giving freed heap memory back to the kernel on an interval.
 //!
 //! It depends on no other prodstack crate.
 
 pub mod config;
 pub mod counter;
+pub mod heap;
 pub mod layout;
 pub mod listener;
 pub mod signal;

@@ -17,6 +17,7 @@
 //! | `SERVER_RUNTIME` | `multi-thread` | `multi-thread` or `per-core` (see `startup`) |
 //! | `L1_CAPACITY` | `262144` | L1 entries |
 //! | `SERVER_HTTP` | `axum` | `axum`; `axum-serve` or `raw-hyper` exist for benchmarks only |
+//! | `SERVER_HEAP_TRIM_MS` | `5000` | hand freed heap memory back to the kernel this often (`0`: never; see `rt::heap`) |
 //!
 //! Every problem is reported before anything listens, naming the variable.
 
@@ -30,6 +31,8 @@ use crate::edge_proof::EdgeSecret;
 /// The contract's upper bounds for the cache TTLs.
 pub const MAX_ITEM_TTL_MS: u64 = 1000;
 pub const MAX_USER_TTL_MS: u64 = 30_000;
+/// The default of `SERVER_HEAP_TRIM_MS`: a trim (about a millisecond) every 5 s.
+pub const DEFAULT_HEAP_TRIM_MS: u64 = 5_000;
 
 /// Which HTTP front end serves the public listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +67,10 @@ pub struct Settings {
     pub l1_capacity: usize,
     pub http: HttpFrontend,
     pub edge_secret: Option<EdgeSecret>,
+    /// How often `main` hands freed heap memory back to the kernel ([`rt::heap`]); `None`:
+    /// never. Without it glibc's malloc keeps the buffers of every upstream connection nginx
+    /// has ever held open at once.
+    pub heap_trim: Option<Duration>,
 }
 
 pub use rt::ConfigError;
@@ -91,6 +98,7 @@ impl Settings {
             l1_capacity: 262_144,
             http: HttpFrontend::Axum,
             edge_secret: None,
+            heap_trim: Some(Duration::from_millis(DEFAULT_HEAP_TRIM_MS)),
         }
     }
 
@@ -154,6 +162,10 @@ impl Settings {
                     ))
                 }
             };
+        }
+        if let Some(v) = get(env::SERVER_HEAP_TRIM_MS) {
+            let ms: u64 = parse_int(env::SERVER_HEAP_TRIM_MS, &v)?;
+            settings.heap_trim = (ms > 0).then(|| Duration::from_millis(ms));
         }
         if let Some(v) = get(env::L1_CAPACITY) {
             settings.l1_capacity = parse_int(env::L1_CAPACITY, &v)?;
@@ -306,6 +318,11 @@ mod tests {
         assert_eq!(s.database_max_conn, 256);
         assert!(s.redis_url.is_none());
         assert_eq!(s.dataset_path, PathBuf::from("/data/dataset.json"));
+        assert_eq!(s.heap_trim, Some(Duration::from_secs(5)));
+        let s = from(&[DB, (env::SERVER_HEAP_TRIM_MS, "250")]).unwrap();
+        assert_eq!(s.heap_trim, Some(Duration::from_millis(250)));
+        let s = from(&[DB, (env::SERVER_HEAP_TRIM_MS, "0")]).unwrap();
+        assert_eq!(s.heap_trim, None);
     }
 
     #[test]
@@ -328,6 +345,7 @@ mod tests {
             (env::SERVER_RUNTIME, "fibers"),
             (env::REDIS_URL, "http://x"),
             (env::ITEM_TTL_MS, "1s"),
+            (env::SERVER_HEAP_TRIM_MS, "5s"),
             (env::EDGE_SECRET, "too-short"),
         ] {
             let err = from(&[DB, (var, value)]).unwrap_err().to_string();

@@ -24,7 +24,9 @@
 //! axum on hyper's HTTP/1.1 connection (routing and extractors cost well under a microsecond;
 //! the kernel's socket work dominates); one multi-thread runtime by default (per-core was
 //! within noise on two cores; `SERVER_RUNTIME=per-core` remains for many-core hosts); glibc's
-//! allocator (mimalloc is an opt-in feature); one pipelined read connection per worker;
+//! allocator, with freed pages handed back every 5 s (`rt::heap`, started by `main`;
+//! mimalloc is an opt-in feature that cost more CPU at 1,024 connections); one pipelined read
+//! connection per worker;
 //! single-flight loads (one query per id however many requests wait).
 
 pub mod accept;

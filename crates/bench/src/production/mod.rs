@@ -92,8 +92,10 @@ pub struct ProductionBenchArgs {
     pub servers: u8,
     /// Variants to compare with the same load, interleaved run by run: `production`, `tuned`,
     /// `engine-proxy`, `engine-fused` (our Rust edge; append `+NAME=VALUE` settings to try
-    /// edge knobs, e.g. `engine-fused+EDGE_RUNTIME=multi-thread`), or `authsvc=PATH` entries
-    /// for other authsvc binaries.
+    /// edge knobs, e.g. `engine-fused+EDGE_RUNTIME=multi-thread`), `authsvc=PATH` entries
+    /// for other authsvc binaries, or `server=PATH` entries for other app-server builds
+    /// (e.g. one built with `--features mimalloc`). A profile's `+NAME=VALUE` settings are
+    /// nginx knobs, or app-server environment when NAME starts with `SERVER_`.
     #[arg(long, value_delimiter = ',')]
     pub compare: Vec<String>,
     /// Write the results in HttpArena's JSON format (plus a nested `prodstack` object).
@@ -434,6 +436,8 @@ impl Bench<'_> {
         opts.check_servers()?;
         opts.cpus = self.plan.split.clone();
         opts.authsvc_bin = self.authsvc_bin(&variant.authsvc)?;
+        opts.server_bin = variant.server_bin.clone();
+        opts.server_env = variant.server_env.clone();
         opts.pg_durability = self.args.pg_durability;
         // A benchmark must not paper over a crash: a service that dies fails the run.
         opts.supervise = false;
@@ -990,7 +994,34 @@ mod tests {
                 ("tls13_ciphersuites".to_string(), "aes128".to_string())
             ]
         );
+        // Another server build: a file that exists, named by its spec; ours elsewhere.
+        let build = tempfile::NamedTempFile::new().unwrap();
+        let spec = format!("server={}", build.path().display());
+        let args = ProductionBenchArgs {
+            compare: vec!["production".into(), spec.clone()],
+            ..Default::default()
+        };
+        let v = variants(&args).unwrap();
+        assert_eq!(v[0].server_bin, None);
+        assert_eq!(v[1].name, spec);
+        assert_eq!(v[1].server_bin.as_deref(), Some(build.path()));
+        assert_eq!(v[1].edge, EdgeKind::Nginx);
+        let args = ProductionBenchArgs {
+            compare: vec!["production+SERVER_HEAP_TRIM_MS=0+ssl_buffer_size=4k".into()],
+            ..Default::default()
+        };
+        let v = variants(&args).unwrap();
+        assert_eq!(
+            v[0].server_env,
+            [("SERVER_HEAP_TRIM_MS".to_string(), "0".to_string())]
+        );
+        assert_eq!(v[0].nginx_knobs.len(), 1);
+        assert_eq!(
+            v[0].name,
+            "production+SERVER_HEAP_TRIM_MS=0+ssl_buffer_size=4k"
+        );
         for bad in [
+            "server=/no/such/server",
             "engine-fused+EDGE_RUNTIME",
             "engine-fused+PATH=/tmp",
             "nginx+EDGE_X=1",

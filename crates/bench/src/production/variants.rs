@@ -22,6 +22,10 @@ pub struct Variant {
     pub edge_env: Vec<(String, String)>,
     /// nginx knobs on top of the profile's (`production+ssl_buffer_size=4k`).
     pub nginx_knobs: Vec<(String, String)>,
+    /// Another app-server binary (`server=PATH`: a build with other features); `None`: ours.
+    pub server_bin: Option<PathBuf>,
+    /// Extra environment for the app server (`production+SERVER_HEAP_TRIM_MS=0`).
+    pub server_env: Vec<(String, String)>,
 }
 
 /// The auth sidecar a variant runs.
@@ -73,6 +77,8 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
             authsvc: Authsvc::from_args(args),
             edge_env: Vec::new(),
             nginx_knobs: Vec::new(),
+            server_bin: None,
+            server_env: Vec::new(),
         }]);
     }
     ensure!(
@@ -86,12 +92,7 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                 let (name, authsvc) = match what.parse::<Sidecar>() {
                     Ok(sidecar) => (format!("authsvc:{sidecar}"), Authsvc::Sidecar(sidecar)),
                     Err(_) => {
-                        let path = std::path::absolute(what)
-                            .with_context(|| format!("resolving {what}"))?;
-                        ensure!(
-                            path.is_file(),
-                            "--compare {spec}: no such file (or use authsvc=ours, authsvc=shared)"
-                        );
+                        let path = binary(spec, what, "or use authsvc=ours, authsvc=shared")?;
                         let name = format!(
                             "authsvc:{}",
                             path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
@@ -106,6 +107,20 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                     authsvc,
                     edge_env: Vec::new(),
                     nginx_knobs: Vec::new(),
+                    server_bin: None,
+                    server_env: Vec::new(),
+                })
+            } else if let Some(what) = spec.strip_prefix("server=") {
+                Ok(Variant {
+                    // The spec itself: two builds are both called `server`.
+                    name: spec.to_string(),
+                    profile: args.profile,
+                    edge: EdgeKind::Nginx,
+                    authsvc: Authsvc::from_args(args),
+                    edge_env: Vec::new(),
+                    nginx_knobs: Vec::new(),
+                    server_bin: Some(binary(spec, what, "give the path of a server binary")?),
+                    server_env: Vec::new(),
                 })
             } else if let Some(variant) = engine_variant(spec) {
                 variant
@@ -116,9 +131,9 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                         "{e}, or one of engine-proxy, engine-fused, authsvc=ours|shared|PATH"
                     )
                 })?;
-                let nginx_knobs = nginx_knobs(spec, knobs)?;
+                let (server_env, nginx_knobs) = profile_settings(spec, knobs)?;
                 Ok(Variant {
-                    name: if nginx_knobs.is_empty() {
+                    name: if nginx_knobs.is_empty() && server_env.is_empty() {
                         profile.as_str().to_string()
                     } else {
                         spec.to_string()
@@ -128,22 +143,43 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                     authsvc: Authsvc::from_args(args),
                     edge_env: Vec::new(),
                     nginx_knobs,
+                    server_bin: None,
+                    server_env,
                 })
             }
         })
         .collect()
 }
 
-/// `+NAME=VALUE` nginx knobs of a profile variant (`production+ssl_buffer_size=4k`), checked
-/// against the knobs the template has.
-fn nginx_knobs(spec: &str, text: &str) -> anyhow::Result<Vec<(String, String)>> {
-    text.split('+')
-        .filter(|s| !s.is_empty())
-        .map(|setting| {
-            stack::nginx::parse_knob(setting).map_err(|e| anyhow::anyhow!("--compare {spec}: {e}"))
-        })
-        .collect()
+/// The absolute path of the binary `what` a `--compare` `spec` names, which must exist.
+fn binary(spec: &str, what: &str, hint: &str) -> anyhow::Result<PathBuf> {
+    let path = std::path::absolute(what).with_context(|| format!("resolving {what}"))?;
+    ensure!(path.is_file(), "--compare {spec}: no such file ({hint})");
+    Ok(path)
 }
+
+/// The `+NAME=VALUE` settings of a profile variant: `SERVER_*` environment for the app
+/// server (`production+SERVER_HEAP_TRIM_MS=0`), and nginx knobs
+/// (`production+ssl_buffer_size=4k`), checked against the knobs the template has.
+fn profile_settings(spec: &str, text: &str) -> anyhow::Result<EnvAndKnobs> {
+    let mut server_env = Vec::new();
+    let mut knobs = Vec::new();
+    for setting in text.split('+').filter(|s| !s.is_empty()) {
+        match setting.split_once('=') {
+            Some((key, value)) if key.starts_with("SERVER_") => {
+                server_env.push((key.to_string(), value.to_string()))
+            }
+            _ => knobs.push(
+                stack::nginx::parse_knob(setting)
+                    .map_err(|e| anyhow::anyhow!("--compare {spec}: {e}"))?,
+            ),
+        }
+    }
+    Ok((server_env, knobs))
+}
+
+/// App-server environment and nginx knobs, each as (name, value) pairs.
+type EnvAndKnobs = (Vec<(String, String)>, Vec<(String, String)>);
 
 /// `engine-proxy` / `engine-fused`, optionally with `+NAME=VALUE` edge settings; `None` when
 /// `spec` names no engine variant.
@@ -173,6 +209,8 @@ pub(super) fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
         authsvc: Authsvc::InProcess,
         edge_env,
         nginx_knobs: Vec::new(),
+        server_bin: None,
+        server_env: Vec::new(),
     }))
 }
 

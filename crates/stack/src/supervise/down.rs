@@ -68,9 +68,12 @@ pub fn stop(entry: &ServiceState) -> StopOutcome {
     let began = Instant::now();
     let outcome = match entry.liveness() {
         Liveness::Gone => {
+            // Gone with the recorded start time: at most a zombie of ours (a crash under
+            // bench), collected below like a stopped one.
+            process::reap_exited_child(entry.pid());
             return StopOutcome::NotRunning {
                 leftovers: sweep_session(entry),
-            }
+            };
         }
         Liveness::Reused { now } => return StopOutcome::Reused { now },
         Liveness::Running => {
@@ -94,6 +97,11 @@ pub fn stop(entry: &ServiceState) -> StopOutcome {
         }
     };
     sweep_session(entry);
+    // Verified as the recorded service, and now exited: if this process started it (a bench
+    // restarting the stack), collect it rather than leave a zombie until it exits.
+    if matches!(outcome, StopOutcome::Stopped { .. }) {
+        process::reap_exited_child(entry.pid());
+    }
     outcome
 }
 

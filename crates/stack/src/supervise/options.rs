@@ -44,6 +44,14 @@ pub struct UpOptions {
     pub reseed: bool,
     /// Run this binary as authsvc instead of ours (same environment).
     pub authsvc_bin: Option<PathBuf>,
+    /// Run this binary as every app-server instance instead of ours (a build with other
+    /// features, for `bench --compare server=PATH`; same environment).
+    #[serde(default)]
+    pub server_bin: Option<PathBuf>,
+    /// Extra environment for every app-server instance (`bench --compare
+    /// production+SERVER_HEAP_TRIM_MS=0`), set after `up`'s own.
+    #[serde(default)]
+    pub server_env: Vec<(String, String)>,
     pub template: Template,
     pub jwt_secret: String,
     /// How long one service may take to become healthy.
@@ -72,6 +80,8 @@ impl UpOptions {
             cpus: CpuSplit::default_for(&available),
             reseed: false,
             authsvc_bin: None,
+            server_bin: None,
+            server_env: Vec::new(),
             template: Template::from_checkout(project_root)?,
             jwt_secret: std::env::var(env::JWT_SECRET)
                 .ok()

@@ -2,7 +2,7 @@
 //! the Postgres cluster, the rendered edge config, each command line with its environment,
 //! CPUs and log sink, and the edge's proof secret.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use contract::env;
@@ -69,22 +69,14 @@ impl Plan {
         }
         let services = opts.edge.services();
         opts.check_servers()?;
-        let authsvc_bin = match &opts.authsvc_bin {
-            _ if !services.contains(&Service::Authsvc) => None,
-            Some(path) if path.is_file() => Some(path.clone()),
-            Some(path) => {
-                return Err(Error::Missing {
-                    what: format!("--authsvc-bin {}", path.display()),
-                    hint: "give the path of an executable authsvc binary".into(),
-                })
-            }
-            None => Some(our_binary("authsvc")?),
-        };
-        let server_bin = if services.contains(&Service::SERVER) {
-            Some(our_binary("server")?)
-        } else {
-            None
-        };
+        let authsvc_bin = services
+            .contains(&Service::Authsvc)
+            .then(|| given_or_ours(&opts.authsvc_bin, "authsvc"))
+            .transpose()?;
+        let server_bin = services
+            .contains(&Service::SERVER)
+            .then(|| given_or_ours(&opts.server_bin, "server"))
+            .transpose()?;
         if process::find_on_path("redis-server").is_none() {
             return Err(Error::Missing {
                 what: "redis-server".into(),
@@ -243,6 +235,7 @@ pub(super) fn command(
                 isolation,
                 &plan.edge_secret,
             );
+            cmd.envs(opts.server_env.iter().map(|(k, v)| (k, v)));
             // The server serves its Unix socket too, so an edge that uses it (the
             // `server_socket=unix` knob) works against any server `up` started or restarts.
             // A home too deep for a socket path keeps TCP only (the knob's rendering refuses).
@@ -326,6 +319,36 @@ pub(super) fn app_server_env(
         .env(env::DATASET_PATH, home.dataset_path());
 }
 
+/// The binary to run as `name`: the one given (`--authsvc-bin`, `bench --compare
+/// server=PATH`), which must be a file, or ours.
+fn given_or_ours(given: &Option<PathBuf>, name: &str) -> Result<PathBuf> {
+    match given {
+        Some(path) if path.is_file() => built_binary(path),
+        Some(path) => Err(Error::Missing {
+            what: format!("the {name} binary {}", path.display()),
+            hint: format!("give the path of an executable {name} binary"),
+        }),
+        None => our_binary(name),
+    }
+}
+
+/// `path`, unless it is a script: the stack knows its processes by their executable, and a
+/// script that `exec`s a binary changes it, so its service could not be stopped.
+fn built_binary(path: &Path) -> Result<PathBuf> {
+    use std::io::Read as _;
+    let mut start = [0u8; 2];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut start))
+        .io_context(|| format!("reading {}", path.display()))?;
+    if read == 2 && start == *b"#!" {
+        return Err(Error::Invalid(format!(
+            "{} is a script; give the binary itself (the stack identifies its processes by executable; environment for the server goes in `+SERVER_*=VALUE` settings)",
+            path.display()
+        )));
+    }
+    Ok(path.to_path_buf())
+}
+
 pub(super) fn needed(bin: &Option<PathBuf>, service: Service) -> Result<&PathBuf> {
     bin.as_ref()
         .ok_or_else(|| Error::Invalid(format!("internal: no binary resolved for {service}")))
@@ -391,4 +414,26 @@ pub fn edge_secret(home: &Home) -> Result<String> {
     std::io::Write::write_all(&mut file, secret.as_bytes())
         .io_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_given_binary_must_be_a_file_and_not_a_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("server");
+        std::fs::write(&binary, b"\x7fELF...").unwrap();
+        assert_eq!(
+            given_or_ours(&Some(binary.clone()), "server").unwrap(),
+            binary
+        );
+        let script = dir.path().join("wrapper");
+        std::fs::write(&script, "#!/bin/sh\nexec server\n").unwrap();
+        let err = given_or_ours(&Some(script), "server").unwrap_err();
+        assert!(err.to_string().contains("is a script"), "{err}");
+        let err = given_or_ours(&Some(dir.path().join("absent")), "authsvc").unwrap_err();
+        assert!(err.to_string().contains("the authsvc binary"), "{err}");
+    }
 }
