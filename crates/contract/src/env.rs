@@ -35,6 +35,13 @@ pub const SERVER_HTTP: &str = "SERVER_HTTP";
 /// How often the app server hands freed heap memory back to the kernel, milliseconds
 /// (`0`: never).
 pub const SERVER_HEAP_TRIM_MS: &str = "SERVER_HEAP_TRIM_MS";
+/// Every app-server tuning variable above (`bench --compare` accepts these as `+NAME=VALUE`).
+pub const SERVER_TUNING: [&str; 4] = [
+    SERVER_WORKERS,
+    SERVER_RUNTIME,
+    SERVER_HTTP,
+    SERVER_HEAP_TRIM_MS,
+];
 /// The secret the edge proves itself with (see [`crate::headers::EDGE_SECRET`]); the app
 /// server requires it when set, and every edge sends it.
 pub const EDGE_SECRET: &str = "EDGE_SECRET";

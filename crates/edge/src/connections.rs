@@ -424,16 +424,12 @@ impl ConnectionTable {
     }
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
+/// glibc's trim ([`rt::heap::trim`]); mimalloc gives memory back by itself.
 fn trim_heap() {
-    // SAFETY: malloc_trim only walks glibc's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
+    if !cfg!(feature = "mimalloc") {
+        rt::heap::trim();
     }
 }
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc"))))]
-fn trim_heap() {}
 
 #[cfg(test)]
 mod tests {

@@ -54,9 +54,17 @@ fn run() -> anyhow::Result<()> {
         Mode::Fused => {
             let settings =
                 server::Settings::from_env().context("configuration error (app server)")?;
+            // The in-process server's heap trim, as its own binary starts it (mimalloc gives
+            // memory back by itself).
+            let trimmer = settings
+                .heap_trim
+                .filter(|_| !cfg!(feature = "mimalloc"))
+                .map(rt::heap::Trimmer::start)
+                .transpose()
+                .context("starting the heap-trim thread")?;
             let running = server::spawn(settings).context("cannot start the app server")?;
             let router = server::routes::router(running.app().clone());
-            (Backend::Fused(router), Some(running))
+            (Backend::Fused(router), Some((running, trimmer)))
         }
     };
     let edge = edge::start(&config, backend).context("cannot start")?;
@@ -90,7 +98,7 @@ fn run() -> anyhow::Result<()> {
     });
     tracing::info!(signal, "shutting down: finishing in-flight requests");
     edge.shutdown();
-    if let Some(app_server) = app_server {
+    if let Some((app_server, _trimmer)) = app_server {
         app_server.stop();
     }
     tracing::info!("edge stopped");

@@ -9,9 +9,10 @@
 //! pool's high-water mark for the life of the process; with one, it follows the pool.
 //!
 //! The trim runs on a thread of its own, so it never takes a runtime worker's turn; it holds
-//! each arena's lock while it walks that arena (about a millisecond for tens of MiB). Other
-//! allocators (musl's, mimalloc) give memory back by themselves, so where the process does
-//! not run glibc's malloc, [`trim`] does nothing.
+//! each arena's lock while it walks that arena (about a millisecond for tens of MiB). Off glibc
+//! (musl) [`trim`] does nothing. A binary whose global allocator is mimalloc, which gives
+//! memory back by itself, starts no [`Trimmer`]: that choice is the binary's (its `mimalloc`
+//! feature), so it is made there.
 
 use std::io;
 use std::sync::mpsc;

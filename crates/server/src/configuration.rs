@@ -17,7 +17,7 @@
 //! | `SERVER_RUNTIME` | `multi-thread` | `multi-thread` or `per-core` (see `startup`) |
 //! | `L1_CAPACITY` | `262144` | L1 entries |
 //! | `SERVER_HTTP` | `axum` | `axum`; `axum-serve` or `raw-hyper` exist for benchmarks only |
-//! | `SERVER_HEAP_TRIM_MS` | `5000` | hand freed heap memory back to the kernel this often (`0`: never; see `rt::heap`) |
+//! | `SERVER_HEAP_TRIM_MS` | `5000` | hand freed heap memory back to the kernel this often (`0`: never; see `rt::heap`); a `mimalloc` build starts no trim |
 //!
 //! Every problem is reported before anything listens, naming the variable.
 

@@ -26,15 +26,17 @@ fn main() -> ExitCode {
         }
     };
     // The allocator is the process', so the process trims it; mimalloc returns memory itself.
-    let _trimmer = match settings.heap_trim {
-        Some(interval) if !cfg!(feature = "mimalloc") => match rt::heap::Trimmer::start(interval) {
-            Ok(trimmer) => Some(trimmer),
-            Err(err) => {
-                eprintln!("server: cannot start the heap-trim thread: {err}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => None,
+    let _trimmer = match settings
+        .heap_trim
+        .filter(|_| !cfg!(feature = "mimalloc"))
+        .map(rt::heap::Trimmer::start)
+        .transpose()
+    {
+        Ok(trimmer) => trimmer,
+        Err(err) => {
+            eprintln!("server: cannot start the heap-trim thread: {err}");
+            return ExitCode::from(2);
+        }
     };
     let running = match server::spawn(settings) {
         Ok(running) => running,

@@ -236,6 +236,25 @@ impl ProcessIdentity {
         })
     }
 
+    /// Collects the exit status of this process when it has exited (a zombie with this start
+    /// time) and is a child of ours: a service this process started and has just stopped,
+    /// which would otherwise stay a zombie until this process exits (`bench` restarts the
+    /// stack for every run of every variant). A no-op for a process that runs, is not our
+    /// child, or is not this one.
+    pub fn reap_if_exited_child(&self) {
+        let zombie = proc_stat(self.pid)
+            .is_some_and(|stat| stat.start_ticks == self.start_ticks && stat.state == 'Z');
+        let Ok(pid) = libc::pid_t::try_from(self.pid) else {
+            return;
+        };
+        if zombie {
+            let mut status = 0;
+            // SAFETY: waitpid with WNOHANG only reads the exit status of our own child `pid`,
+            // which /proc shows as this identity's zombie, so no other process' status is taken.
+            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        }
+    }
+
     pub fn liveness(&self) -> Liveness {
         let Some(stat) = proc_stat(self.pid) else {
             return Liveness::Gone;
@@ -281,19 +300,6 @@ pub fn send_signal(pid: u32, signal: libc::c_int) -> bool {
     };
     // SAFETY: kill has no memory effects; callers verify the identity of `pid` first.
     unsafe { libc::kill(pid, signal) == 0 }
-}
-
-/// Collects the exit status of `pid` when it is an exited child of this process: a service
-/// this process started and has just stopped, which would otherwise stay a zombie until this
-/// process exits (`bench` restarts the stack for every run of every variant). A no-op for a
-/// pid that is not our child or has not exited.
-pub fn reap_exited_child(pid: u32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return;
-    };
-    let mut status = 0;
-    // SAFETY: waitpid with WNOHANG only reads the exit status of our own child `pid`.
-    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
 }
 
 /// Stops `child` and reaps it: `signal` first (the service's own clean or fast shutdown), then
@@ -489,19 +495,35 @@ mod tests {
     }
 
     #[test]
-    fn an_exited_child_that_nobody_waits_for_is_reaped_by_pid() {
-        let pid = Command::new("true").spawn().unwrap().id();
-        // Dropped without a wait: it stays a zombie.
+    fn an_exited_child_that_nobody_waits_for_is_reaped_and_a_running_one_is_not() {
+        let mut running = Command::new("sleep").arg("30").spawn().unwrap();
+        let live = ProcessIdentity::of(running.id()).unwrap();
+        live.reap_if_exited_child();
+        assert_eq!(live.liveness(), Liveness::Running);
+        assert!(
+            matches!(running.try_wait(), Ok(None)),
+            "a running child is left alone"
+        );
+
+        let exits = Command::new("sleep").arg("0.3").spawn().unwrap();
+        let id = ProcessIdentity::of(exits.id()).unwrap();
+        drop(exits); // never waited for: it stays a zombie
         let deadline = Instant::now() + Duration::from_secs(5);
-        while proc_stat(pid).is_some_and(|s| s.state != 'Z') && Instant::now() < deadline {
+        while proc_stat(id.pid).is_some_and(|s| s.state != 'Z') && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert_eq!(proc_stat(pid).map(|s| s.state), Some('Z'));
-        reap_exited_child(pid);
-        assert!(proc_stat(pid).is_none(), "still in /proc after the reap");
-        // Not our child (init): nothing happens.
-        reap_exited_child(1);
-        assert!(proc_stat(1).is_some());
+        assert_eq!(proc_stat(id.pid).map(|s| s.state), Some('Z'));
+        // Another start time: not this identity's zombie, so it stays.
+        let stranger = ProcessIdentity {
+            start_ticks: id.start_ticks + 1,
+            ..id.clone()
+        };
+        stranger.reap_if_exited_child();
+        assert_eq!(proc_stat(id.pid).map(|s| s.state), Some('Z'));
+        id.reap_if_exited_child();
+        assert!(proc_stat(id.pid).is_none(), "still in /proc after the reap");
+        let _ = running.kill();
+        let _ = running.wait();
     }
 
     #[test]

@@ -120,7 +120,8 @@ pub struct ProductionBenchArgs {
     /// The memory check of long runs (a soak, e.g. `--duration 10m --runs 1`): after this
     /// warm-up (default 60 s) each service's private RSS may grow by at most 5 % by the end of
     /// the run (exit 1 otherwise). Judged on runs at least the warm-up + 2 windows long (each
-    /// window min(10 s, warm-up)); a run too short is reported when the warm-up was given.
+    /// window min(60 s, warm-up): 180 s by default); a run too short is reported when the
+    /// warm-up was given.
     #[arg(long, value_parser = parse_seconds)]
     pub soak_warmup: Option<u32>,
     /// Kill an h2load still running this long after it started; its run then counts nothing.
@@ -1020,7 +1021,27 @@ mod tests {
             v[0].name,
             "production+SERVER_HEAP_TRIM_MS=0+ssl_buffer_size=4k"
         );
+        let args = ProductionBenchArgs {
+            compare: vec![
+                "engine-proxy+SERVER_HEAP_TRIM_MS=0+EDGE_RUNTIME=per-core".into(),
+                "engine-fused+SERVER_HEAP_TRIM_MS=0".into(),
+            ],
+            ..Default::default()
+        };
+        let v = variants(&args).unwrap();
+        let trim_off = [("SERVER_HEAP_TRIM_MS".to_string(), "0".to_string())];
+        // Behind the proxy the server is its own process; fused, the edge runs it.
+        assert_eq!(v[0].server_env, trim_off);
+        assert_eq!(v[0].edge_env.len(), 1);
+        assert!(v[1].server_env.is_empty());
+        assert_eq!(v[1].edge_env, trim_off);
+        let script = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(script.path(), "#!/bin/sh\nexec server\n").unwrap();
+        let wrapper = format!("server={}", script.path().display());
         for bad in [
+            wrapper.as_str(),
+            "production+SERVER_HEAP_TRIM=0",
+            "engine-proxy+SERVER_THREADS=2",
             "server=/no/such/server",
             "engine-fused+EDGE_RUNTIME",
             "engine-fused+PATH=/tmp",

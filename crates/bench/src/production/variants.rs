@@ -128,7 +128,7 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                 let (base, knobs) = spec.split_once('+').unwrap_or((spec, ""));
                 let profile: Profile = base.parse().map_err(|e: String| {
                     anyhow::anyhow!(
-                        "{e}, or one of engine-proxy, engine-fused, authsvc=ours|shared|PATH"
+                        "{e}, or one of engine-proxy, engine-fused, authsvc=ours|shared|PATH, server=PATH"
                     )
                 })?;
                 let (server_env, nginx_knobs) = profile_settings(spec, knobs)?;
@@ -151,10 +151,13 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
         .collect()
 }
 
-/// The absolute path of the binary `what` a `--compare` `spec` names, which must exist.
+/// The absolute path of the binary `what` a `--compare` `spec` names, which must exist and
+/// not be a script (the stack knows its processes by executable), checked before any run.
 fn binary(spec: &str, what: &str, hint: &str) -> anyhow::Result<PathBuf> {
     let path = std::path::absolute(what).with_context(|| format!("resolving {what}"))?;
     ensure!(path.is_file(), "--compare {spec}: no such file ({hint})");
+    stack::supervise::check_not_a_script(&path)
+        .map_err(|e| anyhow::anyhow!("--compare {spec}: {e}"))?;
     Ok(path)
 }
 
@@ -167,7 +170,7 @@ fn profile_settings(spec: &str, text: &str) -> anyhow::Result<EnvAndKnobs> {
     for setting in text.split('+').filter(|s| !s.is_empty()) {
         match setting.split_once('=') {
             Some((key, value)) if key.starts_with("SERVER_") => {
-                server_env.push((key.to_string(), value.to_string()))
+                server_env.push(server_setting(spec, key, value)?)
             }
             _ => knobs.push(
                 stack::nginx::parse_knob(setting)
@@ -178,40 +181,58 @@ fn profile_settings(spec: &str, text: &str) -> anyhow::Result<EnvAndKnobs> {
     Ok((server_env, knobs))
 }
 
+/// `KEY=VALUE` for the app server, when KEY is one of its tuning variables: a misspelt name
+/// would run the same server as the baseline under another name.
+fn server_setting(spec: &str, key: &str, value: &str) -> anyhow::Result<(String, String)> {
+    ensure!(
+        contract::env::SERVER_TUNING.contains(&key),
+        "--compare {spec}: the app server reads no `{key}` (its settings: {})",
+        contract::env::SERVER_TUNING.join(", ")
+    );
+    Ok((key.to_string(), value.to_string()))
+}
+
 /// App-server environment and nginx knobs, each as (name, value) pairs.
 type EnvAndKnobs = (Vec<(String, String)>, Vec<(String, String)>);
 
-/// `engine-proxy` / `engine-fused`, optionally with `+NAME=VALUE` edge settings; `None` when
-/// `spec` names no engine variant.
+/// `engine-proxy` / `engine-fused`, optionally with `+NAME=VALUE` settings; `None` when
+/// `spec` names no engine variant. `SERVER_*` settings go to the process that runs the app
+/// server: the separate server behind the proxy, the edge itself when fused.
 pub(super) fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
     let (base, settings) = spec.split_once('+').unwrap_or((spec, ""));
     let (_, edge) = ENGINE_VARIANTS.iter().find(|(name, _)| *name == base)?;
-    let edge_env = settings
-        .split('+')
-        .filter(|s| !s.is_empty())
-        .map(|setting| {
+    let parse = || -> anyhow::Result<Variant> {
+        let (mut edge_env, mut server_env) = (Vec::new(), Vec::new());
+        for setting in settings.split('+').filter(|s| !s.is_empty()) {
             let (key, value) = setting
                 .split_once('=')
                 .with_context(|| format!("--compare {spec}: `{setting}` is not NAME=VALUE"))?;
-            ensure!(
-                ["EDGE_", "SERVER_", "JWT_"]
-                    .iter()
-                    .any(|p| key.starts_with(p)),
-                "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
-            );
-            Ok((key.to_string(), value.to_string()))
+            if key.starts_with("SERVER_") {
+                let pair = server_setting(spec, key, value)?;
+                match edge {
+                    EdgeKind::RustFused => edge_env.push(pair),
+                    _ => server_env.push(pair),
+                }
+            } else {
+                ensure!(
+                    ["EDGE_", "JWT_"].iter().any(|p| key.starts_with(p)),
+                    "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
+                );
+                edge_env.push((key.to_string(), value.to_string()));
+            }
+        }
+        Ok(Variant {
+            name: spec.to_string(),
+            profile: Profile::Production,
+            edge: *edge,
+            authsvc: Authsvc::InProcess,
+            edge_env,
+            nginx_knobs: Vec::new(),
+            server_bin: None,
+            server_env,
         })
-        .collect::<anyhow::Result<Vec<_>>>();
-    Some(edge_env.map(|edge_env| Variant {
-        name: spec.to_string(),
-        profile: Profile::Production,
-        edge: *edge,
-        authsvc: Authsvc::InProcess,
-        edge_env,
-        nginx_knobs: Vec::new(),
-        server_bin: None,
-        server_env: Vec::new(),
-    }))
+    };
+    Some(parse())
 }
 
 /// How the machine's CPUs are shared between the stack and the load generator.

@@ -109,6 +109,9 @@ impl TestStack {
             .env("PRODSTACK_HOME", self.home.root())
             .env("PRODSTACK_ROOT", project_root())
             .env(stack::bins::BIN_DIR_ENV, bin_dir())
+            // Services inherit this environment: a tester's server tuning must not change
+            // what the tests check.
+            .env_remove(contract::env::SERVER_HEAP_TRIM_MS)
             .output()
             .unwrap();
         eprintln!(

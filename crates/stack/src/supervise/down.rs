@@ -68,12 +68,10 @@ pub fn stop(entry: &ServiceState) -> StopOutcome {
     let began = Instant::now();
     let outcome = match entry.liveness() {
         Liveness::Gone => {
-            // Gone with the recorded start time: at most a zombie of ours (a crash under
-            // bench), collected below like a stopped one.
-            process::reap_exited_child(entry.pid());
-            return StopOutcome::NotRunning {
-                leftovers: sweep_session(entry),
-            };
+            let leftovers = sweep_session(entry);
+            // A crash under `bench`: the zombie is ours to collect.
+            entry.process.reap_if_exited_child();
+            return StopOutcome::NotRunning { leftovers };
         }
         Liveness::Reused { now } => return StopOutcome::Reused { now },
         Liveness::Running => {
@@ -97,11 +95,9 @@ pub fn stop(entry: &ServiceState) -> StopOutcome {
         }
     };
     sweep_session(entry);
-    // Verified as the recorded service, and now exited: if this process started it (a bench
-    // restarting the stack), collect it rather than leave a zombie until it exits.
-    if matches!(outcome, StopOutcome::Stopped { .. }) {
-        process::reap_exited_child(entry.pid());
-    }
+    // If this process started it (a bench restarting the stack), collect it rather than
+    // leave a zombie until this process exits.
+    entry.process.reap_if_exited_child();
     outcome
 }
 

@@ -44,7 +44,7 @@ pub mod watch;
 
 pub use down::*;
 pub use options::*;
-pub use plan::{edge_secret, redis_settings, service_cpus, DATABASE_MAX_CONN};
+pub use plan::{check_not_a_script, edge_secret, redis_settings, service_cpus, DATABASE_MAX_CONN};
 pub use restart::RestartPolicy;
 pub use status::*;
 pub use up::*;

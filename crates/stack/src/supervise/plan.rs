@@ -332,9 +332,16 @@ fn given_or_ours(given: &Option<PathBuf>, name: &str) -> Result<PathBuf> {
     }
 }
 
-/// `path`, unless it is a script: the stack knows its processes by their executable, and a
-/// script that `exec`s a binary changes it, so its service could not be stopped.
+/// `path`, unless it is a script.
 fn built_binary(path: &Path) -> Result<PathBuf> {
+    check_not_a_script(path)?;
+    Ok(path.to_path_buf())
+}
+
+/// Refuses a script (`#!`) given as a service's binary: the stack knows its processes by their
+/// executable, and a script that `exec`s a binary changes it, so its service could not be
+/// stopped. Environment belongs in the service's settings, not in a wrapper.
+pub fn check_not_a_script(path: &Path) -> Result<()> {
     use std::io::Read as _;
     let mut start = [0u8; 2];
     let read = std::fs::File::open(path)
@@ -342,11 +349,11 @@ fn built_binary(path: &Path) -> Result<PathBuf> {
         .io_context(|| format!("reading {}", path.display()))?;
     if read == 2 && start == *b"#!" {
         return Err(Error::Invalid(format!(
-            "{} is a script; give the binary itself (the stack identifies its processes by executable; environment for the server goes in `+SERVER_*=VALUE` settings)",
+            "{} is a script; give the binary itself (the stack identifies its processes by executable, and a script that execs one changes it)",
             path.display()
         )));
     }
-    Ok(path.to_path_buf())
+    Ok(())
 }
 
 pub(super) fn needed(bin: &Option<PathBuf>, service: Service) -> Result<&PathBuf> {

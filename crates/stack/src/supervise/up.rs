@@ -577,21 +577,21 @@ pub(super) fn ensure_seeded(
     Ok(())
 }
 
-/// Stops what this run started, newest first, and reaps the children.
+/// Stops what this run started, newest first ([`stop`] reaps each child it stopped).
 pub(super) fn tear_down(
     home: &Home,
     state: &mut StackState,
     started: Vec<(ServiceState, Child)>,
     say: &mut dyn FnMut(&str),
 ) {
-    for (entry, mut child) in started.into_iter().rev() {
+    for (entry, child) in started.into_iter().rev() {
         let outcome = stop(&entry);
-        let _ = child.try_wait();
+        // Reaped by `stop` already: waiting on its pid again could wait on a stranger.
+        drop(child);
         if matches!(
             outcome,
             StopOutcome::Stopped { .. } | StopOutcome::NotRunning { .. }
         ) {
-            let _ = child.wait();
             state.forget(entry.service);
         }
         say(&format!("{}: {}", entry.service, outcome.describe(&entry)));
