@@ -933,37 +933,28 @@ mod tests {
         assert!(parse_seconds("fast").is_err());
     }
 
+    /// The variants of `--compare` with these specs.
+    fn compare(specs: &[&str]) -> anyhow::Result<Vec<Variant>> {
+        variants(&ProductionBenchArgs {
+            compare: specs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+    }
+
     #[test]
     fn compare_variants_parse() {
-        let args = ProductionBenchArgs {
-            compare: vec!["production".into(), "tuned".into()],
-            ..Default::default()
-        };
-        let v = variants(&args).unwrap();
+        let v = compare(&["production", "tuned"]).unwrap();
         assert_eq!(
             v.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
             ["production", "tuned"]
         );
-        let args = ProductionBenchArgs {
-            compare: vec![
-                "production".into(),
-                "engine-proxy".into(),
-                "engine-fused".into(),
-            ],
-            ..Default::default()
-        };
-        let v = variants(&args).unwrap();
+        let v = compare(&["production", "engine-proxy", "engine-fused"]).unwrap();
         assert_eq!(
             v.iter().map(|v| v.edge).collect::<Vec<_>>(),
             [EdgeKind::Nginx, EdgeKind::RustProxy, EdgeKind::RustFused]
         );
-        let args = ProductionBenchArgs {
-            compare: vec![
-                "engine-proxy+EDGE_UPSTREAM_CONNECTIONS=16+EDGE_RUNTIME=multi-thread".into(),
-            ],
-            ..Default::default()
-        };
-        let v = variants(&args).unwrap();
+        let v = compare(&["engine-proxy+EDGE_UPSTREAM_CONNECTIONS=16+EDGE_RUNTIME=multi-thread"])
+            .unwrap();
         assert_eq!(v[0].edge, EdgeKind::RustProxy);
         assert_eq!(
             v[0].edge_env,
@@ -978,14 +969,11 @@ mod tests {
                 )
             ]
         );
-        let args = ProductionBenchArgs {
-            compare: vec![
-                "production".into(),
-                "production+ssl_buffer_size=4k+tls13_ciphersuites=aes128".into(),
-            ],
-            ..Default::default()
-        };
-        let v = variants(&args).unwrap();
+        let v = compare(&[
+            "production",
+            "production+ssl_buffer_size=4k+tls13_ciphersuites=aes128",
+        ])
+        .unwrap();
         assert_eq!(v[0].name, "production");
         assert!(v[0].nginx_knobs.is_empty());
         assert_eq!(
@@ -998,20 +986,12 @@ mod tests {
         // Another server build: a file that exists, named by its spec; ours elsewhere.
         let build = tempfile::NamedTempFile::new().unwrap();
         let spec = format!("server={}", build.path().display());
-        let args = ProductionBenchArgs {
-            compare: vec!["production".into(), spec.clone()],
-            ..Default::default()
-        };
-        let v = variants(&args).unwrap();
+        let v = compare(&["production", &spec]).unwrap();
         assert_eq!(v[0].server_bin, None);
         assert_eq!(v[1].name, spec);
         assert_eq!(v[1].server_bin.as_deref(), Some(build.path()));
         assert_eq!(v[1].edge, EdgeKind::Nginx);
-        let args = ProductionBenchArgs {
-            compare: vec!["production+SERVER_HEAP_TRIM_MS=0+ssl_buffer_size=4k".into()],
-            ..Default::default()
-        };
-        let v = variants(&args).unwrap();
+        let v = compare(&["production+SERVER_HEAP_TRIM_MS=0+ssl_buffer_size=4k"]).unwrap();
         assert_eq!(
             v[0].server_env,
             [("SERVER_HEAP_TRIM_MS".to_string(), "0".to_string())]
@@ -1021,14 +1001,11 @@ mod tests {
             v[0].name,
             "production+SERVER_HEAP_TRIM_MS=0+ssl_buffer_size=4k"
         );
-        let args = ProductionBenchArgs {
-            compare: vec![
-                "engine-proxy+SERVER_HEAP_TRIM_MS=0+EDGE_RUNTIME=per-core".into(),
-                "engine-fused+SERVER_HEAP_TRIM_MS=0".into(),
-            ],
-            ..Default::default()
-        };
-        let v = variants(&args).unwrap();
+        let v = compare(&[
+            "engine-proxy+SERVER_HEAP_TRIM_MS=0+EDGE_RUNTIME=per-core",
+            "engine-fused+SERVER_HEAP_TRIM_MS=0",
+        ])
+        .unwrap();
         let trim_off = [("SERVER_HEAP_TRIM_MS".to_string(), "0".to_string())];
         // Behind the proxy the server is its own process; fused, the edge runs it.
         assert_eq!(v[0].server_env, trim_off);
@@ -1050,16 +1027,8 @@ mod tests {
             "production+ssl_buffer_size=big",
             "tuned+listen_reuseport",
         ] {
-            let args = ProductionBenchArgs {
-                compare: vec![bad.into()],
-                ..Default::default()
-            };
-            assert!(variants(&args).is_err(), "{bad}");
+            assert!(compare(&[bad]).is_err(), "{bad}");
         }
-        let args = ProductionBenchArgs {
-            compare: vec!["fast".into()],
-            ..Default::default()
-        };
-        assert!(variants(&args).is_err());
+        assert!(compare(&["fast"]).is_err());
     }
 }

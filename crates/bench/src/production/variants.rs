@@ -68,18 +68,30 @@ pub(super) const ENGINE_VARIANTS: [(&str, EdgeKind); 2] = [
     ("engine-fused", EdgeKind::RustFused),
 ];
 
-pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
-    if args.compare.is_empty() {
-        return Ok(vec![Variant {
-            name: args.profile.as_str().to_string(),
-            profile: args.profile,
+impl Variant {
+    /// `profile` behind nginx with this run's sidecar and nothing else changed: what each
+    /// nginx variant starts from.
+    fn nginx(name: impl Into<String>, profile: Profile, args: &ProductionBenchArgs) -> Self {
+        Self {
+            name: name.into(),
+            profile,
             edge: EdgeKind::Nginx,
             authsvc: Authsvc::from_args(args),
             edge_env: Vec::new(),
             nginx_knobs: Vec::new(),
             server_bin: None,
             server_env: Vec::new(),
-        }]);
+        }
+    }
+}
+
+pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant>> {
+    if args.compare.is_empty() {
+        return Ok(vec![Variant::nginx(
+            args.profile.as_str(),
+            args.profile,
+            args,
+        )]);
     }
     ensure!(
         !args.attach,
@@ -101,26 +113,14 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                     }
                 };
                 Ok(Variant {
-                    name,
-                    profile: args.profile,
-                    edge: EdgeKind::Nginx,
                     authsvc,
-                    edge_env: Vec::new(),
-                    nginx_knobs: Vec::new(),
-                    server_bin: None,
-                    server_env: Vec::new(),
+                    ..Variant::nginx(name, args.profile, args)
                 })
             } else if let Some(what) = spec.strip_prefix("server=") {
                 Ok(Variant {
-                    // The spec itself: two builds are both called `server`.
-                    name: spec.to_string(),
-                    profile: args.profile,
-                    edge: EdgeKind::Nginx,
-                    authsvc: Authsvc::from_args(args),
-                    edge_env: Vec::new(),
-                    nginx_knobs: Vec::new(),
                     server_bin: Some(binary(spec, what, "give the path of a server binary")?),
-                    server_env: Vec::new(),
+                    // The spec itself: two builds are both called `server`.
+                    ..Variant::nginx(spec, args.profile, args)
                 })
             } else if let Some(variant) = engine_variant(spec) {
                 variant
@@ -132,19 +132,15 @@ pub(super) fn variants(args: &ProductionBenchArgs) -> anyhow::Result<Vec<Variant
                     )
                 })?;
                 let (server_env, nginx_knobs) = profile_settings(spec, knobs)?;
+                let name = if nginx_knobs.is_empty() && server_env.is_empty() {
+                    profile.as_str()
+                } else {
+                    spec
+                };
                 Ok(Variant {
-                    name: if nginx_knobs.is_empty() && server_env.is_empty() {
-                        profile.as_str().to_string()
-                    } else {
-                        spec.to_string()
-                    },
-                    profile,
-                    edge: EdgeKind::Nginx,
-                    authsvc: Authsvc::from_args(args),
-                    edge_env: Vec::new(),
                     nginx_knobs,
-                    server_bin: None,
                     server_env,
+                    ..Variant::nginx(name, profile, args)
                 })
             }
         })
@@ -164,7 +160,7 @@ fn binary(spec: &str, what: &str, hint: &str) -> anyhow::Result<PathBuf> {
 /// The `+NAME=VALUE` settings of a profile variant: `SERVER_*` environment for the app
 /// server (`production+SERVER_HEAP_TRIM_MS=0`), and nginx knobs
 /// (`production+ssl_buffer_size=4k`), checked against the knobs the template has.
-fn profile_settings(spec: &str, text: &str) -> anyhow::Result<EnvAndKnobs> {
+fn profile_settings(spec: &str, text: &str) -> anyhow::Result<(Pairs, Pairs)> {
     let mut server_env = Vec::new();
     let mut knobs = Vec::new();
     for setting in text.split('+').filter(|s| !s.is_empty()) {
@@ -192,36 +188,16 @@ fn server_setting(spec: &str, key: &str, value: &str) -> anyhow::Result<(String,
     Ok((key.to_string(), value.to_string()))
 }
 
-/// App-server environment and nginx knobs, each as (name, value) pairs.
-type EnvAndKnobs = (Vec<(String, String)>, Vec<(String, String)>);
+/// Settings as (name, value) pairs.
+type Pairs = Vec<(String, String)>;
 
 /// `engine-proxy` / `engine-fused`, optionally with `+NAME=VALUE` settings; `None` when
-/// `spec` names no engine variant. `SERVER_*` settings go to the process that runs the app
-/// server: the separate server behind the proxy, the edge itself when fused.
+/// `spec` names no engine variant.
 pub(super) fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
     let (base, settings) = spec.split_once('+').unwrap_or((spec, ""));
     let (_, edge) = ENGINE_VARIANTS.iter().find(|(name, _)| *name == base)?;
-    let parse = || -> anyhow::Result<Variant> {
-        let (mut edge_env, mut server_env) = (Vec::new(), Vec::new());
-        for setting in settings.split('+').filter(|s| !s.is_empty()) {
-            let (key, value) = setting
-                .split_once('=')
-                .with_context(|| format!("--compare {spec}: `{setting}` is not NAME=VALUE"))?;
-            if key.starts_with("SERVER_") {
-                let pair = server_setting(spec, key, value)?;
-                match edge {
-                    EdgeKind::RustFused => edge_env.push(pair),
-                    _ => server_env.push(pair),
-                }
-            } else {
-                ensure!(
-                    ["EDGE_", "JWT_"].iter().any(|p| key.starts_with(p)),
-                    "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
-                );
-                edge_env.push((key.to_string(), value.to_string()));
-            }
-        }
-        Ok(Variant {
+    Some(
+        engine_settings(spec, *edge, settings).map(|(edge_env, server_env)| Variant {
             name: spec.to_string(),
             profile: Profile::Production,
             edge: *edge,
@@ -230,9 +206,34 @@ pub(super) fn engine_variant(spec: &str) -> Option<anyhow::Result<Variant>> {
             nginx_knobs: Vec::new(),
             server_bin: None,
             server_env,
-        })
-    };
-    Some(parse())
+        }),
+    )
+}
+
+/// The `+NAME=VALUE` settings of an engine variant: the edge's environment and the app
+/// server's. `SERVER_*` settings go to the process that runs the app server: the separate
+/// server behind the proxy, the edge itself when fused.
+fn engine_settings(spec: &str, edge: EdgeKind, text: &str) -> anyhow::Result<(Pairs, Pairs)> {
+    let (mut edge_env, mut server_env) = (Vec::new(), Vec::new());
+    for setting in text.split('+').filter(|s| !s.is_empty()) {
+        let (key, value) = setting
+            .split_once('=')
+            .with_context(|| format!("--compare {spec}: `{setting}` is not NAME=VALUE"))?;
+        if key.starts_with("SERVER_") {
+            let pair = server_setting(spec, key, value)?;
+            match edge {
+                EdgeKind::RustFused => edge_env.push(pair),
+                _ => server_env.push(pair),
+            }
+        } else {
+            ensure!(
+                ["EDGE_", "JWT_"].iter().any(|p| key.starts_with(p)),
+                "--compare {spec}: only EDGE_*, SERVER_* and JWT_* settings apply to the edge"
+            );
+            edge_env.push((key.to_string(), value.to_string()));
+        }
+    }
+    Ok((edge_env, server_env))
 }
 
 /// How the machine's CPUs are shared between the stack and the load generator.

@@ -323,19 +323,16 @@ pub(super) fn app_server_env(
 /// server=PATH`), which must be a file, or ours.
 fn given_or_ours(given: &Option<PathBuf>, name: &str) -> Result<PathBuf> {
     match given {
-        Some(path) if path.is_file() => built_binary(path),
+        Some(path) if path.is_file() => {
+            check_not_a_script(path)?;
+            Ok(path.clone())
+        }
         Some(path) => Err(Error::Missing {
             what: format!("the {name} binary {}", path.display()),
             hint: format!("give the path of an executable {name} binary"),
         }),
         None => our_binary(name),
     }
-}
-
-/// `path`, unless it is a script.
-fn built_binary(path: &Path) -> Result<PathBuf> {
-    check_not_a_script(path)?;
-    Ok(path.to_path_buf())
 }
 
 /// Refuses a script (`#!`) given as a service's binary: the stack knows its processes by their

@@ -584,10 +584,9 @@ pub(super) fn tear_down(
     started: Vec<(ServiceState, Child)>,
     say: &mut dyn FnMut(&str),
 ) {
-    for (entry, child) in started.into_iter().rev() {
+    // Each child is reaped by `stop`: waiting on its pid again could wait on a stranger.
+    for (entry, _child) in started.into_iter().rev() {
         let outcome = stop(&entry);
-        // Reaped by `stop` already: waiting on its pid again could wait on a stranger.
-        drop(child);
         if matches!(
             outcome,
             StopOutcome::Stopped { .. } | StopOutcome::NotRunning { .. }
